@@ -1,0 +1,188 @@
+"""Genre benchmark: our Keras MLP against honest baselines on one split by song.
+
+    python bench/genre.py                                  # ../shared/datasets/genre/train.csv
+    python bench/genre.py --data train.csv --seeds 0 1 2 --readme README.md
+
+Trains on the training songs of `split_by_song(seed)`, early-stops the MLP on the
+validation songs, and scores every model on the same test songs. Baselines: majority
+class, logistic regression, HistGradientBoosting (for `full`: the artist target-encoded
+with scikit-learn's TargetEncoder). One row keeps the raw mixed-unit duration column,
+whose unit leaks the class, to show why the paper's ~50% is not comparable.
+
+Prints a Markdown table and writes `bench/results/genre.json` (+ `.md`); with `--readme`,
+replaces the block between `<!-- bench:genre:start -->` and `<!-- bench:genre:end -->`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn import metrics  # noqa: E402
+from sklearn.compose import ColumnTransformer  # noqa: E402
+from sklearn.dummy import DummyClassifier  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder  # noqa: E402
+
+from keras_music.config import GenreMLPConfig, TrainingConfig, save_json  # noqa: E402
+from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, split_by_song  # noqa: E402
+
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "genre" / "train.csv"
+RESULTS = REPO_ROOT / "bench" / "results"
+NUM_CLASSES = 11
+
+
+def sklearn_columns(feature_set: str, numeric_extra=()):
+    groups = FEATURE_SETS[feature_set]
+    return [*groups["numeric"], *numeric_extra], list(groups["categorical"]), list(groups["text"])
+
+
+def logistic_regression(feature_set: str, seed: int):
+    numeric, categorical, text = sklearn_columns(feature_set)
+    steps = [
+        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), StandardScaler()), numeric),
+        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value=0),
+                                      OneHotEncoder(handle_unknown="ignore")), categorical),
+    ]
+    if text:
+        steps.append(("artist", make_pipeline(TargetEncoder(target_type="multiclass"), StandardScaler()), text))
+    return make_pipeline(ColumnTransformer(steps), LogisticRegression(max_iter=2000, random_state=seed))
+
+
+def gradient_boosting(feature_set: str, seed: int, numeric_extra=()):
+    numeric, categorical, text = sklearn_columns(feature_set, numeric_extra)
+    steps = [("numeric", "passthrough", numeric),
+             ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)]
+    if text:
+        steps.append(("artist", TargetEncoder(target_type="multiclass"), text))
+    return make_pipeline(ColumnTransformer(steps), HistGradientBoostingClassifier(random_state=seed))
+
+
+def scores(labels, probabilities) -> dict:
+    predicted = probabilities.argmax(axis=1)
+    return {
+        "accuracy": float(metrics.accuracy_score(labels, predicted)),
+        "macro_f1": float(metrics.f1_score(labels, predicted, average="macro", labels=range(NUM_CLASSES))),
+        "log_loss": float(metrics.log_loss(labels, np.clip(probabilities, 1e-7, 1), labels=range(NUM_CLASSES))),
+    }
+
+
+def run_sklearn(name, estimator, train, test, feature_set, leaky=False) -> dict:
+    start = time.perf_counter()
+    estimator.fit(train, train["label"])
+    probabilities = np.zeros((len(test), NUM_CLASSES))
+    probabilities[:, estimator.classes_] = estimator.predict_proba(test)
+    return {"model": name, "features": feature_set, "leaky": leaky, **scores(test["label"], probabilities),
+            "seconds": time.perf_counter() - start}
+
+
+def run_mlp(train, validation, test, feature_set, seed) -> dict:
+    from keras_music.models.mlp import genre_dataset
+    from keras_music.train import fit_genre_mlp
+
+    config = dataclasses.replace(GenreMLPConfig(), feature_set=feature_set)
+    training = dataclasses.replace(TrainingConfig(), seed=seed)
+    start = time.perf_counter()
+    model, history = fit_genre_mlp(train, validation, config, training, NUM_CLASSES)
+    probabilities = model.predict(genre_dataset(test, feature_set, 1024), verbose=0)
+    return {"model": "keras_music MLP", "features": feature_set, "leaky": False,
+            **scores(test["label"], probabilities), "seconds": time.perf_counter() - start,
+            "epochs": len(history.history["loss"])}
+
+
+def benchmark(data: Path, split_seed: int, mlp_seeds: list[int]) -> list[dict]:
+    frame = load_genre_csv(data)
+    # The raw column, unit and all, only for the clearly labelled leaky row.
+    frame["raw_duration"] = pd.read_csv(data, usecols=[RAW_DURATION_COLUMN])[RAW_DURATION_COLUMN].to_numpy()
+    split = split_by_song(frame, seed=split_seed)
+    train, validation, test = (frame.iloc[rows] for rows in (split.train, split.validation, split.test))
+    logging.info("split by song (seed %d): %d train, %d validation, %d test rows",
+                 split_seed, len(train), len(validation), len(test))
+    rows = []
+    for feature_set in ("seed", "full"):
+        rows.append(run_sklearn("majority class", DummyClassifier(strategy="prior"), train, test, feature_set))
+        rows.append(run_sklearn("logistic regression", logistic_regression(feature_set, split_seed),
+                                train, test, feature_set))
+        rows.append(run_sklearn("HistGradientBoosting", gradient_boosting(feature_set, split_seed),
+                                train, test, feature_set))
+        runs = [run_mlp(train, validation, test, feature_set, seed) for seed in mlp_seeds]
+        mean = {key: float(np.mean([r[key] for r in runs])) for key in ("accuracy", "macro_f1", "log_loss",
+                                                                          "seconds", "epochs")}
+        spread = {f"{key}_std": float(np.std([r[key] for r in runs])) for key in ("accuracy", "macro_f1")}
+        rows.append({**runs[0], **mean, **spread, "seeds": mlp_seeds})
+        logging.info("%s done", feature_set)
+    leaky = gradient_boosting("seed", split_seed, numeric_extra=("raw_duration",))
+    rows.append(run_sklearn("HistGradientBoosting + raw duration (LEAKY: unit reveals class)", leaky,
+                            train, test, "seed", leaky=True))
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| features | model | test accuracy | macro-F1 | log loss | train s |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        acc = f"{r['accuracy']:.3f}" + (f" ± {r['accuracy_std']:.3f}" if "accuracy_std" in r else "")
+        f1 = f"{r['macro_f1']:.3f}" + (f" ± {r['macro_f1_std']:.3f}" if "macro_f1_std" in r else "")
+        name = r["model"] + (f" (mean of seeds {r['seeds']})" if "seeds" in r else "")
+        lines.append(f"| {r['features']} | {name} | {acc} | {f1} | {r['log_loss']:.3f} | {r['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, table: str, meta: str) -> None:
+    start, end = "<!-- bench:genre:start -->", "<!-- bench:genre:end -->"
+    text = readme.read_text()
+    if start not in text or end not in text:
+        raise ValueError(f"{readme} has no {start} ... {end} block to fill.")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    tmp = readme.with_name(readme.name + ".tmp")
+    tmp.write_text(f"{head}{start}\n{meta}\n\n{table}\n{end}{tail}")
+    tmp.replace(readme)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Genre CSV. Default: %(default)s")
+    parser.add_argument("--split-seed", type=int, default=0, help="Seed of split_by_song. Default: 0.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="Training seeds of the MLP (mean and std reported). Default: 0 1 2.")
+    parser.add_argument("--out", type=Path, default=RESULTS / "genre.json", help="Default: %(default)s")
+    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+    rows = benchmark(args.data, args.split_seed, args.seeds)
+    table = markdown(rows)
+    meta = (f"Measured {datetime.date.today().isoformat()} by `python bench/genre.py` on {platform.machine()} "
+            f"({os.cpu_count()} CPUs); data `{args.data.name}`, split by song with seed {args.split_seed}; "
+            "every model trains on the same training songs and is scored on the same test songs.")
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_json(args.out, {"meta": meta, "rows": rows})
+    tmp = args.out.with_suffix(".md.tmp")
+    tmp.write_text(meta + "\n\n" + table + "\n")
+    tmp.replace(args.out.with_suffix(".md"))
+    if args.readme:
+        update_readme(args.readme, table, meta)
+    print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Shared fixtures: paths to the shared datasets (skipped with a reason when absent) and small tables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+GENRE_CSV = SHARED / "datasets" / "genre" / "train.csv"
+
+
+@pytest.fixture(scope="session")
+def genre_csv() -> Path:
+    """The shared Kaggle genre CSV; tests using it skip when ../shared is not beside the repo."""
+    if not GENRE_CSV.is_file():
+        pytest.skip(f"shared genre data not found at {GENRE_CSV} (expected ../shared beside the repo)")
+    return GENRE_CSV
+
+
+@pytest.fixture(scope="session")
+def demo_frame():
+    """A small cleaned synthetic genre table."""
+    from keras_music.data.demo import make_genre_table
+    from keras_music.data.genre import validate_genre_frame
+
+    return validate_genre_frame(make_genre_table(num_rows=600, seed=1), 11, source="demo")
+
+
+@pytest.fixture
+def demo_csv(tmp_path) -> Path:
+    """A raw synthetic genre CSV with the Kaggle header."""
+    from keras_music.data.demo import write_genre_demo_csv
+
+    return write_genre_demo_csv(tmp_path / "demo.csv", num_rows=400, seed=2)

@@ -1,0 +1,96 @@
+"""The genre MLP: in-model preprocessing, shapes, one training step, save -> load."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from keras_music.config import GenreMLPConfig
+from keras_music.data.genre import feature_columns
+from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV
+from keras_music.models.mlp import build_genre_mlp, fit_genre_preprocessing, genre_dataset
+
+
+def small_model(frame, feature_set):
+    config = GenreMLPConfig(feature_set=feature_set, hidden_units=(16,))
+    return build_genre_mlp(config, fit_genre_preprocessing(frame, feature_set), num_classes=11)
+
+
+@pytest.mark.parametrize("feature_set", ["seed", "full"])
+def test_inputs_are_raw_columns_and_output_is_a_distribution(demo_frame, feature_set):
+    model = small_model(demo_frame, feature_set)
+    assert sorted(model.input) == sorted(feature_columns(feature_set))
+    # The raw mixed-unit column never reaches the model; the track name is never a feature.
+    assert "track_name" not in model.input and "duration_in min/ms" not in model.input
+    assert ("artist_name" in model.input) == (feature_set == "full")
+    probabilities = model.predict(genre_dataset(demo_frame.head(7), feature_set, 4), verbose=0)
+    assert probabilities.shape == (7, 11)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_preprocessing_is_adapted_on_training_rows_only(demo_frame):
+    train = demo_frame.iloc[:300]
+    stats = fit_genre_preprocessing(train, "full")
+    i = stats["numeric"].index("instrumentalness")
+    assert stats["fill_values"][i] == pytest.approx(np.nanmedian(train["instrumentalness"]))
+    assert stats["fill_values"][i] != pytest.approx(np.nanmedian(demo_frame["instrumentalness"].iloc[300:]))
+    assert set(stats["artists"]) == set(train["artist_name"])
+    assert 0 in stats["categories"]["key"], "an empty key is a category of its own"
+
+
+def test_missing_values_and_unseen_artist_give_finite_outputs(demo_frame):
+    model = small_model(demo_frame, "full")
+    rows = demo_frame.head(3).copy()
+    rows[["popularity", "key", "instrumentalness"]] = np.nan
+    rows["artist_name"] = "An Artist Never Seen Before"
+    probabilities = model.predict(genre_dataset(rows, "full", 3), verbose=0)
+    assert np.isfinite(probabilities).all()
+
+
+def test_one_training_step_lowers_the_loss(demo_frame):
+    keras.utils.set_random_seed(0)
+    model = small_model(demo_frame, "full")
+    data = genre_dataset(demo_frame, "full", len(demo_frame), num_classes=11)
+    x, y = next(iter(data))
+    before = model.evaluate(x, y, verbose=0)[0]
+    for _ in range(5):
+        model.train_on_batch(x, y)
+    assert model.evaluate(x, y, verbose=0)[0] < before
+
+
+def test_save_and_load_give_identical_predictions(demo_frame, tmp_path):
+    model = small_model(demo_frame, "full")
+    data = genre_dataset(demo_frame.head(50), "full", 16)
+    expected = model.predict(data, verbose=0)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(restored.predict(data, verbose=0), expected)
+
+
+def test_mismatched_preprocessing_is_refused(demo_frame):
+    with pytest.raises(ValueError, match="refit"):
+        build_genre_mlp(GenreMLPConfig(feature_set="full"), fit_genre_preprocessing(demo_frame, "seed"), 11)
+
+
+@pytest.mark.parametrize("layer", [
+    NanImputer([1.0, 2.0], [True, False]),
+    CategoryCodes(0),
+    RandomOOV(0.3, seed=1),
+    PiecewiseLinearEncoding([0.0, 0.5, 2.0]),
+])
+def test_custom_layers_round_trip_their_config(layer):
+    clone = layer.__class__.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+
+
+def test_layers_compute_what_they_say():
+    x = np.array([[np.nan, 5.0], [1.0, np.nan]], dtype="float32")
+    np.testing.assert_array_equal(NanImputer([9.0, 7.0], [True, False])(x), [[9, 5, 1], [1, 7, 0]])
+    np.testing.assert_array_equal(CategoryCodes(0)(np.array([[np.nan], [3.0]], "float32")), [[0], [3]])
+    np.testing.assert_allclose(PiecewiseLinearEncoding([0.0, 1.0, 3.0])(np.array([[-1.0], [0.5], [2.0], [9.0]])),
+                               [[0, 0], [0.5, 0], [1, 0.5], [1, 1]])
+    ids = np.arange(1, 1001).reshape(-1, 1)
+    dropped = RandomOOV(0.3, seed=0)(ids, training=True)
+    assert 0.2 < float(np.mean(np.asarray(dropped) == 0)) < 0.4
+    np.testing.assert_array_equal(RandomOOV(0.3, seed=0)(ids, training=False), ids)
