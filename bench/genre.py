@@ -111,7 +111,8 @@ def benchmark(data: Path, split_seed: int, mlp_seeds: list[int]) -> list[dict]:
     frame = load_genre_csv(data)
     # The raw column, unit and all, only for the clearly labelled leaky row.
     frame["raw_duration"] = pd.read_csv(data, usecols=[RAW_DURATION_COLUMN])[RAW_DURATION_COLUMN].to_numpy()
-    split = split_by_song(frame, seed=split_seed)
+    defaults = TrainingConfig()
+    split = split_by_song(frame, split_seed, defaults.validation_fraction, defaults.test_fraction)
     train, validation, test = (frame.iloc[rows] for rows in (split.train, split.validation, split.test))
     logging.info("split by song (seed %d): %d train, %d validation, %d test rows",
                  split_seed, len(train), len(validation), len(test))

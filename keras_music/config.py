@@ -32,18 +32,22 @@ class GenreMLPConfig:
         learning_rate: float. Adam learning rate.
         label_smoothing: float. Label smoothing of the cross-entropy; many tracks carry
             more than one genre in the data, so hard 0/1 targets overstate certainty.
+        class_weight_power: float. Class weights `(mean count / class count) ** power`:
+            0 = none, 1 = fully balanced. A little lifts the rare genres (macro-F1)
+            at almost no cost in accuracy.
     """
 
     feature_set: str = "full"
-    hidden_units: tuple[int, ...] = (256, 256)
+    hidden_units: tuple[int, ...] = (1024, 512)
     dropout: float = 0.3
     numeric_bins: int = 16
     artist_embedding_dim: int = 16
-    artist_oov_rate: float = 0.2
+    artist_oov_rate: float = 0.4
     artist_bias: bool = True
     artist_l2: float = 0.0
     learning_rate: float = 1e-3
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
+    class_weight_power: float = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,17 +58,22 @@ class TrainingConfig:
         epochs: int. Upper bound on epochs; early stopping usually ends sooner.
         batch_size: int. Examples per gradient step.
         patience: int. Epochs without validation improvement before stopping.
-        seed: int. Seeds weights, shuffling and the train/validation/test split.
+        seed: int. Seeds weights, dropout and shuffling.
+        split_seed: int. Seeds the train/validation/test split by song; kept apart from
+            `seed` so runs with different seeds are scored on the same test songs.
         validation_fraction: float. Share of songs held out for early stopping.
-        test_fraction: float. Share of songs held out for the final report.
+        test_fraction: float. Share of songs held out for the final report. 80/10/10 keeps
+            ~1,500 rows in each held-out part of the Kaggle file, and gives the artist
+            lookup as many training songs as possible.
     """
 
     epochs: int = 100
-    batch_size: int = 128
-    patience: int = 10
+    batch_size: int = 64
+    patience: int = 20
     seed: int = 0
-    validation_fraction: float = 0.15
-    test_fraction: float = 0.15
+    split_seed: int = 0
+    validation_fraction: float = 0.1
+    test_fraction: float = 0.1
 
 
 def config_to_dict(config) -> dict:

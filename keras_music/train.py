@@ -20,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from keras_music import __version__
 from keras_music.config import GenreMLPConfig, TrainingConfig, config_to_dict, save_json
 from keras_music.data.genre import FEATURE_SETS, GenreDataError
@@ -52,7 +54,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
                         help=f"Default: {defaults.batch_size}.")
     parser.add_argument("--seed", type=int, default=defaults.seed,
-                        help=f"Seeds the split, weights and shuffling. Default: {defaults.seed}.")
+                        help=f"Seeds weights, dropout and shuffling. Default: {defaults.seed}.")
+    parser.add_argument("--split-seed", type=int, default=defaults.split_seed,
+                        help="Seeds the train/validation/test split by song (same split for every --seed). "
+                             f"Default: {defaults.split_seed}.")
     parser.add_argument("--out", default=None,
                         help="Run folder to write. Default: runs/<task>-<features>-<timestamp>.")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
@@ -70,6 +75,15 @@ def load_genre_data(data: str, num_classes: int):
     return load_genre_csv(data, num_classes=num_classes)
 
 
+def class_weights(labels, num_classes: int, power: float) -> dict[int, float] | None:
+    """`(mean count / class count) ** power` per class present in `labels`; None when power is 0."""
+    if not power:
+        return None
+    counts = np.bincount(labels, minlength=num_classes).astype("float64")
+    mean = counts[counts > 0].mean()
+    return {c: float((mean / n) ** power) if n else 1.0 for c, n in enumerate(counts)}
+
+
 def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: TrainingConfig, num_classes: int,
                   callbacks=(), verbose: int = 0):
     """Build the genre MLP adapted on `train`, fit it with early stopping on `validation`.
@@ -85,13 +99,14 @@ def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: Tra
 
     keras.utils.set_random_seed(training.seed)
     features = model_config.feature_set
-    model = build_genre_mlp(model_config, fit_genre_preprocessing(train, features, model_config.numeric_bins),
+    model = build_genre_mlp(model_config, fit_genre_preprocessing(train, model_config),
                             num_classes=num_classes)
     history = model.fit(
         genre_dataset(train, features, training.batch_size, num_classes, shuffle=True, seed=training.seed),
         validation_data=genre_dataset(validation, features, 1024, num_classes),
         epochs=training.epochs,
         shuffle=False,  # genre_dataset already shuffles (seeded)
+        class_weight=class_weights(train["label"].to_numpy(), num_classes, model_config.class_weight_power),
         verbose=verbose,
         callbacks=[
             keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=training.patience,
@@ -116,14 +131,14 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
 
     class_names = load_class_names(classes)
     frame = load_genre_data(data, len(class_names))
-    split = split_by_song(frame, seed=training.seed, validation_fraction=training.validation_fraction,
+    split = split_by_song(frame, seed=training.split_seed, validation_fraction=training.validation_fraction,
                           test_fraction=training.test_fraction)
     train, validation, test = (frame.iloc[rows] for rows in (split.train, split.validation, split.test))
     if min(len(train), len(validation), len(test)) == 0:
         raise ValueError(f"{data}: too few songs to split ({len(frame)} rows); need songs in train, "
                          "validation and test.")
-    logger.info("Split by song (seed %d): %d train, %d validation, %d test rows",
-                training.seed, len(train), len(validation), len(test))
+    logger.info("Split by song (split seed %d): %d train, %d validation, %d test rows",
+                training.split_seed, len(train), len(validation), len(test))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model, history = fit_genre_mlp(train, validation, model_config, training, len(class_names),
@@ -158,7 +173,7 @@ def main(argv=None) -> int:
     from keras_music.reports import format_classification_report
 
     training = dataclasses.replace(TrainingConfig(), epochs=args.epochs, batch_size=args.batch_size,
-                                   seed=args.seed)
+                                   seed=args.seed, split_seed=args.split_seed)
     model_config = dataclasses.replace(GenreMLPConfig(), feature_set=args.features)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = Path(args.out or f"runs/{args.task}-{args.features}-{stamp}")

@@ -92,19 +92,19 @@ def test_class_names_are_packaged():
 
 
 def test_split_keeps_every_song_on_one_side(demo_frame):
-    split = split_by_song(demo_frame, seed=0)
+    split = split_by_song(demo_frame, 0, 0.1, 0.1)
     keys = song_keys(demo_frame)
     parts = [set(keys.iloc[rows]) for rows in (split.train, split.validation, split.test)]
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
     assert sum(map(len, (split.train, split.validation, split.test))) == len(demo_frame)
-    again = split_by_song(demo_frame, seed=0)
+    again = split_by_song(demo_frame, 0, 0.1, 0.1)
     np.testing.assert_array_equal(split.test, again.test)
-    assert not np.array_equal(split.test, split_by_song(demo_frame, seed=1).test)
+    assert not np.array_equal(split.test, split_by_song(demo_frame, 1, 0.1, 0.1).test)
 
 
 def test_split_rejects_bad_fractions(demo_frame):
     with pytest.raises(ValueError, match="below 1"):
-        split_by_song(demo_frame, validation_fraction=0.5, test_fraction=0.5)
+        split_by_song(demo_frame, 0, 0.5, 0.5)
 
 
 # --- the real Kaggle file (../shared) ---------------------------------------------------
@@ -122,7 +122,7 @@ def test_real_file_loads_with_documented_quirks(genre_csv):
 
 def test_real_split_has_no_song_on_both_sides(genre_csv):
     frame = load_genre_csv(genre_csv)
-    split = split_by_song(frame, seed=0)
+    split = split_by_song(frame, 0, 0.1, 0.1)
     keys = song_keys(frame)
     train, test = set(keys.iloc[split.train]), set(keys.iloc[split.test])
     assert not train & test and not set(keys.iloc[split.validation]) & (train | test)

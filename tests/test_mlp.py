@@ -14,7 +14,7 @@ from keras_music.models.mlp import build_genre_mlp, fit_genre_preprocessing, gen
 
 def small_model(frame, feature_set):
     config = GenreMLPConfig(feature_set=feature_set, hidden_units=(16,))
-    return build_genre_mlp(config, fit_genre_preprocessing(frame, feature_set), num_classes=11)
+    return build_genre_mlp(config, fit_genre_preprocessing(frame, config), num_classes=11)
 
 
 @pytest.mark.parametrize("feature_set", ["seed", "full"])
@@ -31,12 +31,14 @@ def test_inputs_are_raw_columns_and_output_is_a_distribution(demo_frame, feature
 
 def test_preprocessing_is_adapted_on_training_rows_only(demo_frame):
     train = demo_frame.iloc[:300]
-    stats = fit_genre_preprocessing(train, "full")
+    stats = fit_genre_preprocessing(train, GenreMLPConfig(feature_set="full", numeric_bins=4))
     i = stats["numeric"].index("instrumentalness")
     assert stats["fill_values"][i] == pytest.approx(np.nanmedian(train["instrumentalness"]))
     assert stats["fill_values"][i] != pytest.approx(np.nanmedian(demo_frame["instrumentalness"].iloc[300:]))
     assert set(stats["artists"]) == set(train["artist_name"])
     assert 0 in stats["categories"]["key"], "an empty key is a category of its own"
+    edges = stats["bin_edges"][stats["numeric"].index("tempo")]
+    np.testing.assert_allclose(edges, np.quantile(train["tempo"], [0, 0.25, 0.5, 0.75, 1]), atol=1e-5)
 
 
 def test_missing_values_and_unseen_artist_give_finite_outputs(demo_frame):
@@ -70,7 +72,8 @@ def test_save_and_load_give_identical_predictions(demo_frame, tmp_path):
 
 def test_mismatched_preprocessing_is_refused(demo_frame):
     with pytest.raises(ValueError, match="refit"):
-        build_genre_mlp(GenreMLPConfig(feature_set="full"), fit_genre_preprocessing(demo_frame, "seed"), 11)
+        build_genre_mlp(GenreMLPConfig(feature_set="full"),
+                        fit_genre_preprocessing(demo_frame, GenreMLPConfig(feature_set="seed")), 11)
 
 
 @pytest.mark.parametrize("layer", [

@@ -34,7 +34,7 @@ def test_training_on_demo_table_beats_chance_and_writes_the_run(tmp_path):
 
     # The saved run re-scores the same test split to the same numbers.
     frame = load_genre_csv_from_demo()
-    test = frame.iloc[split_by_song(frame, seed=0).test]
+    test = frame.iloc[split_by_song(frame, 0, 0.1, 0.1).test]
     test_csv = tmp_path / "test.csv"
     to_raw_csv(test, test_csv)
     again = evaluate_genre(out, test_csv)

@@ -233,8 +233,7 @@ class Split:
     test: np.ndarray
 
 
-def split_by_song(frame: pd.DataFrame, seed: int = 0, validation_fraction: float = 0.15,
-                  test_fraction: float = 0.15) -> Split:
+def split_by_song(frame: pd.DataFrame, seed: int, validation_fraction: float, test_fraction: float) -> Split:
     """Seeded split of rows such that all rows of one song land in the same part.
 
     The fractions are of songs, not rows. The same seed and frame always give the

@@ -1,18 +1,18 @@
 """Genre MLP: raw table columns in, class probabilities out.
 
-All preprocessing (imputation with missing flags, standardisation, category one-hot,
-artist lookup + embedding) is made of Keras layers whose constants are adapted on the
+All preprocessing (imputation with missing flags, standardisation, piecewise-linear
+bins, category one-hot, artist lookup + embedding) is made of Keras layers whose constants are adapted on the
 training split, so the saved model scores a raw CSV row and needs no side files.
 
 Examples:
 
 ```python
 frame = load_genre_csv("train.csv")
-split = split_by_song(frame, seed=0)
+split = split_by_song(frame, seed=0, validation_fraction=0.1, test_fraction=0.1)
 train = frame.iloc[split.train]
 config = GenreMLPConfig(feature_set="seed")
-model = build_genre_mlp(config, fit_genre_preprocessing(train, config.feature_set), num_classes=11)
-model.fit(genre_dataset(train, config.feature_set, batch_size=128, shuffle=True, seed=0))
+model = build_genre_mlp(config, fit_genre_preprocessing(train, config), num_classes=11)
+model.fit(genre_dataset(train, config.feature_set, batch_size=64, num_classes=11, shuffle=True, seed=0))
 ```
 """
 
@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 import keras
+import tensorflow as tf
 
 from keras_music.config import GenreMLPConfig
 from keras_music.data.genre import CATEGORICAL, FEATURE_SETS, MISSING_KEY, NULLABLE, feature_columns
 from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV, dense_block
 
 
-def fit_genre_preprocessing(train: pd.DataFrame, feature_set: str, bins: int = 0) -> dict:
+def fit_genre_preprocessing(train: pd.DataFrame, config: GenreMLPConfig) -> dict:
     """Constants of the in-model preprocessing, computed on training rows only.
 
     Returns a JSON-ready dict: per-numeric-column median fill values and missing flags,
-    mean and variance of the imputed (+flags) vector, the vocabulary of each categorical
-    column, and (for `full`) the artist vocabulary.
+    mean and variance of the imputed (+flags) vector, quantile bin edges, the vocabulary
+    of each categorical column, and (for `full`) the artist vocabulary.
     """
+    feature_set, bins = config.feature_set, config.numeric_bins
     groups = FEATURE_SETS[feature_set]
     numeric = list(groups["numeric"])
     fill = [float(np.nanmedian(train[c].to_numpy(dtype="float64"))) for c in numeric]
@@ -99,6 +100,8 @@ def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: in
     parts = [keras.layers.Normalization(mean=preprocessing["mean"], variance=preprocessing["variance"],
                                         name="standardise")(numeric)]
     for i, edges in enumerate(preprocessing.get("bin_edges", [])):
+        if len(edges) < 2:  # a constant column in training: nothing to cut
+            continue
         column = preprocessing["numeric"][i]
         value = NanImputer([preprocessing["fill_values"][i]], name=f"{column}_fill")(inputs[column])
         parts.append(PiecewiseLinearEncoding(edges, name=f"{column}_bins")(value))

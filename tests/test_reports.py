@@ -1,0 +1,30 @@
+"""The report's numbers agree with scikit-learn; the plot is a real PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics
+
+from keras_music.reports import classification_report, format_classification_report, plot_history
+
+
+def test_report_matches_sklearn():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 200)
+    probabilities = rng.dirichlet(np.ones(3), 200)
+    report = classification_report(labels, probabilities, ["a", "b", "c"])
+    predicted = probabilities.argmax(1)
+    assert report["accuracy"] == metrics.accuracy_score(labels, predicted)
+    assert report["macro_f1"] == metrics.f1_score(labels, predicted, average="macro")
+    assert np.isclose(report["log_loss"], metrics.log_loss(labels, probabilities))
+    assert report["confusion_matrix"] == metrics.confusion_matrix(labels, predicted).tolist()
+    assert sum(report["per_class"][n]["support"] for n in "abc") == 200
+    text = format_classification_report(report, title="T")
+    assert "macro_f1=" in text and "confusion matrix" in text
+
+
+def test_plot_history_writes_png(tmp_path):
+    history = {"loss": [1.0, 0.8], "accuracy": [0.3, 0.5], "val_loss": [1.1, 0.9], "val_accuracy": [0.2, 0.4]}
+    path = plot_history(history, tmp_path / "h.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob("*.tmp*"))
