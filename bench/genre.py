@@ -32,7 +32,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn import metrics  # noqa: E402
 from sklearn.compose import ColumnTransformer  # noqa: E402
 from sklearn.dummy import DummyClassifier  # noqa: E402
 from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
@@ -43,6 +42,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder  
 
 from keras_music.config import GenreMLPConfig, TrainingConfig, save_json  # noqa: E402
 from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, split_by_song  # noqa: E402
+from keras_music.reports import classification_report  # noqa: E402
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "genre" / "train.csv"
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -76,12 +76,9 @@ def gradient_boosting(feature_set: str, seed: int, numeric_extra=()):
 
 
 def scores(labels, probabilities) -> dict:
-    predicted = probabilities.argmax(axis=1)
-    return {
-        "accuracy": float(metrics.accuracy_score(labels, predicted)),
-        "macro_f1": float(metrics.f1_score(labels, predicted, average="macro", labels=range(NUM_CLASSES))),
-        "log_loss": float(metrics.log_loss(labels, np.clip(probabilities, 1e-7, 1), labels=range(NUM_CLASSES))),
-    }
+    """Test accuracy, macro-F1 and log loss, computed exactly as `keras_music.evaluate` does."""
+    report = classification_report(np.asarray(labels), probabilities, [str(c) for c in range(NUM_CLASSES)])
+    return {key: report[key] for key in ("accuracy", "macro_f1", "log_loss")}
 
 
 def run_sklearn(name, estimator, train, test, feature_set, leaky=False) -> dict:

@@ -22,6 +22,9 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_n
         A JSON-ready dict; `confusion_matrix[i][j]` counts true class i predicted as j.
     """
     ids = list(range(len(class_names)))
+    # float32 softmax rows can miss 1 by ~1e-7; renormalise in float64 for log loss.
+    probabilities = np.asarray(probabilities, dtype="float64")
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)
     predicted = probabilities.argmax(axis=1)
     per_class = metrics.f1_score(labels, predicted, labels=ids, average=None, zero_division=0)
     support = np.bincount(labels, minlength=len(ids))
@@ -29,7 +32,7 @@ def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_n
         "n": int(len(labels)),
         "accuracy": float(metrics.accuracy_score(labels, predicted)),
         "macro_f1": float(metrics.f1_score(labels, predicted, labels=ids, average="macro", zero_division=0)),
-        "log_loss": float(metrics.log_loss(labels, np.clip(probabilities, 1e-7, 1.0), labels=ids)),
+        "log_loss": float(metrics.log_loss(labels, probabilities, labels=ids)),
         "per_class": {
             name: {"f1": float(f1), "support": int(n)} for name, f1, n in zip(class_names, per_class, support)
         },

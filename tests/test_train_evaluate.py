@@ -99,3 +99,13 @@ def test_bad_inputs_give_one_line_errors(tmp_path, demo_csv):
 
     usage = run_cli("keras_music.train", "--features", "everything")
     assert usage.returncode == 2 and "invalid choice" in usage.stderr
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers_on_cpu(tmp_path):
+    config, training = GenreMLPConfig(hidden_units=(32,)), TrainingConfig(epochs=4, seed=3)
+    first = train_genre("demo", tmp_path / "a", config, training, verbose=0)
+    second = train_genre("demo", tmp_path / "b", config, training, verbose=0)
+    assert first["log_loss"] == second["log_loss"]
+    assert first["confusion_matrix"] == second["confusion_matrix"]
+    assert (tmp_path / "a" / "history.csv").read_text() == (tmp_path / "b" / "history.csv").read_text()
