@@ -76,6 +76,68 @@ class TrainingConfig:
     test_fraction: float = 0.1
 
 
+@dataclasses.dataclass(frozen=True)
+class FeatureRecipe:
+    """How audio becomes log-mel + MFCC frames; saved beside every feature store and model.
+
+    The defaults are the recipe of the shared 4Q features (librosa 0.11 conventions), so
+    features we compute and the shared ones are interchangeable.
+
+    Args:
+        sample_rate: int. Audio is resampled to this rate (Hz). Defaults to `22050`.
+        n_fft: int. FFT size and frame length (samples). Defaults to `2048`.
+        hop_length: int. Samples between frames. Defaults to `1024`.
+        n_mels: int. Mel bands. Defaults to `64`.
+        fmin: float. Lowest mel edge (Hz). Defaults to `0.0`.
+        fmax: float or None. Highest mel edge (Hz); None = Nyquist. Defaults to `None`.
+        log_floor: float. `10 * log10(power + log_floor)`; 1e-10 makes silence -100 dB.
+        n_mfcc: int. MFCCs kept: orthonormal DCT-II of the log-mel (dB). Defaults to `20`.
+        mel_scale: str. `slaney` (librosa's default) or `htk` (tf.signal's).
+        mel_norm: str. `slaney` (area-normalised filters, librosa's default) or `none`.
+        center: bool. Centre frames by padding n_fft // 2 zeros at both ends (librosa's
+            `center=True, pad_mode='constant'`), so T = 1 + n_samples // hop_length.
+        max_seconds: float or None. Extraction keeps at most this much audio from the
+            start. Defaults to `30.0`.
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 1024
+    n_mels: int = 64
+    fmin: float = 0.0
+    fmax: float | None = None
+    log_floor: float = 1e-10
+    n_mfcc: int = 20
+    mel_scale: str = "slaney"
+    mel_norm: str = "slaney"
+    center: bool = True
+    max_seconds: float | None = 30.0
+
+    def __post_init__(self):
+        if self.mel_scale not in ("slaney", "htk"):
+            raise ValueError(f"mel_scale must be 'slaney' or 'htk', got {self.mel_scale!r}.")
+        if self.mel_norm not in ("slaney", "none"):
+            raise ValueError(f"mel_norm must be 'slaney' or 'none', got {self.mel_norm!r}.")
+        if not 0 < self.n_mfcc <= self.n_mels:
+            raise ValueError(f"n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}.")
+        if self.hop_length <= 0 or self.n_fft <= 0 or self.sample_rate <= 0:
+            raise ValueError("sample_rate, n_fft and hop_length must be positive.")
+        top = self.sample_rate / 2 if self.fmax is None else self.fmax
+        if not 0 <= self.fmin < top <= self.sample_rate / 2:
+            raise ValueError(f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin={self.fmin}, fmax={top}.")
+
+    @property
+    def mel_fmax(self) -> float:
+        """fmax with None resolved to the Nyquist frequency."""
+        return self.sample_rate / 2 if self.fmax is None else float(self.fmax)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames that `num_samples` samples give (T = 1 + n // hop with centring)."""
+        if self.center:
+            return 1 + num_samples // self.hop_length
+        return max(0, 1 + (num_samples - self.n_fft) // self.hop_length)
+
+
 def config_to_dict(config) -> dict:
     """Plain JSON-ready dict of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))

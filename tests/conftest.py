@@ -37,3 +37,14 @@ def demo_csv(tmp_path) -> Path:
     from keras_music.data.demo import write_genre_demo_csv
 
     return write_genre_demo_csv(tmp_path / "demo.csv", num_rows=400, seed=2)
+
+
+AUDIO_DIR = SHARED / "audio"
+
+
+@pytest.fixture(scope="session")
+def audio_dir() -> Path:
+    """The shared folder of small real music files (WAV, FLAC, OGG, MP3)."""
+    if not AUDIO_DIR.is_dir():
+        pytest.skip(f"shared audio not found at {AUDIO_DIR} (expected ../shared beside the repo)")
+    return AUDIO_DIR

@@ -116,9 +116,10 @@ def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: in
         ids = RandomOOV(config.artist_oov_rate, oov_index=0, name="artist_dropout")(ids)
         n_ids = len(preprocessing["artists"]) + 1
         regulariser = keras.regularizers.L2(config.artist_l2) if config.artist_l2 else None
-        embedded = keras.layers.Embedding(n_ids, config.artist_embedding_dim, embeddings_regularizer=regulariser,
-                                          name="artist_embedding")(ids)
-        parts.append(keras.layers.Flatten(name="artist_vector")(embedded))
+        if config.artist_embedding_dim:
+            embedded = keras.layers.Embedding(n_ids, config.artist_embedding_dim,
+                                              embeddings_regularizer=regulariser, name="artist_embedding")(ids)
+            parts.append(keras.layers.Flatten(name="artist_vector")(embedded))
         if config.artist_bias:
             # Wide path: a shrunken per-artist logit offset, the neural analogue of target encoding.
             bias = keras.layers.Embedding(n_ids, num_classes, embeddings_initializer="zeros",

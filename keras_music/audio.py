@@ -1,0 +1,222 @@
+"""Audio in, log-mel + MFCC frames out.
+
+Two halves with different rules:
+
+* Decoding (`decode_audio`) uses tensorflow-io, which reads WAV (16/24/32-bit), FLAC,
+  Ogg Vorbis and MP3. It runs only in extraction and prediction, never inside a model.
+* Everything after decoding is core TensorFlow (`tf.signal`), so it can live inside an
+  exported model that stock TF Serving loads: `resample` (an FFT resampler; tfio's is
+  70x slower and delays the signal), and the Keras layers `LogMel` and `MFCC`.
+
+The filterbank and framing follow the `FeatureRecipe` (by default librosa 0.11's
+conventions: Slaney mel scale and area normalisation, centred zero-padded frames),
+because `tf.signal.linear_to_mel_weight_matrix` is HTK-style without normalisation and
+would not match the shared features. The filterbank is a constant built in numpy.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_music.config import FeatureRecipe, config_from_dict, config_to_dict
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+# Integer PCM from tensorflow-io is left-justified in its container type.
+_PCM_SCALE = {tf.int16: 32768.0, tf.int32: 2147483648.0, tf.uint8: 128.0}
+
+
+class AudioDecodeError(ValueError):
+    """A file that cannot be turned into usable audio; the message names it and says why."""
+
+
+def _short_reason(error: Exception) -> str:
+    """TensorFlow's error text without its graph-node and op decorations."""
+    text = re.sub(r"\{\{.*?\}\}\s*", "", str(error)).strip()
+    text = re.sub(r"\s*\[Op:.*$", "", text, flags=re.S).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:200]
+
+
+def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode an audio file to mono float32 samples in [-1, 1] and its sample rate.
+
+    Stereo is mixed down by averaging channels. Raises `AudioDecodeError` for a missing,
+    empty, unreadable, zero-length or entirely silent file.
+    """
+    import tensorflow_io as tfio
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: no such file.")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(f"{path}: empty file (0 bytes).")
+    try:
+        audio = tfio.audio.AudioIOTensor(str(path))
+        samples = audio.to_tensor()
+        rate = int(audio.rate.numpy())
+    except (tf.errors.OpError, ValueError, TypeError, RuntimeError) as error:
+        reason = _short_reason(error)
+        raise AudioDecodeError(f"{path}: cannot decode as audio ({reason}).") from error
+    if samples.dtype in _PCM_SCALE:
+        samples = tf.cast(samples, tf.float32) / _PCM_SCALE[samples.dtype]
+    samples = tf.reduce_mean(tf.cast(samples, tf.float32), axis=-1).numpy() if samples.shape.rank == 2 else \
+        tf.cast(samples, tf.float32).numpy()
+    if samples.size == 0:
+        raise AudioDecodeError(f"{path}: decodes to zero samples.")
+    if rate <= 0:
+        raise AudioDecodeError(f"{path}: invalid sample rate {rate}.")
+    if not np.isfinite(samples).all():
+        raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity.")
+    if np.max(np.abs(samples)) == 0.0:
+        raise AudioDecodeError(f"{path}: the audio is entirely silent ({samples.size / rate:.2f} s of zeros).")
+    return samples, rate
+
+
+def resample(samples, orig_rate: int, target_rate: int):
+    """Band-limited resampling of a 1-D signal with one real FFT (core TF ops only).
+
+    The spectrum is truncated (downsampling) or zero-padded (upsampling) to the new
+    length and transformed back, so the output has `round(n * target / orig)` samples and
+    no delay. Works eagerly and inside `tf.function` / exported graphs.
+    """
+    samples = tf.convert_to_tensor(samples, tf.float32)
+    if orig_rate == target_rate:
+        return samples
+    n = tf.shape(samples)[0]
+    m = tf.cast(tf.math.round(tf.cast(n, tf.float64) * target_rate / orig_rate), tf.int32)
+    spectrum = tf.signal.rfft(samples)
+    keep = tf.minimum(n // 2 + 1, m // 2 + 1)
+    spectrum = tf.pad(spectrum[:keep], [[0, m // 2 + 1 - keep]])
+    return tf.signal.irfft(spectrum, fft_length=[m]) * (tf.cast(m, tf.float32) / tf.cast(n, tf.float32))
+
+
+def load_audio(path: str | Path, recipe: FeatureRecipe = FeatureRecipe()) -> np.ndarray:
+    """Decode, mix to mono, resample to the recipe's rate and keep at most `max_seconds`."""
+    samples, rate = decode_audio(path)
+    if recipe.max_seconds is not None:
+        # Cut before resampling (cheaper), with a little margin for the filter's edge.
+        samples = samples[: int(np.ceil(recipe.max_seconds * rate)) + 1]
+    samples = resample(samples, rate, recipe.sample_rate).numpy()
+    if recipe.max_seconds is not None:
+        samples = samples[: int(round(recipe.max_seconds * recipe.sample_rate))]
+    return samples
+
+
+# --- mel filterbank (numpy constant, librosa-compatible) -----------------------------------
+
+def hz_to_mel(hz, scale: str = "slaney"):
+    hz = np.asarray(hz, dtype="float64")
+    if scale == "htk":
+        return 2595.0 * np.log10(1.0 + hz / 700.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    linear = hz / f_sp
+    return np.where(hz >= min_log_hz, min_log_mel + np.log(np.maximum(hz, 1e-12) / min_log_hz) / logstep, linear)
+
+
+def mel_to_hz(mel, scale: str = "slaney"):
+    mel = np.asarray(mel, dtype="float64")
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0
+    return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
+
+
+def mel_filterbank(recipe: FeatureRecipe) -> np.ndarray:
+    """Triangular mel filters, shape `(1 + n_fft // 2, n_mels)`, as `librosa.filters.mel`."""
+    fft_freqs = np.linspace(0, recipe.sample_rate / 2, 1 + recipe.n_fft // 2)
+    edges = mel_to_hz(np.linspace(hz_to_mel(recipe.fmin, recipe.mel_scale),
+                                  hz_to_mel(recipe.mel_fmax, recipe.mel_scale), recipe.n_mels + 2),
+                      recipe.mel_scale)
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    if recipe.mel_norm == "slaney":
+        weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.T.astype("float32")
+
+
+# --- feature layers (core TF ops) ------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class LogMel(keras.layers.Layer):
+    """Waveforms `(batch, samples)` -> log-mel power in dB, `(batch, frames, n_mels)`.
+
+    Hann-windowed STFT (periodic window, as librosa), power spectrum, mel filterbank of the
+    recipe, then `10 * log10(mel + log_floor)`. With `center`, frames are centred by zero
+    padding, so frames = 1 + samples // hop_length.
+
+    Args:
+        recipe: dict. A `FeatureRecipe` as a dict (its JSON form), so the config stores the
+            recipe and the filterbank is rebuilt from it on load.
+    """
+
+    def __init__(self, recipe=None, **kwargs):
+        super().__init__(trainable=False, **{k: v for k, v in kwargs.items() if k != "trainable"})
+        self.recipe = config_from_dict(FeatureRecipe, recipe or {}, source="LogMel recipe")
+        self.filterbank = tf.constant(mel_filterbank(self.recipe))
+
+    def call(self, waveforms):
+        r = self.recipe
+        waveforms = tf.cast(waveforms, tf.float32)
+        if r.center:
+            waveforms = tf.pad(waveforms, [[0, 0], [r.n_fft // 2, r.n_fft // 2]])
+        stft = tf.signal.stft(waveforms, frame_length=r.n_fft, frame_step=r.hop_length, fft_length=r.n_fft,
+                              window_fn=tf.signal.hann_window, pad_end=False)
+        power = tf.math.square(tf.math.abs(stft))
+        mel = tf.tensordot(power, self.filterbank, axes=1)
+        return 10.0 * tf.math.log(mel + r.log_floor) / tf.math.log(10.0)
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[1]
+        frames = None if samples is None else self.recipe.num_frames(samples)
+        return (input_shape[0], frames, self.recipe.n_mels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"recipe": config_to_dict(self.recipe)})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class MFCC(keras.layers.Layer):
+    """Log-mel in dB `(batch, frames, n_mels)` -> MFCC `(batch, frames, n_mfcc)`.
+
+    The orthonormal DCT-II of the dB values (scipy's `dct(type=2, norm='ortho')`), first
+    `n_mfcc` coefficients: the shared 4Q recipe, not `librosa.feature.mfcc`'s scaling.
+
+    Args:
+        n_mfcc: int. Coefficients kept. Defaults to `20`.
+    """
+
+    def __init__(self, n_mfcc=20, **kwargs):
+        super().__init__(trainable=False, **{k: v for k, v in kwargs.items() if k != "trainable"})
+        self.n_mfcc = int(n_mfcc)
+
+    def call(self, log_mel):
+        return tf.signal.dct(tf.cast(log_mel, tf.float32), type=2, norm="ortho")[..., : self.n_mfcc]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.n_mfcc)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"n_mfcc": self.n_mfcc})
+        return config
+
+
+def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe()) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel `(T, n_mels)` and MFCC `(T, n_mfcc)` of one mono signal at the recipe's rate."""
+    log_mel = LogMel(config_to_dict(recipe))(tf.convert_to_tensor(samples, tf.float32)[None, :])
+    mfcc = MFCC(recipe.n_mfcc)(log_mel)
+    return log_mel[0].numpy(), mfcc[0].numpy()
