@@ -1,0 +1,106 @@
+"""Feature store + extraction: contents, bad files reported, resume after interruption."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import wave
+
+import numpy as np
+import pytest
+
+from keras_music.audio import compute_features, load_audio
+from keras_music.config import FeatureRecipe
+from keras_music.data.store import FeatureStore, StoreError
+from keras_music.extract import extract_folder
+
+
+@pytest.fixture
+def audio_folder(tmp_path, audio_dir):
+    """The shared clips plus, in a sub-folder, one corrupt and one silent file."""
+    folder = tmp_path / "audio"
+    (folder / "bad").mkdir(parents=True)
+    for path in audio_dir.iterdir():
+        if path.suffix != ".md":
+            shutil.copy(path, folder / path.name)
+    (folder / "bad" / "corrupt.mp3").write_bytes(b"ID3 this is not an mp3")
+    with wave.open(str(folder / "bad" / "silent.wav"), "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(22050), out.writeframes(b"\0\0" * 4000)
+    return folder
+
+
+def stored_clips(store: FeatureStore) -> dict[str, dict]:
+    return {c["clip_id"].decode(): {k: np.asarray(v) for k, v in c.items()}
+            for c in store.dataset().as_numpy_iterator()}
+
+
+def test_extraction_stores_every_good_clip_and_reports_bad_ones(audio_folder, tmp_path):
+    summary = extract_folder(audio_folder, tmp_path / "store", workers=1, shard_size=3)
+    assert summary.found == 9 and summary.written == 7 and summary.skipped == 0
+    reasons = dict(summary.failed)
+    assert "cannot decode" in reasons[str(audio_folder / "bad" / "corrupt.mp3")]
+    assert "silent" in reasons[str(audio_folder / "bad" / "silent.wav")]
+
+    store = FeatureStore(tmp_path / "store")
+    assert store.recipe == FeatureRecipe()
+    assert len(store.shard_paths()) == 3  # 7 clips, 3 per shard
+    clips = stored_clips(store)
+    entries = {e["clip_id"]: e for e in store.manifest()}
+    assert set(clips) == set(entries) and len(clips) == 7
+    flac = "mozart_k545_bright_44k_stereo_16bit"
+    mel, mfcc = compute_features(load_audio(audio_folder / f"{flac}.flac"))
+    assert clips[flac]["mel"].shape == (entries[flac]["frames"], 64) == mel.shape
+    assert clips[flac]["mfcc"].shape == (mel.shape[0], 20)
+    np.testing.assert_allclose(clips[flac]["mel"], mel, atol=0.07)  # float16 storage of dB values
+    np.testing.assert_allclose(clips[flac]["mfcc"], mfcc, atol=0.5)
+
+
+def test_extraction_resumes_after_an_interruption(audio_folder, tmp_path):
+    out = tmp_path / "store"
+    first = extract_folder(audio_folder, out, workers=1, shard_size=2, limit=3)  # a run cut short
+    assert first.written == 2 and len(first.failed) == 1  # bach (mp3, wav), then bad/corrupt.mp3
+    shards = out / "shards"
+    # What a kill leaves behind: a half-written shard, and a shard renamed just before the
+    # manifest was updated. Neither may be read, and both must go.
+    (shards / "00007.tfrecord.tmp").write_bytes(b"half a shard")
+    shutil.copy(shards / "00000.tfrecord", shards / "00009.tfrecord")
+    assert len(stored_clips(FeatureStore(out))) == 2
+
+    second = extract_folder(audio_folder, out, workers=2, shard_size=2)
+    assert second.skipped == 2 and second.written == 5
+    assert not (shards / "00007.tfrecord.tmp").exists() and not (shards / "00009.tfrecord").exists()
+    store = FeatureStore(out)
+    ids = [e["clip_id"] for e in store.manifest()]
+    assert len(ids) == len(set(ids)) == 7
+    assert sorted(stored_clips(store)) == sorted(ids)
+
+    third = extract_folder(audio_folder, out, workers=1)
+    assert third.written == 0 and third.skipped == 7
+
+
+def test_a_store_refuses_another_recipe(audio_folder, tmp_path):
+    extract_folder(audio_folder, tmp_path / "store", workers=1, limit=1)
+    with pytest.raises(StoreError, match="another recipe"):
+        extract_folder(audio_folder, tmp_path / "store", FeatureRecipe(n_mels=96), workers=1)
+
+
+def test_duplicate_clip_ids_are_reported(audio_folder, tmp_path):
+    shutil.copy(audio_folder / "mozart_k545_bright_22k_mono_16bit.wav", audio_folder / "bad")
+    summary = extract_folder(audio_folder, tmp_path / "store", workers=1)
+    assert any("duplicate clip id" in reason for _, reason in summary.failed)
+    assert summary.written == 7
+
+
+def test_cli_extract_dry_run_and_exit_status(audio_folder, tmp_path):
+    out = tmp_path / "store"
+    dry = subprocess.run([sys.executable, "-m", "keras_music.extract", str(audio_folder), "--out", str(out),
+                          "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0 and dry.stdout.count("extract ") == 9 and not out.exists()
+    run = subprocess.run([sys.executable, "-m", "keras_music.extract", str(audio_folder), "--out", str(out),
+                          "--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr[-2000:]  # some files failed: reported, others stored
+    assert "7 extracted" in run.stdout and "corrupt.mp3" in run.stdout and "Traceback" not in run.stderr
+    missing = subprocess.run([sys.executable, "-m", "keras_music.extract", str(tmp_path / "nowhere"), "--out",
+                              str(out)], capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr
