@@ -97,11 +97,11 @@ def run_mlp(train, validation, test, feature_set, seed) -> dict:
     config = dataclasses.replace(GenreMLPConfig(), feature_set=feature_set)
     training = dataclasses.replace(TrainingConfig(), seed=seed)
     start = time.perf_counter()
-    model, history = fit_genre_mlp(train, validation, config, training, NUM_CLASSES)
+    model, histories = fit_genre_mlp(train, validation, config, training, NUM_CLASSES)
     probabilities = model.predict(genre_dataset(test, feature_set, 1024), verbose=0)
-    return {"model": "keras_music MLP", "features": feature_set, "leaky": False,
-            **scores(test["label"], probabilities), "seconds": time.perf_counter() - start,
-            "epochs": len(history.history["loss"])}
+    return {"model": f"keras_music MLP (ensemble of {config.ensemble_size})", "features": feature_set,
+            "leaky": False, **scores(test["label"], probabilities), "seconds": time.perf_counter() - start,
+            "epochs": float(np.mean([len(h["loss"]) for h in histories]))}
 
 
 def benchmark(data: Path, split_seed: int, mlp_seeds: list[int]) -> list[dict]:

@@ -35,6 +35,9 @@ class GenreMLPConfig:
         class_weight_power: float. Class weights `(mean count / class count) ** power`:
             0 = none, 1 = fully balanced. A little lifts the rare genres (macro-F1)
             at almost no cost in accuracy.
+        ensemble_size: int. Members trained with consecutive seeds and averaged into one
+            saved model. Averaging steadies the artist embedding, whose quality varies
+            from seed to seed.
     """
 
     feature_set: str = "full"
@@ -48,6 +51,7 @@ class GenreMLPConfig:
     learning_rate: float = 1e-3
     label_smoothing: float = 0.1
     class_weight_power: float = 0.3
+    ensemble_size: int = 3
 
 
 @dataclasses.dataclass(frozen=True)

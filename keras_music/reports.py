@@ -60,27 +60,32 @@ def format_classification_report(report: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def plot_history(history: dict[str, list[float]], path: str | Path, title: str) -> Path:
+def plot_history(histories: dict | list[dict], path: str | Path, title: str) -> Path:
     """Save per-epoch curves (training and validation) as a PNG, one panel per metric.
 
-    `history` is Keras' `History.history`; each metric `m` is drawn with `val_m` beside it.
+    `histories` is Keras' `History.history` or a list of them (ensemble members, drawn
+    as separate lines); each metric `m` is drawn with `val_m` beside it.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    histories = [histories] if isinstance(histories, dict) else list(histories)
+    names = [k for k in histories[0] if not k.startswith("val_") and k != "learning_rate"]
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.6), squeeze=False)
     for ax, name in zip(axes[0], names):
-        epochs = np.arange(1, len(history[name]) + 1)
-        ax.plot(epochs, history[name], label="train")
-        if f"val_{name}" in history:
-            ax.plot(epochs, history[f"val_{name}"], label="validation")
+        for i, history in enumerate(histories):
+            epochs = np.arange(1, len(history[name]) + 1)
+            suffix = f" (member {i})" if len(histories) > 1 else ""
+            ax.plot(epochs, history[name], color="tab:blue", alpha=0.9 - 0.2 * i, label="train" + suffix)
+            if f"val_{name}" in history:
+                ax.plot(epochs, history[f"val_{name}"], color="tab:orange", alpha=0.9 - 0.2 * i,
+                        label="validation" + suffix)
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize="small")
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)

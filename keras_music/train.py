@@ -85,36 +85,67 @@ def class_weights(labels, num_classes: int, power: float) -> dict[int, float] | 
 
 
 def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: TrainingConfig, num_classes: int,
-                  callbacks=(), verbose: int = 0):
-    """Build the genre MLP adapted on `train`, fit it with early stopping on `validation`.
+                  verbose: int = 0):
+    """Fit `ensemble_size` genre MLPs (seeds seed, seed+1, ...) and average them into one model.
 
-    This is the one training recipe, shared by the CLI and `bench/genre.py`.
+    Each member is adapted on `train` and early-stopped on validation accuracy with its best
+    weights restored. This is the one training recipe, shared by the CLI and `bench/genre.py`.
 
     Returns:
-        `(model, history)`, the model holding its best-validation weights.
+        `(model, histories)`: one functional model that averages the members' probabilities
+        (the member itself when `ensemble_size` is 1), and each member's `History.history`.
     """
     import keras
 
     from keras_music.models.mlp import build_genre_mlp, fit_genre_preprocessing, genre_dataset
 
-    keras.utils.set_random_seed(training.seed)
     features = model_config.feature_set
-    model = build_genre_mlp(model_config, fit_genre_preprocessing(train, model_config),
-                            num_classes=num_classes)
-    history = model.fit(
-        genre_dataset(train, features, training.batch_size, num_classes, shuffle=True, seed=training.seed),
-        validation_data=genre_dataset(validation, features, 1024, num_classes),
-        epochs=training.epochs,
-        shuffle=False,  # genre_dataset already shuffles (seeded)
-        class_weight=class_weights(train["label"].to_numpy(), num_classes, model_config.class_weight_power),
-        verbose=verbose,
-        callbacks=[
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=training.patience,
-                                          restore_best_weights=True),
-            *callbacks,
-        ],
-    )
-    return model, history
+    preprocessing = fit_genre_preprocessing(train, model_config)
+    weights = class_weights(train["label"].to_numpy(), num_classes, model_config.class_weight_power)
+    members, histories = [], []
+    for member in range(model_config.ensemble_size):
+        seed = training.seed + member
+        keras.utils.set_random_seed(seed)
+        model = build_genre_mlp(model_config, preprocessing, num_classes=num_classes, name=f"genre_mlp_{member}")
+        history = model.fit(
+            genre_dataset(train, features, training.batch_size, num_classes, shuffle=True, seed=seed),
+            validation_data=genre_dataset(validation, features, 1024, num_classes),
+            epochs=training.epochs,
+            shuffle=False,  # genre_dataset already shuffles (seeded)
+            class_weight=weights,
+            verbose=verbose,
+            callbacks=[keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                                     patience=training.patience, restore_best_weights=True)],
+        )
+        logger.info("Member %d/%d: best validation accuracy %.4f after %d epochs", member + 1,
+                    model_config.ensemble_size, max(history.history["val_accuracy"]), len(history.history["loss"]))
+        members.append(model)
+        histories.append(history.history)
+    return average_models(members), histories
+
+
+def average_models(members):
+    """One model whose output is the mean of the members' outputs (same named inputs)."""
+    import keras
+
+    if len(members) == 1:
+        return members[0]
+    inputs = {name: keras.Input(shape=tensor.shape[1:], dtype=tensor.dtype, name=name)
+              for name, tensor in members[0].input.items()}
+    outputs = keras.layers.Average(name="probabilities")([member(inputs) for member in members])
+    # Left uncompiled: it is never trained as a whole, only used to predict.
+    return keras.Model(inputs, outputs, name="genre_mlp_ensemble")
+
+
+def write_histories(histories: list[dict], path: Path) -> None:
+    """All members' per-epoch metrics in one CSV (columns: member, epoch, metrics...)."""
+    import pandas as pd
+
+    frames = [pd.DataFrame(h).assign(member=i, epoch=range(1, len(h["loss"]) + 1)) for i, h in enumerate(histories)]
+    table = pd.concat(frames)[["member", "epoch", *histories[0].keys()]]
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_csv(tmp, index=False)
+    tmp.replace(path)
 
 
 def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training: TrainingConfig,
@@ -123,8 +154,6 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
 
     Writes the run folder and returns the test report (also in `out_dir/report.json`).
     """
-    import keras
-
     from keras_music.data.genre import load_class_names, split_by_song
     from keras_music.models.mlp import genre_dataset
     from keras_music.reports import classification_report, plot_history, write_report
@@ -141,12 +170,10 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
                 training.split_seed, len(train), len(validation), len(test))
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, history = fit_genre_mlp(train, validation, model_config, training, len(class_names),
-                                   callbacks=[keras.callbacks.CSVLogger(str(out_dir / "history.csv"))],
-                                   verbose=verbose)
+    model, histories = fit_genre_mlp(train, validation, model_config, training, len(class_names), verbose=verbose)
     probabilities = model.predict(genre_dataset(test, model_config.feature_set, 1024), verbose=0)
     report = classification_report(test["label"].to_numpy(), probabilities, class_names)
-    report.update({"split": "test", "data": data, "epochs_run": len(history.history["loss"])})
+    report.update({"split": "test", "data": data, "epochs_run": [len(h["loss"]) for h in histories]})
 
     tmp_model = out_dir / "model.tmp.keras"
     model.save(tmp_model)
@@ -160,7 +187,8 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
         "data": data,
         "keras_music_version": __version__,
     })
-    plot_history(history.history, out_dir / "history.png",
+    write_histories(histories, out_dir / "history.csv")
+    plot_history(histories, out_dir / "history.png",
                  title=f"genre MLP ({model_config.feature_set} features): accuracy and loss per epoch")
     write_report(out_dir / "report.json", report)
     return report

@@ -48,3 +48,21 @@ def audio_dir() -> Path:
     if not AUDIO_DIR.is_dir():
         pytest.skip(f"shared audio not found at {AUDIO_DIR} (expected ../shared beside the repo)")
     return AUDIO_DIR
+
+
+CAL500_LABELS = SHARED / "datasets" / "cal500" / "labels"
+MER4Q = SHARED / "datasets" / "mer4q"
+
+
+@pytest.fixture(scope="session")
+def cal500_labels() -> Path:
+    if not (CAL500_LABELS / "hardAnnotations.txt").is_file():
+        pytest.skip(f"shared CAL500 labels not found at {CAL500_LABELS}")
+    return CAL500_LABELS
+
+
+@pytest.fixture(scope="session")
+def mer4q_dir() -> Path:
+    if not (MER4Q / "labels.csv").is_file():
+        pytest.skip(f"shared 4Q features not found at {MER4Q}")
+    return MER4Q

@@ -17,14 +17,14 @@ which are also the input names of the saved genre model.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import importlib.resources
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from keras_music.data.splits import Split, split_by_group
 
 logger = logging.getLogger(__name__)
 
@@ -224,33 +224,9 @@ def song_keys(frame: pd.DataFrame) -> pd.Series:
             + frame["track_name"].str.strip().str.lower())
 
 
-@dataclasses.dataclass(frozen=True)
-class Split:
-    """Row indices of the train / validation / test parts of one frame."""
-
-    train: np.ndarray
-    validation: np.ndarray
-    test: np.ndarray
-
-
 def split_by_song(frame: pd.DataFrame, seed: int, validation_fraction: float, test_fraction: float) -> Split:
-    """Seeded split of rows such that all rows of one song land in the same part.
+    """Seeded split of rows such that all rows of one song (normalised artist + track) stay together.
 
-    The fractions are of songs, not rows. The same seed and frame always give the
-    same split, which is how `train`, `evaluate` and `bench/` agree on one.
+    The fractions are of songs, not rows (see `keras_music.data.splits.split_by_group`).
     """
-    for name, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{name} must be in [0, 1), got {value}.")
-    if validation_fraction + test_fraction >= 1.0:
-        raise ValueError("validation_fraction + test_fraction must be below 1 to leave training songs.")
-    keys = song_keys(frame)
-    unique = np.array(sorted(keys.unique()))
-    order = np.random.default_rng(seed).permutation(len(unique))
-    n_test = int(math.floor(len(unique) * test_fraction))
-    n_val = int(math.floor(len(unique) * validation_fraction))
-    part = np.zeros(len(unique), dtype="int8")  # 0 train, 1 validation, 2 test
-    part[order[:n_test]] = 2
-    part[order[n_test:n_test + n_val]] = 1
-    row_part = pd.Series(part, index=unique).loc[keys].to_numpy()
-    return Split(*(np.flatnonzero(row_part == p) for p in (0, 1, 2)))
+    return split_by_group(song_keys(frame), seed, validation_fraction, test_fraction)

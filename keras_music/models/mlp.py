@@ -76,13 +76,15 @@ def genre_inputs(feature_set: str) -> dict[str, keras.KerasTensor]:
     }
 
 
-def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: int) -> keras.Model:
+def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: int,
+                    name: str = "genre_mlp") -> keras.Model:
     """Functional genre MLP with in-model preprocessing, compiled with Adam.
 
     Args:
         config: GenreMLPConfig. Feature set, hidden sizes, dropout, learning rate.
         preprocessing: dict. Output of `fit_genre_preprocessing` for the same feature set.
         num_classes: int. Number of genres (softmax width).
+        name: str. Model name (ensemble members get distinct names). Defaults to `genre_mlp`.
 
     Returns:
         A compiled `keras.Model` named `genre_mlp`; inputs are a dict of raw columns,
@@ -132,7 +134,7 @@ def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: in
     if artist_bias is not None:
         logits = keras.layers.Add(name="logits")([logits, artist_bias])
     probabilities = keras.layers.Softmax(name="probabilities")(logits)
-    model = keras.Model(inputs, probabilities, name="genre_mlp")
+    model = keras.Model(inputs, probabilities, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),

@@ -1,0 +1,118 @@
+"""Folders of per-clip `.npz` features plus a `labels.csv`, e.g. the shared 4Q dataset.
+
+Layout (as `../shared/datasets/mer4q/`):
+
+    labels.csv           clip_id + label columns (categorical strings, or 0/1 with empty = unknown)
+    metadata.csv         optional; an `artist` column gives groups for artist-disjoint splits
+    features/<clip_id>.npz   arrays `mel` (T, n_mels) and `mfcc` (T, n_mfcc), same T
+
+Categorical columns become one tag per value (`quadrant` -> `quadrant_q1` ... `quadrant_q4`),
+all known; 0/1 columns become one tag each, with empty cells unknown (mask 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from keras_music.data.tags import TagTable, slug
+
+DEFAULT_COLUMNS = ("quadrant",)
+
+
+def tags_from_csv(path: str | Path, columns=None) -> TagTable:
+    """A TagTable from a labels CSV with a `clip_id` column (see the module docstring).
+
+    Args:
+        path: the CSV.
+        columns: label columns to use; None = every column except `clip_id`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Labels file {str(path)!r} does not exist (expected clip_id + label columns).")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if "clip_id" not in frame.columns:
+        raise ValueError(f"{path}: missing column 'clip_id'; found {list(frame.columns)}.")
+    columns = [c for c in frame.columns if c != "clip_id"] if columns is None else list(columns)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: missing label column(s) {missing}; found {list(frame.columns)}.")
+    duplicated = frame["clip_id"][frame["clip_id"].duplicated()]
+    if len(duplicated):
+        raise ValueError(f"{path}: clip_id {duplicated.iloc[0]!r} appears more than once.")
+    tags, labels, mask = [], [], []
+    for column in columns:
+        values = frame[column].str.strip()
+        if set(values) <= {"0", "1", ""}:
+            tags.append(slug(column))
+            labels.append((values == "1").to_numpy("float32"))
+            mask.append((values != "").to_numpy("float32"))
+            continue
+        if (values == "").any():
+            row = int(np.flatnonzero(values == "")[0])
+            raise ValueError(f"{path}: column {column!r}, line {row + 2}: empty category.")
+        for value in sorted(values.unique()):
+            tags.append(slug(f"{column}_{value}"))
+            labels.append((values == value).to_numpy("float32"))
+            mask.append(np.ones(len(frame), "float32"))
+    return TagTable(frame["clip_id"].tolist(), tags, np.stack(labels, axis=1), np.stack(mask, axis=1))
+
+
+def artist_group(name: str) -> str:
+    """The 4Q README's artist key: lower case, cut at ` & `/` and `/`feat.`/`with`/`, `, no leading "the"."""
+    name = re.split(r" & | and | feat\.| with |, ", name.strip().lower())[0].strip()
+    return re.sub(r"^the ", "", name)
+
+
+@dataclasses.dataclass(frozen=True)
+class NpzClips:
+    """Per-clip `.npz` features in `root/features/`, loaded on demand."""
+
+    root: Path
+
+    @property
+    def feature_dir(self) -> Path:
+        return Path(self.root) / "features"
+
+    def clip_ids(self) -> list[str]:
+        if not self.feature_dir.is_dir():
+            raise FileNotFoundError(f"{self.feature_dir} does not exist (expected features/<clip_id>.npz files).")
+        return sorted(p.stem for p in self.feature_dir.glob("*.npz"))
+
+    def load(self, clip_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """`(mel, mfcc)` as float32, checked: same frame count, finite values."""
+        path = self.feature_dir / f"{clip_id}.npz"
+        try:
+            with np.load(path) as arrays:
+                mel, mfcc = arrays["mel"].astype("float32"), arrays["mfcc"].astype("float32")
+        except (OSError, ValueError, KeyError) as error:
+            raise ValueError(f"{path}: cannot read arrays 'mel' and 'mfcc' ({error}).") from error
+        if mel.ndim != 2 or mfcc.ndim != 2 or mel.shape[0] != mfcc.shape[0]:
+            raise ValueError(f"{path}: expected mel (T, n_mels) and mfcc (T, n_mfcc) with the same T, "
+                             f"got {mel.shape} and {mfcc.shape}.")
+        for name, array in (("mel", mel), ("mfcc", mfcc)):
+            if not np.isfinite(array).all():
+                raise ValueError(f"{path}: {name} contains NaN or infinite values.")
+        return mel, mfcc
+
+
+def load_mer4q(root: str | Path, columns=DEFAULT_COLUMNS) -> tuple[TagTable, NpzClips, dict[str, str]]:
+    """Tags, features and artist groups of a 4Q-style folder.
+
+    Returns:
+        `(tags, clips, groups)` where `groups` maps clip id -> artist key (clip id itself when
+        there is no `metadata.csv`, i.e. every clip its own group).
+    """
+    root = Path(root)
+    tags = tags_from_csv(root / "labels.csv", columns)
+    metadata = root / "metadata.csv"
+    groups = {c: c for c in tags.clip_ids}
+    if metadata.is_file():
+        meta = pd.read_csv(metadata, dtype=str, keep_default_na=False)
+        if {"clip_id", "artist"} <= set(meta.columns):
+            groups.update({c: "artist:" + artist_group(a) for c, a in zip(meta["clip_id"], meta["artist"])})
+    return tags, NpzClips(root), groups

@@ -1,0 +1,177 @@
+"""tf.data pipelines of padded (mel, mfcc) sequences with labels and a label mask.
+
+Each element is `(inputs, labels, mask)`, which `model.fit` takes as
+`(x, y, sample_weight)`:
+
+* `inputs`: dict with `mel` `(batch, T, n_mels)`, `mfcc` `(batch, T, n_mfcc)`, right-padded
+  with zeros, and `length` `(batch,)`, the number of real frames of each example (models
+  turn it into a time mask; right padding keeps the cuDNN LSTM path usable).
+* `labels`, `mask`: float32 `(batch, tags)`; mask 0 marks unknown cells.
+
+Training streams take a seeded random crop of `crop_frames` per clip per epoch (short
+clips stay whole); evaluation streams take whole clips, optionally bucketed by length.
+Normalisation statistics come from training clips only (`feature_statistics`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from keras_music.data.tags import TagTable
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceConfig:
+    """How clips are cut and batched.
+
+    Args:
+        crop_frames: int. Frames per training crop; 0 = whole clips. The default 216 is
+            10 s at 22,050 Hz with hop 1024, as good as 20 s crops at half the cost.
+        batch_size: int. Examples per batch.
+        shuffle_buffer: int. Clips in the shuffle buffer (training only).
+        bucket_boundaries: tuple of int. Length boundaries for `bucket_by_sequence_length`
+            in evaluation streams (less padding); empty = one `padded_batch`.
+    """
+
+    crop_frames: int = 216
+    batch_size: int = 16
+    shuffle_buffer: int = 1024
+    bucket_boundaries: tuple[int, ...] = ()
+
+
+class ClipSource:
+    """Where sequences come from: a feature store or a folder of `.npz` clips.
+
+    `dataset(clip_ids)` yields dicts `{clip_id, mel, mfcc}` for exactly those ids.
+    """
+
+    def __init__(self, clip_ids, make_dataset):
+        self._clip_ids = list(clip_ids)
+        self._make_dataset = make_dataset
+
+    @classmethod
+    def from_store(cls, store) -> "ClipSource":
+        ids = [entry["clip_id"] for entry in store.manifest()]
+
+        def make(wanted):
+            table = _id_table(wanted)
+            dataset = store.dataset().filter(lambda clip: table.lookup(clip["clip_id"]) >= 0)
+            return dataset.map(lambda c: {k: c[k] for k in ("clip_id", "mel", "mfcc")})
+
+        return cls(ids, make)
+
+    @classmethod
+    def from_npz(cls, clips) -> "ClipSource":
+        """From `keras_music.data.mer4q.NpzClips` (loaded lazily, checked per file)."""
+        recipe_like = clips.load(clips.clip_ids()[0])
+
+        def make(wanted):
+            def generate():
+                for clip_id in wanted:
+                    mel, mfcc = clips.load(clip_id)
+                    yield {"clip_id": clip_id, "mel": mel, "mfcc": mfcc}
+
+            signature = {"clip_id": tf.TensorSpec([], tf.string),
+                         "mel": tf.TensorSpec([None, recipe_like[0].shape[1]], tf.float32),
+                         "mfcc": tf.TensorSpec([None, recipe_like[1].shape[1]], tf.float32)}
+            return tf.data.Dataset.from_generator(generate, output_signature=signature)
+
+        return cls(clips.clip_ids(), make)
+
+    def clip_ids(self) -> list[str]:
+        return list(self._clip_ids)
+
+    def dataset(self, clip_ids) -> tf.data.Dataset:
+        missing = sorted(set(clip_ids) - set(self._clip_ids))
+        if missing:
+            raise ValueError(f"{len(missing)} clip id(s) not in the feature source, e.g. {missing[:5]}.")
+        return self._make_dataset(list(clip_ids))
+
+
+def _id_table(clip_ids) -> tf.lookup.StaticHashTable:
+    """clip id -> row index (-1 when absent)."""
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(clip_ids)), tf.range(len(clip_ids), dtype=tf.int64)),
+        default_value=-1)
+
+
+def feature_statistics(source: ClipSource, clip_ids) -> dict[str, list[float]]:
+    """Per-dimension mean and standard deviation of mel and mfcc over all frames of `clip_ids`.
+
+    Computed on training clips only, then used inside the model (or by `make_dataset`).
+    """
+    sums, squares, count = {}, {}, 0
+    for clip in source.dataset(clip_ids).as_numpy_iterator():
+        for key in ("mel", "mfcc"):
+            values = clip[key].astype("float64")
+            sums[key] = sums.get(key, 0.0) + values.sum(axis=0)
+            squares[key] = squares.get(key, 0.0) + (values ** 2).sum(axis=0)
+        count += clip["mel"].shape[0]
+    if count == 0:
+        raise ValueError("no frames to compute statistics from (empty training split?).")
+    stats = {}
+    for key in ("mel", "mfcc"):
+        mean = sums[key] / count
+        std = np.sqrt(np.maximum(squares[key] / count - mean ** 2, 0.0))
+        stats[f"{key}_mean"] = mean.tolist()
+        stats[f"{key}_std"] = np.where(std > 1e-6, std, 1.0).tolist()
+    return stats
+
+
+def random_crop(clip, crop_frames: int, seed: int):
+    """A random window of `crop_frames` frames (the whole clip when it is shorter)."""
+    frames = tf.shape(clip["mel"])[0]
+    start = tf.random.uniform([], 0, tf.maximum(frames - crop_frames, 0) + 1, dtype=tf.int32, seed=seed)
+    end = tf.minimum(start + crop_frames, frames)
+    return {**clip, "mel": clip["mel"][start:end], "mfcc": clip["mfcc"][start:end]}
+
+
+def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceConfig = SequenceConfig(),
+                 training: bool = False, seed: int = 0, stats: dict | None = None) -> tf.data.Dataset:
+    """The `(inputs, labels, mask)` stream of `clip_ids` (see the module docstring).
+
+    Args:
+        source: ClipSource. Features.
+        tags: TagTable. Labels and mask; every id of `clip_ids` must be in it.
+        clip_ids: the clips of one split.
+        config: SequenceConfig. Cropping and batching.
+        training: bool. Shuffle and crop (seeded) when True; whole clips in order when False.
+        seed: int. Seeds shuffling and crops.
+        stats: dict or None. `feature_statistics` output to standardise in the pipeline;
+            None leaves features raw (the models normalise inside).
+    """
+    clip_ids = list(clip_ids)
+    if not clip_ids:
+        raise ValueError("no clips in this split.")
+    rows = tags.rows(clip_ids)
+    row_of = _id_table(rows.clip_ids)
+    labels, mask = tf.constant(rows.labels), tf.constant(rows.mask)
+
+    dataset = source.dataset(clip_ids)
+    if training:
+        dataset = dataset.shuffle(min(config.shuffle_buffer, len(clip_ids)), seed=seed, reshuffle_each_iteration=True)
+        if config.crop_frames:
+            dataset = dataset.map(lambda clip: random_crop(clip, config.crop_frames, seed), num_parallel_calls=AUTOTUNE)
+
+    def to_example(clip):
+        mel, mfcc = clip["mel"], clip["mfcc"]
+        if stats is not None:
+            mel = (mel - stats["mel_mean"]) / stats["mel_std"]
+            mfcc = (mfcc - stats["mfcc_mean"]) / stats["mfcc_std"]
+        row = row_of.lookup(clip["clip_id"])
+        inputs = {"mel": mel, "mfcc": mfcc, "length": tf.shape(mel)[0]}
+        return inputs, tf.gather(labels, row), tf.gather(mask, row)
+
+    dataset = dataset.map(to_example, num_parallel_calls=AUTOTUNE)
+    if config.bucket_boundaries and not training:
+        dataset = dataset.bucket_by_sequence_length(
+            lambda inputs, *_: inputs["length"], bucket_boundaries=list(config.bucket_boundaries),
+            bucket_batch_sizes=[config.batch_size] * (len(config.bucket_boundaries) + 1))
+    else:
+        dataset = dataset.padded_batch(config.batch_size)
+    return dataset.prefetch(AUTOTUNE)
