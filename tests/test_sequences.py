@@ -109,3 +109,9 @@ def test_normalised_stream(source, tags):
 def test_unknown_clip_ids_are_named(source, tags):
     with pytest.raises(ValueError, match="not in the feature source"):
         make_dataset(source, tags, ["c0", "nope"])
+
+
+def test_each_epoch_draws_new_crops(source, tags):
+    dataset = make_dataset(source, tags, ["c1"], SequenceConfig(crop_frames=5, batch_size=1), training=True, seed=0)
+    crops = [next(dataset.as_numpy_iterator())[0]["mel"] for _ in range(4)]
+    assert any(not np.array_equal(crops[0], other) for other in crops[1:])

@@ -57,11 +57,17 @@ class ClipSource:
     @classmethod
     def from_store(cls, store) -> "ClipSource":
         ids = [entry["clip_id"] for entry in store.manifest()]
+        recipe = store.recipe
+
+        def with_shapes(clip):
+            return {"clip_id": clip["clip_id"],
+                    "mel": tf.ensure_shape(clip["mel"], [None, recipe.n_mels]),
+                    "mfcc": tf.ensure_shape(clip["mfcc"], [None, recipe.n_mfcc])}
 
         def make(wanted):
             table = _id_table(wanted)
             dataset = store.dataset().filter(lambda clip: table.lookup(clip["clip_id"]) >= 0)
-            return dataset.map(lambda c: {k: c[k] for k in ("clip_id", "mel", "mfcc")})
+            return dataset.map(with_shapes)
 
         return cls(ids, make)
 
@@ -123,10 +129,15 @@ def feature_statistics(source: ClipSource, clip_ids) -> dict[str, list[float]]:
     return stats
 
 
-def random_crop(clip, crop_frames: int, seed: int):
-    """A random window of `crop_frames` frames (the whole clip when it is shorter)."""
+def random_crop(clip, crop_frames: int, seed):
+    """A window of `crop_frames` frames at a random start (the whole clip when it is shorter).
+
+    `seed` is a stateless seed pair, so the same pipeline seed gives the same crops in every
+    run, and a new pair each epoch gives new crops.
+    """
     frames = tf.shape(clip["mel"])[0]
-    start = tf.random.uniform([], 0, tf.maximum(frames - crop_frames, 0) + 1, dtype=tf.int32, seed=seed)
+    start = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=tf.maximum(frames - crop_frames, 0) + 1,
+                                        dtype=tf.int32)
     end = tf.minimum(start + crop_frames, frames)
     return {**clip, "mel": clip["mel"][start:end], "mfcc": clip["mfcc"][start:end]}
 
@@ -148,15 +159,17 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
     clip_ids = list(clip_ids)
     if not clip_ids:
         raise ValueError("no clips in this split.")
+    dataset = source.dataset(clip_ids)
     rows = tags.rows(clip_ids)
     row_of = _id_table(rows.clip_ids)
     labels, mask = tf.constant(rows.labels), tf.constant(rows.mask)
 
-    dataset = source.dataset(clip_ids)
     if training:
         dataset = dataset.shuffle(min(config.shuffle_buffer, len(clip_ids)), seed=seed, reshuffle_each_iteration=True)
         if config.crop_frames:
-            dataset = dataset.map(lambda clip: random_crop(clip, config.crop_frames, seed), num_parallel_calls=AUTOTUNE)
+            crop_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+            dataset = tf.data.Dataset.zip((dataset, crop_seeds)).map(
+                lambda clip, pair: random_crop(clip, config.crop_frames, pair), num_parallel_calls=AUTOTUNE)
 
     def to_example(clip):
         mel, mfcc = clip["mel"], clip["mfcc"]

@@ -48,6 +48,9 @@ class TagTable:
     def rows(self, clip_ids) -> "TagTable":
         """The sub-table of `clip_ids`, in that order."""
         index = {c: i for i, c in enumerate(self.clip_ids)}
+        missing = [c for c in clip_ids if c not in index]
+        if missing:
+            raise ValueError(f"{len(missing)} clip id(s) have no labels, e.g. {missing[:5]}.")
         take = [index[c] for c in clip_ids]
         return TagTable(list(clip_ids), self.tags, self.labels[take], self.mask[take])
 
