@@ -83,3 +83,112 @@ def write_genre_demo_csv(path: str | Path, num_rows: int = 3000, seed: int = 0) 
     make_genre_table(num_rows=num_rows, seed=seed).to_csv(tmp, index=False)
     tmp.replace(path)
     return path
+
+
+# --- synthetic music with emotion cues -----------------------------------------------------
+
+DEMO_SAMPLE_RATE = 22050
+DEMO_TAGS = ("happy", "sad", "energetic", "calm", "bright")
+_MAJOR, _MINOR = (0, 4, 7), (0, 3, 7)
+_PROGRESSION = (0, 5, 7, 0)  # I - IV - V - I (i - iv - v - i in minor)
+
+
+def _demo_attributes(rng) -> dict:
+    return {"tempo": float(rng.uniform(60, 180)), "major": bool(rng.random() < 0.5),
+            "loudness": float(rng.uniform(0.05, 0.8)), "brightness": float(rng.uniform(0.0, 1.0)),
+            "root": int(rng.integers(45, 57))}
+
+
+def _tone(freq: float, brightness: float, rate: int, seconds: float = 1.2) -> np.ndarray:
+    """A decaying harmonic tone; brighter tones keep more energy in upper harmonics."""
+    t = np.arange(int(seconds * rate)) / rate
+    rolloff = 3.0 - 2.2 * brightness
+    harmonics = np.array([h for h in range(1, 9) if freq * h < rate / 2 - 500], dtype="float64")
+    wave = (harmonics[:, None] ** -rolloff * np.sin(2 * np.pi * freq * harmonics[:, None] * t)).sum(axis=0)
+    return wave * np.exp(-t / 0.35)
+
+
+def synthesize_clip(attributes: dict, seconds: float = 10.0, rate: int = DEMO_SAMPLE_RATE, seed: int = 0) -> np.ndarray:
+    """Music-like audio from attributes: chords and an arpeggio at `tempo`, major or minor,
+    with a noise drum on each beat; scaled to peak `loudness`."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(int(seconds * rate))
+    beat = 60.0 / attributes["tempo"]
+    triad = _MAJOR if attributes["major"] else _MINOR
+    tones = {}  # each pitch is synthesised once per clip
+    for index, start in enumerate(np.arange(0.0, seconds, beat)):
+        chord_root = attributes["root"] + _PROGRESSION[(index // 2) % len(_PROGRESSION)]
+        notes = [chord_root + 12 + triad[index % 3]] + ([chord_root + i for i in triad] if index % 2 == 0 else [])
+        begin = int(start * rate)
+        for note in notes:
+            if note not in tones:
+                tones[note] = _tone(440.0 * 2 ** ((note - 69) / 12), attributes["brightness"], rate)
+            tone = tones[note][: out.size - begin]
+            out[begin:begin + tone.size] += tone * (0.6 if note > chord_root + 11 else 0.3)
+        drum = rng.normal(0, 1, int(0.08 * rate)) * np.exp(-np.arange(int(0.08 * rate)) / (0.015 * rate))
+        out[begin:begin + drum.size] += drum[: out.size - begin] * 0.5 * attributes["loudness"] / 0.8
+    out += rng.normal(0, 1e-3, out.size)
+    return (out / np.max(np.abs(out)) * attributes["loudness"]).astype("float32")
+
+
+def demo_tags(a: dict) -> dict[str, str]:
+    """Emotion cells from attributes: '1', '0', or '' (unknown) inside ambiguous zones."""
+    def cell(positive: bool, negative: bool) -> str:
+        return "1" if positive else "0" if negative else ""
+
+    fast, slow = a["tempo"] >= 120, a["tempo"] < 90
+    loud, soft = a["loudness"] >= 0.5, a["loudness"] < 0.3
+    return {
+        "happy": cell(a["major"] and fast, not a["major"] or slow),
+        "sad": cell(not a["major"] and slow, a["major"] or fast),
+        "energetic": cell(loud and fast, soft or slow),
+        "calm": cell(soft and a["tempo"] < 100, loud or a["tempo"] >= 130),
+        "bright": cell(a["brightness"] >= 0.65, a["brightness"] < 0.35),
+    }
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    """16-bit PCM mono WAV (temp file, then rename)."""
+    import wave
+
+    tmp = path.with_name(path.name + ".tmp")
+    with wave.open(str(tmp), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    tmp.replace(path)
+
+
+def make_emotion_demo(root: str | Path, num_clips: int = 200, seconds: float = 10.0, seed: int = 0,
+                      unknown_rate: float = 0.05) -> Path:
+    """Write `root/audio/*.wav` and `root/labels.csv` for the synthetic emotion task.
+
+    Tags (`DEMO_TAGS`) follow tempo, mode, loudness and brightness, with unknown cells
+    where the cue is ambiguous plus `unknown_rate` of cells at random (like annotators who
+    disagree). Existing files are kept, so a second call costs nothing.
+
+    Returns:
+        `root`.
+    """
+    root = Path(root)
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(num_clips):
+        attributes = _demo_attributes(rng)
+        clip_id = f"demo_{i:04d}"
+        path = root / "audio" / f"{clip_id}.wav"
+        if not path.is_file():
+            write_wav(path, synthesize_clip(attributes, seconds, DEMO_SAMPLE_RATE, seed=seed * 100_003 + i),
+                      DEMO_SAMPLE_RATE)
+        cells = demo_tags(attributes)
+        for tag in cells:
+            if rng.random() < unknown_rate:
+                cells[tag] = ""
+        rows.append({"clip_id": clip_id, **cells})
+    labels = root / "labels.csv"
+    tmp = labels.with_name("labels.csv.tmp")
+    pd.DataFrame(rows).to_csv(tmp, index=False)
+    tmp.replace(labels)
+    return root
