@@ -16,6 +16,7 @@ would not match the shared features. The filterbank is a constant built in numpy
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -215,8 +216,20 @@ class MFCC(keras.layers.Layer):
         return config
 
 
+@functools.lru_cache(maxsize=8)
+def _feature_function(recipe: FeatureRecipe):
+    """One traced graph per recipe: waveform `(samples,)` -> (log-mel, MFCC)."""
+    log_mel_layer, mfcc_layer = LogMel(config_to_dict(recipe)), MFCC(recipe.n_mfcc)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)], reduce_retracing=True)
+    def features(samples):
+        log_mel = log_mel_layer(samples[None, :])
+        return log_mel[0], mfcc_layer(log_mel)[0]
+
+    return features
+
+
 def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe()) -> tuple[np.ndarray, np.ndarray]:
     """Log-mel `(T, n_mels)` and MFCC `(T, n_mfcc)` of one mono signal at the recipe's rate."""
-    log_mel = LogMel(config_to_dict(recipe))(tf.convert_to_tensor(samples, tf.float32)[None, :])
-    mfcc = MFCC(recipe.n_mfcc)(log_mel)
-    return log_mel[0].numpy(), mfcc[0].numpy()
+    log_mel, mfcc = _feature_function(recipe)(tf.convert_to_tensor(samples, tf.float32))
+    return log_mel.numpy(), mfcc.numpy()

@@ -1,0 +1,147 @@
+"""Feature extraction speed and agreement: keras_music vs librosa on the same files.
+
+    python bench/features.py                       # ../shared/audio, 3 timed passes
+    python bench/features.py --audio music/ --repeat 5
+
+Speed is audio-seconds per wall-second, end to end (decode, mono, resample to 22,050 Hz,
+log-mel + MFCC): ours through `extract_folder` (tensorflow-io decoding, FFT resampler,
+tf.signal features, TFRecord store written) with 1 and 2 worker processes; librosa 0.11
+(`librosa.load` with soxr, `melspectrogram`, DCT) in 1 process and in 2 processes. Each
+figure is the median of `--repeat` passes after one warm-up pass. Agreement: per file,
+|ours - librosa| of log-mel frames above -60 dB.
+
+Prints a Markdown table and writes `bench/results/features.json` (+ `.md`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from keras_music.config import FeatureRecipe, save_json  # noqa: E402
+
+DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "audio"
+RESULTS = REPO_ROOT / "bench" / "results"
+RECIPE = FeatureRecipe()
+
+
+def librosa_features(path: str):
+    """The reference recipe of ../shared/datasets/mer4q/README.md."""
+    import librosa
+    from scipy.fft import dct
+
+    samples, _ = librosa.load(path, sr=RECIPE.sample_rate, mono=True, duration=RECIPE.max_seconds)
+    power = librosa.feature.melspectrogram(y=samples, sr=RECIPE.sample_rate, n_fft=RECIPE.n_fft,
+                                           hop_length=RECIPE.hop_length, n_mels=RECIPE.n_mels, fmin=RECIPE.fmin,
+                                           fmax=RECIPE.mel_fmax, center=True, pad_mode="constant", power=2.0)
+    log_mel = 10 * np.log10(power + RECIPE.log_floor)
+    return log_mel.T, dct(log_mel, type=2, norm="ortho", axis=0)[: RECIPE.n_mfcc].T
+
+
+def time_librosa(files, workers: int) -> float:
+    start = time.perf_counter()
+    if workers == 1:
+        for path in files:
+            librosa_features(str(path))
+    else:
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(librosa_features, map(str, files)))
+    return time.perf_counter() - start
+
+
+def time_ours(folder: Path, workers: int) -> float:
+    from keras_music.extract import extract_folder
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        summary = extract_folder(folder, Path(out) / "store", RECIPE, workers=workers)
+        elapsed = time.perf_counter() - start
+    if summary.failed:
+        raise RuntimeError(f"extraction failed for {summary.failed}")
+    return elapsed
+
+
+def agreement(files) -> list[dict]:
+    from keras_music.audio import compute_features, load_audio
+
+    rows = []
+    for path in files:
+        ours, _ = compute_features(load_audio(path, RECIPE), RECIPE)
+        reference, _ = librosa_features(str(path))
+        frames = min(len(ours), len(reference))
+        diff = np.abs(ours[:frames] - reference[:frames])
+        audible = reference[:frames] > -60
+        low = audible[:, :56]
+        rows.append({"file": path.name, "frames_ours": len(ours), "frames_librosa": len(reference),
+                     "max_db_bands_0_55": float(diff[:, :56][low].max()),
+                     "p99_db_all_bands": float(np.percentile(diff[audible], 99)),
+                     "max_db_all_bands": float(diff[audible].max())})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help="Audio folder. Default: %(default)s")
+    parser.add_argument("--repeat", type=int, default=3, help="Timed passes per method (median). Default: 3.")
+    parser.add_argument("--out", type=Path, default=RESULTS / "features.json", help="Default: %(default)s")
+    args = parser.parse_args(argv)
+    from keras_music.audio import decode_audio
+    from keras_music.extract import find_audio
+
+    files = find_audio(args.audio)
+    audio_seconds = 0.0
+    for path in files:
+        samples, rate = decode_audio(path)
+        audio_seconds += min(samples.size / rate, RECIPE.max_seconds)
+    methods = {
+        "keras_music extract, 1 process": lambda: time_ours(args.audio, 1),
+        "keras_music extract, 2 processes": lambda: time_ours(args.audio, 2),
+        "librosa, 1 process": lambda: time_librosa(files, 1),
+        "librosa, 2 processes": lambda: time_librosa(files, 2),
+    }
+    speed = {}
+    for name, run in methods.items():
+        run()  # warm-up: imports, JIT, graph tracing
+        seconds = statistics.median(run() for _ in range(args.repeat))
+        speed[name] = {"wall_seconds": seconds, "audio_seconds_per_second": audio_seconds / seconds}
+        print(f"{name}: {audio_seconds / seconds:.0f} audio-s/s", file=sys.stderr)
+    ours = speed["keras_music extract, 2 processes"]["audio_seconds_per_second"]
+    ratios = {"ours_2proc_vs_librosa_1proc": ours / speed["librosa, 1 process"]["audio_seconds_per_second"],
+              "ours_2proc_vs_librosa_2proc": ours / speed["librosa, 2 processes"]["audio_seconds_per_second"]}
+    agree = agreement(files)
+
+    lines = [f"{len(files)} files, {audio_seconds:.1f} s of audio (`{args.audio}`), {os.cpu_count()} CPUs, "
+             f"{platform.machine()}; median of {args.repeat} passes.", "",
+             "| method | wall s | audio-s per s |", "|---|---|---|"]
+    lines += [f"| {name} | {v['wall_seconds']:.2f} | {v['audio_seconds_per_second']:.0f} |" for name, v in speed.items()]
+    lines += ["", "| ratio | value |", "|---|---|"] + [f"| {k} | {v:.2f} |" for k, v in ratios.items()]
+    lines += ["", "| file | frames ours / librosa | max dB (bands 0-55) | p99 dB (all) | max dB (all) |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {r['file']} | {r['frames_ours']} / {r['frames_librosa']} | {r['max_db_bands_0_55']:.3f} | "
+              f"{r['p99_db_all_bands']:.3f} | {r['max_db_all_bands']:.2f} |" for r in agree]
+    table = "\n".join(lines)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_json(args.out, {"speed": speed, "ratios": ratios, "agreement": agree, "audio_seconds": audio_seconds})
+    tmp = args.out.with_suffix(".md.tmp")
+    tmp.write_text(table + "\n")
+    tmp.replace(args.out.with_suffix(".md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
