@@ -1,0 +1,108 @@
+"""Per-emotion masked metrics with readable names, and their macro averages.
+
+`emotion_metrics(tags)` returns, for every tag `t`, `accuracy_t`, `auc_t` (ROC) and
+`pr_auc_t`, plus `macro_accuracy`, `macro_auc` and `macro_pr_auc`. Pass them as
+`weighted_metrics` to `compile`: the known-cell mask arrives as the `(batch, tags)`
+sample weight, so unknown cells count nowhere. Keras then logs `val_auc_happy` etc. in
+History, CSV logs and TensorBoard, and resets them every epoch.
+
+Models output logits; ROC/PR-AUC use 1,000 thresholds over the sigmoid (within ~1e-3 of
+scikit-learn's exact values). A tag whose known cells are all one class has no defined
+AUC; Keras reports 0 for it, and the macro AUC then counts it as 0.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import initializers, ops
+
+NUM_THRESHOLDS = 1000
+KINDS = ("accuracy", "auc", "pr_auc")
+
+
+def _inner_metric(kind: str, num_labels: int | None = None):
+    if kind == "accuracy":
+        return keras.metrics.BinaryAccuracy(threshold=0.0)  # logits: > 0  <=>  probability > 0.5
+    curve = {"auc": "ROC", "pr_auc": "PR"}[kind]
+    return keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS, curve=curve, from_logits=True,
+                             multi_label=num_labels is not None, num_labels=num_labels)
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class TagMetric(keras.metrics.Metric):
+    """One tag (column) of a multi-label output, scored with a masked metric.
+
+    Args:
+        kind: str. `accuracy` (threshold 0.5), `auc` (ROC) or `pr_auc`.
+        index: int. Column of the tag in labels and logits.
+        name: str. Reported name, e.g. `auc_happy`.
+    """
+
+    def __init__(self, kind, index, name=None, dtype=None):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        super().__init__(name=name or f"{kind}_{index}", dtype=dtype)
+        self.kind, self.index = kind, int(index)
+        self.inner = _inner_metric(kind)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        column = lambda x: ops.convert_to_tensor(x)[:, self.index]  # noqa: E731
+        weight = None if sample_weight is None else column(sample_weight)
+        self.inner.update_state(column(y_true), column(y_pred), sample_weight=weight)
+
+    def result(self):
+        return self.inner.result()
+
+    def reset_state(self):
+        self.inner.reset_state()
+
+    def get_config(self):
+        return {"kind": self.kind, "index": self.index, "name": self.name, "dtype": self.dtype}
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class MacroAccuracy(keras.metrics.Metric):
+    """Mean over tags of each tag's masked binary accuracy (tags with no known cell skipped).
+
+    Args:
+        num_tags: int. Number of tags (columns).
+    """
+
+    def __init__(self, num_tags, name="macro_accuracy", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.num_tags = int(num_tags)
+        self.correct = self.add_variable(shape=(self.num_tags,), initializer=initializers.Zeros(), name="correct")
+        self.known = self.add_variable(shape=(self.num_tags,), initializer=initializers.Zeros(), name="known")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.cast(y_true, y_pred.dtype)
+        weight = ops.ones_like(y_pred) if sample_weight is None else ops.cast(sample_weight, y_pred.dtype)
+        hit = ops.cast(ops.equal(ops.cast(y_pred > 0, y_pred.dtype), y_true), y_pred.dtype)
+        self.correct.assign_add(ops.sum(hit * weight, axis=0))
+        self.known.assign_add(ops.sum(weight, axis=0))
+
+    def result(self):
+        has_cells = ops.cast(self.known > 0, self.known.dtype)
+        per_tag = ops.divide_no_nan(self.correct, self.known)
+        return ops.divide_no_nan(ops.sum(per_tag * has_cells), ops.sum(has_cells))
+
+    def reset_state(self):
+        self.correct.assign(ops.zeros_like(self.correct))
+        self.known.assign(ops.zeros_like(self.known))
+
+    def get_config(self):
+        return {"num_tags": self.num_tags, "name": self.name, "dtype": self.dtype}
+
+
+def emotion_metrics(tags: list[str]) -> list[keras.metrics.Metric]:
+    """Per-tag and macro metrics named after `tags`; use as `compile(weighted_metrics=...)`."""
+    per_tag = [TagMetric(kind, i, name=f"{kind}_{tag}") for kind in KINDS for i, tag in enumerate(tags)]
+    macro = [
+        MacroAccuracy(len(tags)),
+        keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS, curve="ROC", from_logits=True, multi_label=True,
+                          num_labels=len(tags), name="macro_auc"),
+        keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS, curve="PR", from_logits=True, multi_label=True,
+                          num_labels=len(tags), name="macro_pr_auc"),
+    ]
+    return macro + per_tag
