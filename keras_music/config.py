@@ -81,6 +81,43 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EmotionModelConfig:
+    """The sequence models (MLP-LSTM, CNN-LSTM): sizes, variant and optimiser.
+
+    Args:
+        model: str. `mlp_lstm` or `cnn_lstm`.
+        variant: str. `default` (what learns: normalisation inside the model, small
+            kernels, pooling in time) or `seed` (the paper's CNN exactly: 5 channels,
+            kernel 1/4 of each input dimension for `window_frames`, stride half the kernel).
+        frame_units: int. Per-frame Dense width of the MLP-LSTM.
+        conv_channels: tuple of int. Channels of the default CNN's 3x3 blocks (each block
+            halves time and frequency with 2x2 max-pooling).
+        lstm_units: int. LSTM width.
+        head_units: int. Hidden width of the head after max-over-time.
+        dropout: float. Dropout before the logits (and after the per-frame MLP).
+        window_frames: int. Input length the seed CNN's kernel is sized for (216 frames =
+            10 s crops at hop 1024).
+        learning_rate: float. Adam learning rate.
+    """
+
+    model: str = "cnn_lstm"
+    variant: str = "default"
+    frame_units: int = 64
+    conv_channels: tuple[int, ...] = (16, 32)
+    lstm_units: int = 64
+    head_units: int = 64
+    dropout: float = 0.3
+    window_frames: int = 216
+    learning_rate: float = 1e-3
+
+    def __post_init__(self):
+        if self.model not in ("mlp_lstm", "cnn_lstm"):
+            raise ValueError(f"model must be 'mlp_lstm' or 'cnn_lstm', got {self.model!r}.")
+        if self.variant not in ("default", "seed"):
+            raise ValueError(f"variant must be 'default' or 'seed', got {self.variant!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
 class FeatureRecipe:
     """How audio becomes log-mel + MFCC frames; saved beside every feature store and model.
 

@@ -164,3 +164,137 @@ def dense_block(x, units, dropout, name):
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"{name}_dropout_{i}")(x)
     return x
+
+
+# --- sequence models: inputs, time masks, recurrent head ---------------------------------------
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class LengthMask(keras.layers.Layer):
+    """`[frames (batch, T, ...), length (batch,)]` -> boolean mask `(batch, T)`, True on real frames.
+
+    Right padding only (real frames first), which is also what keeps Keras' LSTM on the
+    fused cuDNN path on GPU.
+    """
+
+    def call(self, inputs):
+        frames, length = inputs
+        steps = ops.arange(ops.shape(frames)[1])
+        return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(length, steps.dtype), 1)
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor(inputs[0].shape[:2], dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class ZeroPadded(keras.layers.Layer):
+    """`[frames (batch, T, ...), mask (batch, T)]` -> frames with padded steps set to 0.
+
+    Normalisation turns zero padding into non-zero values; convolutions must see zeros
+    beyond the end of a clip, as they do beyond its start.
+    """
+
+    def call(self, inputs):
+        frames, mask = inputs
+        mask = ops.cast(mask, frames.dtype)
+        return frames * ops.reshape(mask, (*ops.shape(mask), *([1] * (len(frames.shape) - 2))))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class ConvLength(keras.layers.Layer):
+    """Number of real output steps after a convolution or pooling along time.
+
+    `same`: ceil(length / stride); `valid`: floor((length - kernel) / stride) + 1. Clamped
+    to at least 1, so a clip shorter than the kernel still yields one (partial) step.
+
+    Args:
+        kernel: int. Kernel (or pool) size in time.
+        stride: int. Stride in time.
+        padding: str. `same` or `valid`.
+    """
+
+    def __init__(self, kernel, stride, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.kernel, self.stride, self.padding = int(kernel), int(stride), padding
+
+    def call(self, length):
+        length = ops.cast(length, "int32")
+        if self.padding == "same":
+            out = (length + self.stride - 1) // self.stride
+        else:
+            out = (length - self.kernel) // self.stride + 1
+        return ops.maximum(out, 1)
+
+    def compute_output_spec(self, length):
+        return keras.KerasTensor(length.shape, dtype="int32")
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"kernel": self.kernel, "stride": self.stride, "padding": self.padding})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class MaskedGlobalMaxPooling(keras.layers.Layer):
+    """`[frames (batch, T, C), mask (batch, T)]` -> max over real frames only, `(batch, C)`.
+
+    Padded frames never win the max (the seed's models let padding act as data).
+    """
+
+    def call(self, inputs):
+        frames, mask = inputs
+        lowest = ops.cast(-1e9, frames.dtype)
+        return ops.max(ops.where(ops.expand_dims(mask, -1), frames, lowest), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], input_shape[0][-1])
+
+
+def sequence_inputs(n_mels: int, n_mfcc: int) -> dict:
+    """The named inputs of every sequence model: `mel`, `mfcc` `(batch, T, bands)` and `length` `(batch,)`."""
+    return {
+        "mel": keras.Input(shape=(None, n_mels), name="mel"),
+        "mfcc": keras.Input(shape=(None, n_mfcc), name="mfcc"),
+        "length": keras.Input(shape=(), dtype="int32", name="length"),
+    }
+
+
+def normalised_inputs(inputs: dict, stats: dict | None):
+    """Standardise mel and MFCC with training-split statistics (inside the model) and zero the padding.
+
+    Returns `(mel, mfcc, mask)`.
+    """
+    mask = LengthMask(name="frame_mask")([inputs["mel"], inputs["length"]])
+    out = []
+    for key in ("mel", "mfcc"):
+        x = inputs[key]
+        if stats is not None:
+            x = keras.layers.Normalization(mean=stats[f"{key}_mean"], variance=[s * s for s in stats[f"{key}_std"]],
+                                           name=f"{key}_standardise")(x)
+        out.append(ZeroPadded(name=f"{key}_zero_padding")([x, mask]))
+    return out[0], out[1], mask
+
+
+def recurrent_head(frames, mask, lstm_units: int, head_units: int, dropout: float, num_tags: int):
+    """LSTM over real frames -> max over time (ignoring padding) -> Dense -> one logit per tag.
+
+    Default LSTM activations and a right-padded mask keep the cuDNN kernel usable on GPU.
+    """
+    x = keras.layers.LSTM(lstm_units, return_sequences=True, name="lstm")(frames, mask=mask)
+    x = MaskedGlobalMaxPooling(name="max_over_time")([x, mask])
+    x = keras.layers.Dense(head_units, activation="relu", name="head_dense")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return keras.layers.Dense(num_tags, name="logits")(x)
+
+
+def compile_tagger(model: keras.Model, tags: list[str], learning_rate: float) -> keras.Model:
+    """Adam + masked BCE on logits + per-tag masked metrics (the mask comes as sample weight)."""
+    from keras_music.losses import MaskedBinaryCrossentropy
+    from keras_music.metrics import emotion_metrics
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=MaskedBinaryCrossentropy(from_logits=True),
+                  weighted_metrics=emotion_metrics(tags))
+    return model
