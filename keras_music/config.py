@@ -62,6 +62,8 @@ class TrainingConfig:
         epochs: int. Upper bound on epochs; early stopping usually ends sooner.
         batch_size: int. Examples per gradient step.
         patience: int. Epochs without validation improvement before stopping.
+        min_epochs: int. Epochs before early stopping may act or pick a checkpoint; on small
+            validation sets an early lucky epoch otherwise wins.
         seed: int. Seeds weights, dropout and shuffling.
         split_seed: int. Seeds the train/validation/test split by song; kept apart from
             `seed` so runs with different seeds are scored on the same test songs.
@@ -74,6 +76,7 @@ class TrainingConfig:
     epochs: int = 100
     batch_size: int = 64
     patience: int = 20
+    min_epochs: int = 0
     seed: int = 0
     split_seed: int = 0
     validation_fraction: float = 0.1

@@ -1,10 +1,14 @@
-"""Score a trained run on any labelled CSV with the training schema.
+"""Score a trained run on any labelled dataset in a supported layout.
 
     python -m keras_music.evaluate --model runs/genre-full --data holdout.csv
-    python -m keras_music.evaluate --model runs/genre-full --data holdout.csv --json
+    python -m keras_music.evaluate --model runs/emotion-cnn --data mer4q --split test --json
 
-With `--json`, standard output is exactly one JSON object (`accuracy`, `macro_f1`,
-`log_loss`, `n`, per-class F1, confusion matrix); logs go to standard error.
+Genre runs take a labelled CSV with the training schema; emotion runs take what
+`train --task emotion` takes (a feature store, or a folder with labels.csv +
+features/*.npz, or `mer4q` / `demo`). With `--json`, standard output is exactly one JSON
+object (genre: `accuracy`, `macro_f1`, `log_loss`, `n`, ...; emotion: `macro_roc_auc`,
+`accuracy` when each clip has one positive tag, `n`, `per_tag`, ...); logs go to
+standard error.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ logger = logging.getLogger("keras_music.evaluate")
 EXAMPLES = """examples:
   python -m keras_music.evaluate --model runs/genre-full --data ../shared/datasets/genre/train.csv
   python -m keras_music.evaluate --model runs/genre-full --data new_tracks.csv --json > scores.json
+  python -m keras_music.evaluate --model runs/4q-cnn --data ../shared/datasets/mer4q --split test
 """
 
 
@@ -34,7 +39,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--model", required=True, help="Run folder written by keras_music.train.")
-    parser.add_argument("--data", required=True, help="Labelled CSV with the training schema.")
+    parser.add_argument("--data", required=True,
+                        help="Genre: labelled CSV with the training schema. Emotion: a feature store, a folder with "
+                             "labels.csv + features/*.npz, 'mer4q' or 'demo'.")
+    parser.add_argument("--labels", default=None, help="Emotion with a feature store: labels CSV. "
+                        "Default: STORE/labels.csv.")
+    parser.add_argument("--split", choices=["all", "test"], default="all",
+                        help="Emotion: score every labelled clip, or only the run's own test clips. Default: all.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of the text report.")
     return parser.parse_args(argv)
 
@@ -43,7 +54,7 @@ def load_run(run_dir: str | Path):
     """The Keras model and `config.json` of a run folder, with clear errors if either is missing."""
     import keras
 
-    import keras_music.models.layers  # noqa: F401  (registers the custom layers)
+    import keras_music.models  # noqa: F401  (registers the custom layers, loss and metrics)
 
     run_dir = Path(run_dir)
     model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
@@ -73,21 +84,66 @@ def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
     return report
 
 
+def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
+    """`tagging_report` of a tagger on the whole clips of `clip_ids` (padded batches)."""
+    import numpy as np
+
+    from keras_music.data.sequences import make_dataset
+    from keras_music.reports import tagging_report
+
+    labels, masks, logits = [], [], []
+    for inputs, label, mask in make_dataset(emotion.source, emotion.tags, clip_ids, sequence_config):
+        logits.append(np.asarray(model(inputs, training=False)))
+        labels.append(label.numpy())
+        masks.append(mask.numpy())
+    return tagging_report(emotion.tags.tags, np.concatenate(labels), np.concatenate(masks), np.concatenate(logits))
+
+
+def evaluate_emotion(run_dir: str | Path, data: str, labels: str | None = None, split: str = "all") -> dict:
+    """Tagging report of an emotion run on a labelled dataset (all clips, or the run's test clips)."""
+    from keras_music.config import config_from_dict
+    from keras_music.data.emotion import load_emotion_data
+    from keras_music.data.sequences import SequenceConfig
+
+    model, config = load_run(run_dir)
+    emotion = load_emotion_data(data, labels)
+    if emotion.tags.tags != config["tags"]:
+        raise ValueError(f"{data}: tags {emotion.tags.tags} differ from the model's {config['tags']}.")
+    if (emotion.n_mels, emotion.n_mfcc) != (config["n_mels"], config["n_mfcc"]):
+        raise ValueError(f"{data}: features have {emotion.n_mels} mel bands / {emotion.n_mfcc} MFCCs, the model "
+                         f"expects {config['n_mels']} / {config['n_mfcc']} (extract with the run's recipe).")
+    ids = emotion.tags.clip_ids
+    if split == "test":
+        wanted = set(config["splits"]["test"])
+        ids = [c for c in ids if c in wanted]
+        if not ids:
+            raise ValueError(f"{data}: none of the run's test clips are in this dataset.")
+    report = score_tagger(model, emotion, ids, config_from_dict(SequenceConfig, config["sequence_config"]))
+    report.update({"data": str(data), "model": str(run_dir), "split": split})
+    return report
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.reports import format_classification_report
 
+    from keras_music.reports import format_tagging_report
+
     try:
-        report = evaluate_genre(args.model, args.data)
+        config_path = Path(args.model) / "config.json"
+        task = json.loads(config_path.read_text()).get("task", "genre") if config_path.is_file() else "genre"
+        if task == "emotion":
+            report = evaluate_emotion(args.model, args.data, args.labels, args.split)
+            text = format_tagging_report(report, title=f"{args.model} on {args.data} ({args.split} clips)")
+        else:
+            report = evaluate_genre(args.model, args.data)
+            text = format_classification_report(report, title=f"{args.model} on {args.data}")
     except (FileNotFoundError, GenreDataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print(format_classification_report(report, title=f"{args.model} on {args.data}"))
+    print(json.dumps(report) if args.json else text)
     return 0
 
 

@@ -60,6 +60,70 @@ def format_classification_report(report: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
+# Below this standard deviation of predicted probabilities across clips, a tag is
+# predicted (nearly) the same for every song: the seed paper's failure mode.
+CONSTANT_PREDICTION_STD = 0.02
+
+
+def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits: np.ndarray) -> dict:
+    """Per-tag ROC-AUC, PR-AUC, accuracy and prediction spread over known cells, plus macro means.
+
+    `accuracy` (argmax over tags) is reported only when every clip has exactly one positive
+    tag (e.g. the 4Q quadrants). Tags whose known cells are all one class have no AUC (None)
+    and are left out of the macro AUCs.
+    """
+    probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype="float64")))
+    per_tag, constant = {}, []
+    for j, tag in enumerate(tags):
+        known = mask[:, j] > 0
+        y, p = labels[known, j], probabilities[known, j]
+        both = 0 < y.sum() < len(y)
+        spread = float(probabilities[:, j].std())
+        per_tag[tag] = {
+            "known": int(known.sum()), "positive": int(y.sum()),
+            "roc_auc": float(metrics.roc_auc_score(y, p)) if both else None,
+            "pr_auc": float(metrics.average_precision_score(y, p)) if both else None,
+            "accuracy": float(np.mean((p > 0.5) == (y > 0.5))) if known.any() else None,
+            "probability_mean": float(probabilities[:, j].mean()), "probability_std": spread,
+        }
+        if spread < CONSTANT_PREDICTION_STD:
+            constant.append(tag)
+    defined = [v for v in per_tag.values() if v["roc_auc"] is not None]
+    single_label = bool(mask.all() and (labels.sum(axis=1) == 1).all())
+    return {
+        "n": int(len(labels)),
+        "macro_roc_auc": float(np.mean([v["roc_auc"] for v in defined])) if defined else None,
+        "macro_pr_auc": float(np.mean([v["pr_auc"] for v in defined])) if defined else None,
+        "macro_accuracy": float(np.mean([v["accuracy"] for v in per_tag.values() if v["accuracy"] is not None])),
+        "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels.argmax(axis=1))) if single_label else None,
+        "per_tag": per_tag,
+        "constant_predictions": constant,
+    }
+
+
+def format_tagging_report(report: dict, title: str = "") -> str:
+    """Per-tag table of `tagging_report`, with a loud warning for (nearly) constant predictions."""
+    def number(value):
+        return "   n/a" if value is None else f"{value:6.3f}"
+
+    width = max(8, *(len(t) for t in report["per_tag"]))
+    lines = [title] if title else []
+    head = f"n={report['n']}  macro_roc_auc={number(report['macro_roc_auc']).strip()}  " \
+           f"macro_pr_auc={number(report['macro_pr_auc']).strip()}  macro_accuracy={report['macro_accuracy']:.3f}"
+    if report["accuracy"] is not None:
+        head += f"  accuracy={report['accuracy']:.3f}"
+    lines += [head, "", f"{'tag':<{width}}  known  pos  roc_auc  pr_auc  acc@0.5  p_mean  p_std"]
+    for tag, row in report["per_tag"].items():
+        lines.append(f"{tag:<{width}}  {row['known']:5d} {row['positive']:4d}  {number(row['roc_auc'])}  "
+                     f"{number(row['pr_auc'])}  {number(row['accuracy'])}  {row['probability_mean']:6.3f}  "
+                     f"{row['probability_std']:6.3f}")
+    if report["constant_predictions"]:
+        lines.append(f"\nWARNING: the model predicts (nearly) the same probability for every clip for "
+                     f"{len(report['constant_predictions'])} tag(s): {', '.join(report['constant_predictions'])} "
+                     f"(std across clips < {CONSTANT_PREDICTION_STD}). It has not learned them.")
+    return "\n".join(lines)
+
+
 def plot_history(histories: dict | list[dict], path: str | Path, title: str) -> Path:
     """Save per-epoch curves (training and validation) as a PNG, one panel per metric.
 

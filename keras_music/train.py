@@ -1,13 +1,13 @@
 """Train a model and write it, its history, curves and test report to one folder.
 
-    python -m keras_music.train                       # genre MLP on the built-in demo table
-    python -m keras_music.train --task genre --data ../shared/datasets/genre/train.csv \\
-        --features full --seed 0 --out runs/genre-full
+    python -m keras_music.train                       # CNN-LSTM emotion tagger on synthetic demo audio
+    python -m keras_music.train --task emotion --model mlp_lstm --data mer4q --seed 0
+    python -m keras_music.train --task genre --data ../shared/datasets/genre/train.csv --features full
 
-The run folder gets `model.keras` (raw columns in, probabilities out), `config.json`
-(everything needed to rebuild or re-score it), `history.csv`, `history.png` and
-`report.json`. The split is by song and seeded, so the same command gives the same
-split and, on CPU, the same numbers.
+The run folder gets `model.keras`, `config.json` (everything needed to rebuild or
+re-score it), `history.csv`, `history.png` and `report.json`. Splits are by song (by
+artist where artists are known) and seeded, so the same command gives the same split
+and, on CPU, the same numbers.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import datetime
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,16 @@ logger = logging.getLogger("keras_music.train")
 
 EXAMPLES = """examples:
   python -m keras_music.train
+  python -m keras_music.train --task emotion --model cnn_lstm --variant default --data mer4q --seed 0 --out runs/4q-cnn
+  python -m keras_music.train --task emotion --model mlp_lstm --data stores/my-music --labels my-tags.csv
   python -m keras_music.train --task genre --data ../shared/datasets/genre/train.csv --features full --seed 0 --out runs/genre-full
 """
+
+# Task-specific defaults; flags left unset take these.
+EMOTION_TRAINING = TrainingConfig(epochs=60, batch_size=16, patience=10, min_epochs=10,
+                                  validation_fraction=0.15, test_fraction=0.15)
+GENRE_TRAINING = TrainingConfig()
+EMOTION_MODELS = ("cnn_lstm", "mlp_lstm")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -41,28 +50,40 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    defaults = TrainingConfig()
-    parser.add_argument("--task", choices=["genre"], default="genre", help="What to learn. Default: genre.")
+    parser.add_argument("--task", choices=["emotion", "genre"], default="emotion",
+                        help="emotion: multi-label tags from mel + MFCC sequences; genre: 11 classes from the "
+                             "Kaggle table. Default: emotion.")
+    parser.add_argument("--model", choices=["cnn_lstm", "mlp_lstm", "mlp"], default=None,
+                        help="Default: cnn_lstm for emotion, mlp for genre.")
+    parser.add_argument("--variant", choices=["default", "seed"], default="default",
+                        help="Emotion models: 'seed' reproduces the paper's choices, 'default' is what learns.")
     parser.add_argument("--data", default="demo",
-                        help="'demo' (built-in synthetic table) or the path of a genre CSV. Default: demo.")
+                        help="'demo' (built-in synthetic data); emotion: 'mer4q', a feature store, or a folder with "
+                             "labels.csv + features/*.npz; genre: a CSV path. Default: demo.")
+    parser.add_argument("--labels", default=None, help="Emotion with a feature store: labels CSV "
+                        "(clip_id + tag columns). Default: STORE/labels.csv.")
     parser.add_argument("--features", choices=sorted(FEATURE_SETS), default=GenreMLPConfig.feature_set,
-                        help="seed = the paper's columns; full = adds popularity and artist. Default: full.")
+                        help="Genre: seed = the paper's columns; full = adds popularity and artist. Default: full.")
     parser.add_argument("--classes", default=None,
-                        help="CSV 'id,name' of the genre classes. Default: the packaged Kaggle class list.")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs,
-                        help=f"Maximum epochs (early stopping on validation). Default: {defaults.epochs}.")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
-                        help=f"Default: {defaults.batch_size}.")
-    parser.add_argument("--seed", type=int, default=defaults.seed,
-                        help=f"Seeds weights, dropout and shuffling. Default: {defaults.seed}.")
-    parser.add_argument("--split-seed", type=int, default=defaults.split_seed,
-                        help="Seeds the train/validation/test split by song (same split for every --seed). "
-                             f"Default: {defaults.split_seed}.")
-    parser.add_argument("--out", default=None,
-                        help="Run folder to write. Default: runs/<task>-<features>-<timestamp>.")
+                        help="Genre: CSV 'id,name' of the classes. Default: the packaged Kaggle class list.")
+    parser.add_argument("--epochs", type=int, default=None, help=f"Maximum epochs (early stopping on validation). "
+                        f"Default: {EMOTION_TRAINING.epochs} (emotion), {GENRE_TRAINING.epochs} (genre).")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"Default: {EMOTION_TRAINING.batch_size} (emotion), {GENRE_TRAINING.batch_size} (genre).")
+    parser.add_argument("--seed", type=int, default=0, help="Seeds weights, dropout, shuffling and crops. Default: 0.")
+    parser.add_argument("--split-seed", type=int, default=0,
+                        help="Seeds the train/validation/test split (same split for every --seed). Default: 0.")
+    parser.add_argument("--strategy", choices=["default", "mirrored"], default="default",
+                        help="tf.distribute strategy: mirrored = MirroredStrategy over all local devices.")
+    parser.add_argument("--out", default=None, help="Run folder to write. Default: runs/<task>-<model>-<timestamp>.")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
-                        help="Keras progress: 0 silent, 1 progress bar, 2 one line per epoch. Default: 2.")
-    return parser.parse_args(argv)
+                        help="Progress: 0 silent, 1 Keras progress bar, 2 one line per epoch. Default: 2.")
+    args = parser.parse_args(argv)
+    args.model = args.model or ("cnn_lstm" if args.task == "emotion" else "mlp")
+    if (args.task == "genre") != (args.model == "mlp"):
+        parser.error(f"--model {args.model} does not fit --task {args.task}: genre uses mlp; emotion uses "
+                     f"{' or '.join(EMOTION_MODELS)}.")
+    return args
 
 
 def load_genre_data(data: str, num_classes: int):
@@ -175,9 +196,7 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
     report = classification_report(test["label"].to_numpy(), probabilities, class_names)
     report.update({"split": "test", "data": data, "epochs_run": [len(h["loss"]) for h in histories]})
 
-    tmp_model = out_dir / "model.tmp.keras"
-    model.save(tmp_model)
-    tmp_model.replace(out_dir / "model.keras")
+    save_model(model, out_dir)
     save_json(out_dir / "config.json", {
         "task": "genre",
         "model": "mlp",
@@ -194,26 +213,144 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
     return report
 
 
+SUMMARY_KEYS = ("loss", "val_loss", "val_macro_auc", "val_macro_pr_auc", "val_macro_accuracy")
+
+
+def epoch_summary(epochs: int):
+    """A Keras callback printing one short line per epoch: losses and macro metrics only.
+
+    The per-tag metrics (e.g. `val_auc_happy`) stay in History, `history.csv` and
+    TensorBoard; on the console they would make each line hundreds of characters long.
+    """
+    import keras
+
+    class EpochSummary(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            values = "  ".join(f"{k} {logs[k]:.4f}" for k in SUMMARY_KEYS if k in (logs or {}))
+            print(f"epoch {epoch + 1}/{epochs}  {values}  ({time.perf_counter() - self.start:.1f} s)",
+                  file=sys.stderr, flush=True)
+
+    return EpochSummary()
+
+
+def train_emotion(data: str, out_dir: Path, model_config, sequence_config, training: TrainingConfig,
+                  labels: str | None = None, strategy: str = "default", verbose: int = 2) -> dict:
+    """Fit an emotion tagger on the training clips, early-stop on validation macro ROC-AUC, report on test.
+
+    Writes the run folder and returns the test report (also in `out_dir/report.json`).
+    """
+    import keras
+    import tensorflow as tf
+
+    from keras_music.data.emotion import load_emotion_data
+    from keras_music.data.sequences import feature_statistics, make_dataset
+    from keras_music.data.splits import split_by_group
+    from keras_music.models.cnn_lstm import build_cnn_lstm
+    from keras_music.models.mlp_lstm import build_mlp_lstm
+    from keras_music.reports import plot_history, write_report
+
+    emotion = load_emotion_data(data, labels)
+    ids = emotion.tags.clip_ids
+    split = split_by_group([emotion.groups[c] for c in ids], training.split_seed, training.validation_fraction,
+                           training.test_fraction)
+    train_ids, val_ids, test_ids = ([ids[i] for i in rows] for rows in (split.train, split.validation, split.test))
+    if not (train_ids and val_ids and test_ids):
+        raise ValueError(f"{emotion.description}: too few clips ({len(ids)}) for train, validation and test.")
+    logger.info("%s: %d clips, %d tags; split by %s (split seed %d): %d train, %d validation, %d test",
+                emotion.description, len(ids), len(emotion.tags.tags),
+                "artist" if any(g != c for c, g in emotion.groups.items()) else "clip", training.split_seed,
+                len(train_ids), len(val_ids), len(test_ids))
+
+    stats = feature_statistics(emotion.source, train_ids)
+    builder = {"cnn_lstm": build_cnn_lstm, "mlp_lstm": build_mlp_lstm}[model_config.model]
+    scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
+    keras.utils.set_random_seed(training.seed)
+    with scope.scope():
+        model = builder(model_config, emotion.tags.tags, stats, emotion.n_mels, emotion.n_mfcc)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    history = model.fit(
+        make_dataset(emotion.source, emotion.tags, train_ids, sequence_config, training=True, seed=training.seed),
+        validation_data=make_dataset(emotion.source, emotion.tags, val_ids, sequence_config),
+        epochs=training.epochs,
+        verbose=1 if verbose == 1 else 0,
+        callbacks=[
+            *([epoch_summary(training.epochs)] if verbose == 2 else []),
+            keras.callbacks.EarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
+                                          start_from_epoch=training.min_epochs, restore_best_weights=True),
+            keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+        ],
+    )
+    from keras_music.evaluate import score_tagger
+
+    report = score_tagger(model, emotion, test_ids, sequence_config)
+    report.update({"split": "test", "data": data, "epochs_run": len(history.history["loss"])})
+
+    save_model(model, out_dir)
+    save_json(out_dir / "config.json", {
+        "task": "emotion",
+        "model": model_config.model,
+        "model_config": config_to_dict(model_config),
+        "sequence_config": config_to_dict(sequence_config),
+        "training_config": config_to_dict(training),
+        "tags": emotion.tags.tags,
+        "n_mels": emotion.n_mels,
+        "n_mfcc": emotion.n_mfcc,
+        "data": data,
+        "splits": {"train": train_ids, "validation": val_ids, "test": test_ids},
+        "keras_music_version": __version__,
+    })
+    curves = {k: v for k, v in history.history.items() if k.split("val_")[-1] in ("loss", "macro_auc", "macro_pr_auc")}
+    plot_history(curves, out_dir / "history.png",
+                 title=f"{model_config.model} ({model_config.variant}) on {emotion.description}: loss and macro AUC")
+    write_report(out_dir / "report.json", report)
+    return report
+
+
+def save_model(model, out_dir: Path) -> Path:
+    """`out_dir/model.keras`, written to a temporary name first so a crash leaves no half file."""
+    tmp = out_dir / "model.tmp.keras"
+    model.save(tmp)
+    return tmp.replace(out_dir / "model.keras")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from keras_music.reports import format_classification_report
+    from keras_music.config import EmotionModelConfig
+    from keras_music.data.sequences import SequenceConfig
+    from keras_music.data.store import StoreError
+    from keras_music.reports import format_classification_report, format_tagging_report
 
-    training = dataclasses.replace(TrainingConfig(), epochs=args.epochs, batch_size=args.batch_size,
+    defaults = EMOTION_TRAINING if args.task == "emotion" else GENRE_TRAINING
+    training = dataclasses.replace(defaults, epochs=args.epochs or defaults.epochs,
+                                   batch_size=args.batch_size or defaults.batch_size,
                                    seed=args.seed, split_seed=args.split_seed)
-    model_config = dataclasses.replace(GenreMLPConfig(), feature_set=args.features)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(args.out or f"runs/{args.task}-{args.features}-{stamp}")
+    out_dir = Path(args.out or f"runs/{args.task}-{args.model}-{stamp}")
     try:
-        report = train_genre(args.data, out_dir, model_config, training, classes=args.classes,
-                             verbose=args.verbose)
-    except (FileNotFoundError, GenreDataError, ValueError) as error:
+        if args.task == "emotion":
+            model_config = EmotionModelConfig(model=args.model, variant=args.variant)
+            sequence_config = dataclasses.replace(SequenceConfig(), batch_size=training.batch_size)
+            report = train_emotion(args.data, out_dir, model_config, sequence_config, training, labels=args.labels,
+                                   strategy=args.strategy, verbose=args.verbose)
+            text = format_tagging_report(report, title=f"\nTest report ({args.model}, {args.variant} variant)")
+            how = "python -m keras_music.evaluate --model {out} --data DATA"
+        else:
+            model_config = dataclasses.replace(GenreMLPConfig(), feature_set=args.features)
+            report = train_genre(args.data, out_dir, model_config, training, classes=args.classes,
+                                 verbose=args.verbose)
+            text = format_classification_report(report, title=f"\nTest report (genre, {args.features} features)")
+            how = "python -m keras_music.evaluate --model {out} --data PATH.csv"
+    except (FileNotFoundError, GenreDataError, StoreError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(format_classification_report(report, title=f"\nTest report ({args.task}, {args.features} features)"))
+    print(text)
     print(f"\nSaved run to {out_dir}/ (model.keras, config.json, history.csv, history.png, report.json)")
-    print(f"Score another labelled CSV: python -m keras_music.evaluate --model {out_dir} --data PATH.csv")
+    print("Score another labelled dataset: " + how.format(out=out_dir))
     return 0
 
 

@@ -1,1 +1,8 @@
-"""Model builders, one module per family; shared blocks in `layers.py`."""
+"""Model builders, one module per family; shared blocks in `layers.py`.
+
+Importing this package registers every custom layer, loss and metric a saved keras_music
+model can hold, so `keras.saving.load_model(path)` needs no `custom_objects`.
+"""
+
+from keras_music import audio, losses, metrics  # noqa: F401  (registration side effect)
+from keras_music.models import layers  # noqa: F401

@@ -5,8 +5,9 @@ Output lengths (T = input frames, L = real frames of one example):
 
 * default: per block, a 3x3 `same` convolution keeps T, then 2x2 max-pooling gives
   floor(T / 2); after the blocks T' = floor(T / 2**blocks), and each example keeps
-  L' = max(1, floor(L / 2**blocks)) real steps (a pooled step mixing real and padded
-  frames is dropped).
+  L' = max(1, floor(L / 2**blocks)) real steps. A pooled step mixing real and padded
+  frames is dropped and zeroed, so the output never depends on how much padding a batch
+  adds (tested).
 * seed (the paper): one `valid` convolution, 5 channels, kernel k = (W // 4, F // 4) for a
   window of W frames and F bands, stride s = k // 2: T' = floor((T - k_t) / s_t) + 1 and
   L' = max(1, floor((L - k_t) / s_t) + 1). With W = 216 (10 s crops): k_t = 54, s_t = 27,
@@ -23,6 +24,7 @@ from keras_music.config import EmotionModelConfig
 from keras_music.models.layers import (
     ConvLength,
     LengthMask,
+    ZeroPadded,
     compile_tagger,
     normalised_inputs,
     recurrent_head,
@@ -45,6 +47,9 @@ def conv_branch(frames, length, bands: int, config: EmotionModelConfig, name: st
             x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", name=f"{name}_conv_{i}")(x)
             x = keras.layers.MaxPooling2D(2, name=f"{name}_pool_{i}")(x)
             length = ConvLength(2, 2, "valid", name=f"{name}_pool_{i}_length")(length)
+            # A pooled step mixing the last real frame with padding lies beyond the new
+            # length; zero it so the next 3x3 convolution sees plain zero padding there.
+            x = ZeroPadded(name=f"{name}_pool_{i}_zero_padding")([x, LengthMask(name=f"{name}_pool_{i}_mask")([x, length])])
     steps_bands, channels = x.shape[2], x.shape[3]
     x = keras.layers.Reshape((-1, steps_bands * channels), name=f"{name}_flatten_channels")(x)
     return x, length

@@ -243,7 +243,14 @@ class MaskedGlobalMaxPooling(keras.layers.Layer):
     Padded frames never win the max (the seed's models let padding act as data).
     """
 
-    def call(self, inputs):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # the Keras mask of the LSTM output is consumed here
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs, mask=None):
         frames, mask = inputs
         lowest = ops.cast(-1e9, frames.dtype)
         return ops.max(ops.where(ops.expand_dims(mask, -1), frames, lowest), axis=1)
