@@ -275,6 +275,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
         make_dataset(emotion.source, emotion.tags, train_ids, sequence_config, training=True, seed=training.seed),
         validation_data=make_dataset(emotion.source, emotion.tags, val_ids, sequence_config),
         epochs=training.epochs,
+        shuffle=False,  # make_dataset shuffles (seeded)
         verbose=1 if verbose == 1 else 0,
         callbacks=[
             *([epoch_summary(training.epochs)] if verbose == 2 else []),

@@ -84,13 +84,14 @@ def test_help_shows_a_real_example(module):
 
 
 def test_bad_inputs_give_one_line_errors(tmp_path, demo_csv):
-    missing = run_cli("keras_music.train", "--data", str(tmp_path / "absent.csv"), "--out", str(tmp_path / "r"))
+    missing = run_cli("keras_music.train", "--task", "genre", "--data", str(tmp_path / "absent.csv"),
+                      "--out", str(tmp_path / "r"))
     assert missing.returncode == 1
     assert "absent.csv" in missing.stderr and "Traceback" not in missing.stderr
 
     broken = tmp_path / "broken.csv"
     broken.write_text(demo_csv.read_text().replace("Class", "Genre", 1))
-    result = run_cli("keras_music.train", "--data", str(broken), "--out", str(tmp_path / "r"))
+    result = run_cli("keras_music.train", "--task", "genre", "--data", str(broken), "--out", str(tmp_path / "r"))
     assert result.returncode == 1 and "missing column(s) ['Class']" in result.stderr
     assert "Traceback" not in result.stderr
 
