@@ -162,7 +162,8 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
     clip_ids = list(clip_ids)
     if not clip_ids:
         raise ValueError("no clips in this split.")
-    dataset = source.dataset(clip_ids)
+    # Known length (a store filtered by id has none), so Keras knows the steps per epoch.
+    dataset = source.dataset(clip_ids).apply(tf.data.experimental.assert_cardinality(len(clip_ids)))
     rows = tags.rows(clip_ids)
     row_of = _id_table(rows.clip_ids)
     labels, mask = tf.constant(rows.labels), tf.constant(rows.mask)
