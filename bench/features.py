@@ -32,6 +32,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from bench.readme import update_block  # noqa: E402
 from keras_music.config import FeatureRecipe, save_json  # noqa: E402
 
 DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "audio"
@@ -97,6 +98,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help="Audio folder. Default: %(default)s")
     parser.add_argument("--repeat", type=int, default=3, help="Timed passes per method (median). Default: 3.")
+    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
     parser.add_argument("--out", type=Path, default=RESULTS / "features.json", help="Default: %(default)s")
     args = parser.parse_args(argv)
     from keras_music.audio import decode_audio
@@ -140,6 +142,8 @@ def main(argv=None) -> int:
     tmp = args.out.with_suffix(".md.tmp")
     tmp.write_text(table + "\n")
     tmp.replace(args.out.with_suffix(".md"))
+    if args.readme:
+        update_block(args.readme, "features", table)
     return 0
 
 

@@ -41,6 +41,7 @@ from sklearn.model_selection import KFold  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder  # noqa: E402
 
+from bench.readme import update_block  # noqa: E402
 from keras_music.config import GenreMLPConfig, TrainingConfig, save_json  # noqa: E402
 from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, split_by_song  # noqa: E402
 from keras_music.reports import classification_report  # noqa: E402
@@ -156,18 +157,6 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, table: str, meta: str) -> None:
-    start, end = "<!-- bench:genre:start -->", "<!-- bench:genre:end -->"
-    text = readme.read_text()
-    if start not in text or end not in text:
-        raise ValueError(f"{readme} has no {start} ... {end} block to fill.")
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    tmp = readme.with_name(readme.name + ".tmp")
-    tmp.write_text(f"{head}{start}\n{meta}\n\n{table}\n{end}{tail}")
-    tmp.replace(readme)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Genre CSV. Default: %(default)s")
@@ -193,7 +182,7 @@ def main(argv=None) -> int:
     tmp.write_text(meta + "\n\n" + table + "\n")
     tmp.replace(args.out.with_suffix(".md"))
     if args.readme:
-        update_readme(args.readme, table, meta)
+        update_block(args.readme, "genre", meta + "\n\n" + table)
     print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
     return 0
 

@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.readme import update_block  # noqa: E402
 from keras_music.config import EmotionModelConfig, FeatureRecipe, save_json  # noqa: E402
 from keras_music.data.mer4q import load_mer4q  # noqa: E402
 from keras_music.data.sequences import ClipSource, SequenceConfig, feature_statistics, make_dataset  # noqa: E402
@@ -57,6 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="4Q-style folder. Default: %(default)s")
     parser.add_argument("--model", choices=sorted(BUILDERS), default="cnn_lstm")
     parser.add_argument("--epochs", type=int, default=3, help="Timed epochs per pipeline. Default: 3.")
+    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
     parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json", help="Default: %(default)s")
     args = parser.parse_args(argv)
 
@@ -104,6 +106,8 @@ def main(argv=None) -> int:
     tmp = args.out.with_suffix(".md.tmp")
     tmp.write_text(table + "\n")
     tmp.replace(args.out.with_suffix(".md"))
+    if args.readme:
+        update_block(args.readme, "pipeline", table)
     return 0
 
 
