@@ -32,8 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from bench.readme import update_block  # noqa: E402
-from keras_music.config import FeatureRecipe, save_json  # noqa: E402
+from bench.publish import publish  # noqa: E402
+from keras_music.config import FeatureRecipe  # noqa: E402
 
 DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "audio"
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -135,15 +135,8 @@ def main(argv=None) -> int:
               "|---|---|---|---|---|"]
     lines += [f"| {r['file']} | {r['frames_ours']} / {r['frames_librosa']} | {r['max_db_bands_0_55']:.3f} | "
               f"{r['p99_db_all_bands']:.3f} | {r['max_db_all_bands']:.2f} |" for r in agree]
-    table = "\n".join(lines)
-    print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_json(args.out, {"speed": speed, "ratios": ratios, "agreement": agree, "audio_seconds": audio_seconds})
-    tmp = args.out.with_suffix(".md.tmp")
-    tmp.write_text(table + "\n")
-    tmp.replace(args.out.with_suffix(".md"))
-    if args.readme:
-        update_block(args.readme, "features", table)
+    publish("features", {"speed": speed, "ratios": ratios, "agreement": agree, "audio_seconds": audio_seconds},
+            "\n".join(lines), args.out, args.readme)
     return 0
 
 

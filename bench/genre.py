@@ -41,8 +41,8 @@ from sklearn.model_selection import KFold  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder  # noqa: E402
 
-from bench.readme import update_block  # noqa: E402
-from keras_music.config import GenreMLPConfig, TrainingConfig, save_json  # noqa: E402
+from bench.publish import publish  # noqa: E402
+from keras_music.config import GenreMLPConfig, TrainingConfig  # noqa: E402
 from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, split_by_song  # noqa: E402
 from keras_music.reports import classification_report  # noqa: E402
 
@@ -175,14 +175,7 @@ def main(argv=None) -> int:
             f"({os.cpu_count()} CPUs); data `{args.data.name}`, split by song with seed {args.split_seed} "
             f"(80/10/10); every model trains on the same training songs and is scored on the same test songs. "
             f"Rows with ± are the mean and standard deviation over seeds {args.seeds}.")
-    print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_json(args.out, {"meta": meta, "rows": rows})
-    tmp = args.out.with_suffix(".md.tmp")
-    tmp.write_text(meta + "\n\n" + table + "\n")
-    tmp.replace(args.out.with_suffix(".md"))
-    if args.readme:
-        update_block(args.readme, "genre", meta + "\n\n" + table)
+    publish("genre", {"meta": meta, "rows": rows}, meta + "\n\n" + table, args.out, args.readme)
     print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
     return 0
 

@@ -29,8 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from bench.readme import update_block  # noqa: E402
-from keras_music.config import EmotionModelConfig, FeatureRecipe, save_json  # noqa: E402
+from bench.publish import publish  # noqa: E402
+from keras_music.config import EmotionModelConfig, FeatureRecipe  # noqa: E402
 from keras_music.data.mer4q import load_mer4q  # noqa: E402
 from keras_music.data.sequences import ClipSource, SequenceConfig, feature_statistics, make_dataset  # noqa: E402
 from keras_music.data.splits import split_by_group  # noqa: E402
@@ -98,16 +98,9 @@ def main(argv=None) -> int:
              "| input | training steps/s |", "|---|---|"]
     lines += [f"| {name} | {value:.1f} |" for name, value in results.items()]
     lines += [f"| ratio store / memory | {ratio:.2f} |", f"| pipeline alone (batches/s, no model) | {pipeline_only:.1f} |"]
-    table = "\n".join(lines)
-    print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_json(args.out, {"model": args.model, "steps_per_second": results, "ratio": ratio,
-                         "pipeline_batches_per_second": pipeline_only, "steps_per_epoch": steps})
-    tmp = args.out.with_suffix(".md.tmp")
-    tmp.write_text(table + "\n")
-    tmp.replace(args.out.with_suffix(".md"))
-    if args.readme:
-        update_block(args.readme, "pipeline", table)
+    publish("pipeline", {"model": args.model, "steps_per_second": results, "ratio": ratio,
+                         "pipeline_batches_per_second": pipeline_only, "steps_per_epoch": steps},
+            "\n".join(lines), args.out, args.readme)
     return 0
 
 

@@ -1,0 +1,36 @@
+"""Write a benchmark's results: JSON, a Markdown table, and (optionally) its README block.
+
+README blocks look like `<!-- bench:NAME:start -->` ... `<!-- bench:NAME:end -->`; the text
+between the markers is replaced, so README tables are never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def update_block(readme: Path, name: str, text: str) -> None:
+    start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise ValueError(f"{readme} has no {start} ... {end} block to fill.")
+    head, rest = content.split(start, 1)
+    _, tail = rest.split(end, 1)
+    _write_atomically(readme, f"{head}{start}\n{text.strip()}\n{end}{tail}")
+
+
+def publish(name: str, payload: dict, markdown: str, out: Path, readme: Path | None = None) -> None:
+    """Print `markdown`, write `out` (JSON) and `out` with suffix .md, and fill README block `name`."""
+    print(markdown)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(out, json.dumps(payload, indent=2) + "\n")
+    _write_atomically(out.with_suffix(".md"), markdown.strip() + "\n")
+    if readme:
+        update_block(readme, name, markdown)
