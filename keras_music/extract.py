@@ -45,6 +45,14 @@ def find_audio(audio_dir: Path) -> list[Path]:
     return sorted(p for p in audio_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
 
 
+def _worker_context():
+    """A fork server that has imported TensorFlow once: workers fork from it in milliseconds
+    instead of each importing TensorFlow (seconds), and no worker inherits a running TF runtime."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["keras_music.extract", "keras_music.audio", "tensorflow_io"])
+    return context
+
+
 def _init_worker() -> None:
     """One TensorFlow thread per worker process: the parallelism is across processes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -148,7 +156,7 @@ def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe
     # Processes, not threads: tensorflow-io's audio reader is not thread-safe (concurrent
     # readers in one process mix up files), and processes also sidestep the GIL.
     pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker) \
+        max_workers=workers, mp_context=_worker_context(), initializer=_init_worker) \
         if workers > 1 and len(todo) > 1 else None
     try:
         for index, ((path, _), result) in enumerate(zip(todo, _run_in_order(pool, todo, recipe, workers)), start=1):

@@ -236,6 +236,23 @@ def epoch_summary(epochs: int):
     return EpochSummary()
 
 
+def emotion_split(emotion, training: TrainingConfig) -> tuple[list[str], list[str], list[str]]:
+    """Seeded train / validation / test clip ids, grouped by artist where artists are known."""
+    from keras_music.data.splits import split_by_group
+
+    ids = emotion.tags.clip_ids
+    split = split_by_group([emotion.groups[c] for c in ids], training.split_seed, training.validation_fraction,
+                           training.test_fraction)
+    parts = tuple([ids[i] for i in rows] for rows in (split.train, split.validation, split.test))
+    if not all(parts):
+        raise ValueError(f"{emotion.description}: too few clips ({len(ids)}) for train, validation and test.")
+    logger.info("%s: %d clips, %d tags; split by %s (split seed %d): %d train, %d validation, %d test",
+                emotion.description, len(ids), len(emotion.tags.tags),
+                "artist" if any(g != c for c, g in emotion.groups.items()) else "clip", training.split_seed,
+                *map(len, parts))
+    return parts
+
+
 def train_emotion(data: str, out_dir: Path, model_config, sequence_config, training: TrainingConfig,
                   labels: str | None = None, strategy: str = "default", verbose: int = 2) -> dict:
     """Fit an emotion tagger on the training clips, early-stop on validation macro ROC-AUC, report on test.
@@ -247,22 +264,12 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
 
     from keras_music.data.emotion import load_emotion_data
     from keras_music.data.sequences import feature_statistics, make_dataset
-    from keras_music.data.splits import split_by_group
     from keras_music.models.cnn_lstm import build_cnn_lstm
     from keras_music.models.mlp_lstm import build_mlp_lstm
     from keras_music.reports import plot_history, write_report
 
     emotion = load_emotion_data(data, labels)
-    ids = emotion.tags.clip_ids
-    split = split_by_group([emotion.groups[c] for c in ids], training.split_seed, training.validation_fraction,
-                           training.test_fraction)
-    train_ids, val_ids, test_ids = ([ids[i] for i in rows] for rows in (split.train, split.validation, split.test))
-    if not (train_ids and val_ids and test_ids):
-        raise ValueError(f"{emotion.description}: too few clips ({len(ids)}) for train, validation and test.")
-    logger.info("%s: %d clips, %d tags; split by %s (split seed %d): %d train, %d validation, %d test",
-                emotion.description, len(ids), len(emotion.tags.tags),
-                "artist" if any(g != c for c, g in emotion.groups.items()) else "clip", training.split_seed,
-                len(train_ids), len(val_ids), len(test_ids))
+    train_ids, val_ids, test_ids = emotion_split(emotion, training)
 
     stats = feature_statistics(emotion.source, train_ids)
     builder = {"cnn_lstm": build_cnn_lstm, "mlp_lstm": build_mlp_lstm}[model_config.model]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -71,3 +72,15 @@ def test_cli_refuses_bad_combinations(tmp_path):
     cal500 = subprocess.run([sys.executable, "-m", "keras_music.train", "--data", "cal500", "--out",
                              str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
     assert cal500.returncode == 1 and "aggregated features" in cal500.stderr
+
+
+@pytest.mark.slow
+def test_main_job_defaults_run_on_the_generated_demo(tmp_path):
+    """`python -m keras_music.train` with no data flags: synthesise, extract, train, report (2 epochs here)."""
+    env = {**os.environ, "KERAS_MUSIC_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-m", "keras_music.train", "--epochs", "2", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=900, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Test report (cnn_lstm, default variant)" in run.stdout
+    assert (tmp_path / "cache" / "emotion-demo-v1" / "store" / "manifest.jsonl").is_file()
+    assert len(list((tmp_path / "cache" / "emotion-demo-v1" / "audio").glob("*.wav"))) == 200

@@ -1,0 +1,159 @@
+"""Emotion benchmark: do the sequence models learn, and do they beat honest baselines?
+
+    python bench/emotion.py                              # the shared 4Q sequences
+    python bench/emotion.py --data demo --seeds 0 1 2
+
+On one seeded split (by artist where artists are known; the same split for every row),
+every model trains on the training clips and is scored on the same test clips:
+
+* prior: a constant predictor, each tag's training frequency (ROC-AUC 0.5 by construction);
+* logistic regression on time-pooled features (mean + std of every mel and MFCC band),
+  standardised, one model per tag on its known cells (C = 0.1);
+* our MLP-LSTM and CNN-LSTM, `seed` and `default` variants, exactly as
+  `python -m keras_music.train --task emotion` trains them (early stopping on validation
+  macro ROC-AUC after at least 10 epochs).
+
+Models with randomness run once per seed; rows give mean +- std. Prints a Markdown table
+and writes `bench/results/emotion-<data>.json` (+ `.md`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from bench.publish import publish  # noqa: E402
+from keras_music.config import EmotionModelConfig  # noqa: E402
+from keras_music.data.emotion import load_emotion_data  # noqa: E402
+from keras_music.data.sequences import SequenceConfig  # noqa: E402
+from keras_music.reports import tagging_report  # noqa: E402
+from keras_music.train import EMOTION_TRAINING, emotion_split, train_emotion  # noqa: E402
+
+RESULTS = REPO_ROOT / "bench" / "results"
+MODELS = [("mlp_lstm", "seed"), ("mlp_lstm", "default"), ("cnn_lstm", "seed"), ("cnn_lstm", "default")]
+SCORES = ("macro_roc_auc", "macro_pr_auc", "accuracy")
+
+
+def pooled(emotion, clip_ids) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and std over time of every band, per clip, with the clips' labels and masks."""
+    features = {}
+    for clip in emotion.source.dataset(clip_ids).as_numpy_iterator():
+        frames = np.concatenate([clip["mel"], clip["mfcc"]], axis=1)
+        features[clip["clip_id"].decode()] = np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
+    rows = emotion.tags.rows(clip_ids)
+    return np.stack([features[c] for c in clip_ids]), rows.labels, rows.mask
+
+
+def logits_of(probabilities: np.ndarray) -> np.ndarray:
+    p = np.clip(probabilities, 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def baselines(emotion, train_ids, test_ids) -> list[dict]:
+    x_train, y_train, m_train = pooled(emotion, train_ids)
+    x_test, y_test, m_test = pooled(emotion, test_ids)
+    tags = emotion.tags.tags
+    prior = (y_train * m_train).sum(axis=0) / np.maximum(m_train.sum(axis=0), 1)
+    rows = [{"model": "prior (constant)", **tagging_report(tags, y_test, m_test,
+                                                           logits_of(np.tile(prior, (len(test_ids), 1))))}]
+    scaler = StandardScaler().fit(x_train)
+    x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
+    probabilities = np.zeros_like(y_test)
+    for j in range(len(tags)):
+        known = m_train[:, j] > 0
+        classes = np.unique(y_train[known, j])
+        if len(classes) < 2:
+            probabilities[:, j] = classes[0] if len(classes) else 0.5
+            continue
+        model = LogisticRegression(C=0.1, max_iter=5000).fit(x_train[known], y_train[known, j])
+        probabilities[:, j] = model.predict_proba(x_test)[:, 1]
+    rows.append({"model": "logistic regression, pooled mean+std", **tagging_report(tags, y_test, m_test,
+                                                                                   logits_of(probabilities))})
+    return rows
+
+
+def mean_over_seeds(name: str, reports: list[dict], seconds: list[float], seeds) -> dict:
+    row = {"model": name, "seeds": list(seeds), "seconds": float(np.mean(seconds))}
+    for key in SCORES + ("macro_accuracy",):
+        values = [r[key] for r in reports if r[key] is not None]
+        row[key] = float(np.mean(values)) if values else None
+        row[f"{key}_std"] = float(np.std(values)) if values else None
+    row["constant_predictions"] = sorted({t for r in reports for t in r["constant_predictions"]})
+    row["epochs"] = [r["epochs_run"] for r in reports]
+    return row
+
+
+def markdown(rows, meta) -> str:
+    def cell(row, key):
+        if row.get(key) is None:
+            return "n/a"
+        spread = row.get(f"{key}_std")
+        return f"{row[key]:.3f}" + (f" ± {spread:.3f}" if spread is not None and "seeds" in row else "")
+
+    lines = [meta, "", "| model | macro ROC-AUC | macro PR-AUC | accuracy (one tag per clip) | constant tags |",
+             "|---|---|---|---|---|"]
+    for row in rows:
+        constant = ", ".join(row.get("constant_predictions", [])) or "-"
+        lines.append(f"| {row['model']} | {cell(row, 'macro_roc_auc')} | {cell(row, 'macro_pr_auc')} | "
+                     f"{cell(row, 'accuracy')} | {constant} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="mer4q", help="What `train --task emotion --data` takes. Default: mer4q.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="Training seeds. Default: 0 1.")
+    parser.add_argument("--split-seed", type=int, default=0, help="Default: 0.")
+    parser.add_argument("--epochs", type=int, default=EMOTION_TRAINING.epochs,
+                        help=f"Maximum epochs per model. Default: {EMOTION_TRAINING.epochs}.")
+    parser.add_argument("--out", type=Path, default=None, help="Default: bench/results/emotion-<data>.json")
+    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    name = Path(args.data).name or args.data
+    out = args.out or RESULTS / f"emotion-{name}.json"
+
+    training = dataclasses.replace(EMOTION_TRAINING, split_seed=args.split_seed, epochs=args.epochs,
+                                   min_epochs=min(EMOTION_TRAINING.min_epochs, args.epochs - 1))
+    emotion = load_emotion_data(args.data)
+    train_ids, _, test_ids = emotion_split(emotion, training)
+    rows = baselines(emotion, train_ids, test_ids)
+    for model, variant in MODELS:
+        reports, seconds = [], []
+        for seed in args.seeds:
+            start = time.perf_counter()
+            with tempfile.TemporaryDirectory() as tmp:
+                reports.append(train_emotion(args.data, Path(tmp), EmotionModelConfig(model=model, variant=variant),
+                                             SequenceConfig(), dataclasses.replace(training, seed=seed), verbose=0))
+            seconds.append(time.perf_counter() - start)
+            logging.info("%s %s seed %d: test macro ROC-AUC %.3f", model, variant, seed, reports[-1]["macro_roc_auc"])
+        rows.append(mean_over_seeds(f"{model} ({variant})", reports, seconds, args.seeds))
+
+    meta = (f"Measured {datetime.date.today().isoformat()} by `python bench/emotion.py --data {args.data}` on "
+            f"{platform.machine()} ({os.cpu_count()} CPUs): {len(emotion.tags.clip_ids)} clips, "
+            f"{len(emotion.tags.tags)} tags, test = {len(test_ids)} clips of a split by "
+            f"{'artist' if any(g != c for c, g in emotion.groups.items()) else 'clip'} (split seed {args.split_seed}); "
+            f"± = std over training seeds {args.seeds}. 'constant tags': tags predicted (nearly) the same for every "
+            "clip (std of probabilities < 0.02).")
+    publish(f"emotion-{name}", {"meta": meta, "rows": rows}, markdown(rows, meta), out, args.readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
