@@ -85,10 +85,10 @@ class TrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EmotionModelConfig:
-    """The sequence models (MLP-LSTM, CNN-LSTM): sizes, variant and optimiser.
+    """The emotion taggers (MLP-LSTM, CNN-LSTM, per-clip MLP): sizes, variant and optimiser.
 
     Args:
-        model: str. `mlp_lstm` or `cnn_lstm`.
+        model: str. `mlp_lstm`, `cnn_lstm`, or `mlp` (one feature vector per clip).
         variant: str. `default` (what learns: normalisation inside the model, small
             kernels, pooling in time) or `seed` (the paper's CNN exactly: 5 channels,
             kernel 1/4 of each input dimension for `window_frames`, stride half the kernel).
@@ -114,8 +114,8 @@ class EmotionModelConfig:
     learning_rate: float = 1e-3
 
     def __post_init__(self):
-        if self.model not in ("mlp_lstm", "cnn_lstm"):
-            raise ValueError(f"model must be 'mlp_lstm' or 'cnn_lstm', got {self.model!r}.")
+        if self.model not in ("mlp", "mlp_lstm", "cnn_lstm"):
+            raise ValueError(f"model must be 'mlp', 'mlp_lstm' or 'cnn_lstm', got {self.model!r}.")
         if self.variant not in ("default", "seed"):
             raise ValueError(f"variant must be 'default' or 'seed', got {self.variant!r}.")
 

@@ -85,14 +85,15 @@ def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
 
 
 def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
-    """`tagging_report` of a tagger on the whole clips of `clip_ids` (padded batches)."""
+    """`tagging_report` of a tagger on the whole clips of `clip_ids` (padded sequences or per-clip vectors)."""
     import numpy as np
 
-    from keras_music.data.sequences import make_dataset
+    from keras_music.data.emotion import emotion_dataset
     from keras_music.reports import tagging_report
 
+    vectors = "features" in model.input  # the per-clip MLP tagger
     labels, masks, logits = [], [], []
-    for inputs, label, mask in make_dataset(emotion.source, emotion.tags, clip_ids, sequence_config):
+    for inputs, label, mask in emotion_dataset(emotion, clip_ids, sequence_config, vectors):
         logits.append(np.asarray(model(inputs, training=False)))
         labels.append(label.numpy())
         masks.append(mask.numpy())

@@ -40,7 +40,6 @@ EXAMPLES = """examples:
 EMOTION_TRAINING = TrainingConfig(epochs=60, batch_size=16, patience=10, min_epochs=10,
                                   validation_fraction=0.15, test_fraction=0.15)
 GENRE_TRAINING = TrainingConfig()
-EMOTION_MODELS = ("cnn_lstm", "mlp_lstm")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,7 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="emotion: multi-label tags from mel + MFCC sequences; genre: 11 classes from the "
                              "Kaggle table. Default: emotion.")
     parser.add_argument("--model", choices=["cnn_lstm", "mlp_lstm", "mlp"], default=None,
-                        help="Default: cnn_lstm for emotion, mlp for genre.")
+                        help="Emotion: cnn_lstm (default), mlp_lstm, or mlp (one vector per clip: CAL500's "
+                             "aggregated features, or mean + std over time). Genre: mlp.")
     parser.add_argument("--variant", choices=["default", "seed"], default="default",
                         help="Emotion models: 'seed' reproduces the paper's choices, 'default' is what learns.")
     parser.add_argument("--data", default="demo",
@@ -80,9 +80,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Progress: 0 silent, 1 Keras progress bar, 2 one line per epoch. Default: 2.")
     args = parser.parse_args(argv)
     args.model = args.model or ("cnn_lstm" if args.task == "emotion" else "mlp")
-    if (args.task == "genre") != (args.model == "mlp"):
-        parser.error(f"--model {args.model} does not fit --task {args.task}: genre uses mlp; emotion uses "
-                     f"{' or '.join(EMOTION_MODELS)}.")
+    if args.task == "genre" and args.model != "mlp":
+        parser.error(f"--model {args.model} does not fit --task genre: genre uses mlp.")
     return args
 
 
@@ -253,6 +252,25 @@ def emotion_split(emotion, training: TrainingConfig) -> tuple[list[str], list[st
     return parts
 
 
+def build_tagger(model_config, emotion, train_ids):
+    """The compiled tagger of `model_config.model`, with input statistics from the training clips only."""
+    from keras_music.data.sequences import feature_statistics
+    from keras_music.models.cnn_lstm import build_cnn_lstm
+    from keras_music.models.mlp import build_tag_mlp
+    from keras_music.models.mlp_lstm import build_mlp_lstm
+
+    tags = emotion.tags.tags
+    if model_config.model == "mlp":
+        vectors = emotion.clip_vectors(train_ids)
+        return build_tag_mlp(model_config, tags, {"mean": vectors.mean(axis=0), "std": vectors.std(axis=0)},
+                             vectors.shape[1])
+    if emotion.source is None:
+        raise ValueError(f"{emotion.description} has no frame sequences (only aggregated features per clip): "
+                         f"--model {model_config.model} needs them; use --model mlp.")
+    builder = {"cnn_lstm": build_cnn_lstm, "mlp_lstm": build_mlp_lstm}[model_config.model]
+    return builder(model_config, tags, feature_statistics(emotion.source, train_ids), emotion.n_mels, emotion.n_mfcc)
+
+
 def train_emotion(data: str, out_dir: Path, model_config, sequence_config, training: TrainingConfig,
                   labels: str | None = None, strategy: str = "default", verbose: int = 2) -> dict:
     """Fit an emotion tagger on the training clips, early-stop on validation macro ROC-AUC, report on test.
@@ -262,27 +280,23 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     import keras
     import tensorflow as tf
 
-    from keras_music.data.emotion import load_emotion_data
-    from keras_music.data.sequences import feature_statistics, make_dataset
-    from keras_music.models.cnn_lstm import build_cnn_lstm
-    from keras_music.models.mlp_lstm import build_mlp_lstm
+    from keras_music.data.emotion import emotion_dataset, load_emotion_data
+    from keras_music.evaluate import score_tagger
     from keras_music.reports import plot_history, write_report
 
     emotion = load_emotion_data(data, labels)
     train_ids, val_ids, test_ids = emotion_split(emotion, training)
-
-    stats = feature_statistics(emotion.source, train_ids)
-    builder = {"cnn_lstm": build_cnn_lstm, "mlp_lstm": build_mlp_lstm}[model_config.model]
     scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
     keras.utils.set_random_seed(training.seed)
     with scope.scope():
-        model = builder(model_config, emotion.tags.tags, stats, emotion.n_mels, emotion.n_mfcc)
+        model = build_tagger(model_config, emotion, train_ids)
+    vectors = model_config.model == "mlp"
     out_dir.mkdir(parents=True, exist_ok=True)
     history = model.fit(
-        make_dataset(emotion.source, emotion.tags, train_ids, sequence_config, training=True, seed=training.seed),
-        validation_data=make_dataset(emotion.source, emotion.tags, val_ids, sequence_config),
+        emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True, seed=training.seed),
+        validation_data=emotion_dataset(emotion, val_ids, sequence_config, vectors),
         epochs=training.epochs,
-        shuffle=False,  # make_dataset shuffles (seeded)
+        shuffle=False,  # emotion_dataset shuffles (seeded)
         verbose=1 if verbose == 1 else 0,
         callbacks=[
             *([epoch_summary(training.epochs)] if verbose == 2 else []),
@@ -291,8 +305,6 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
             keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
         ],
     )
-    from keras_music.evaluate import score_tagger
-
     report = score_tagger(model, emotion, test_ids, sequence_config)
     report.update({"split": "test", "data": data, "epochs_run": len(history.history["loss"])})
 

@@ -88,3 +88,12 @@ def test_join_reports_both_sides_by_name(caplog):
 def test_slug():
     assert slug("Emotion-Laid-back_/_Mellow") == "laid_back_mellow"
     assert slug("NOT-Emotion-Happy") == "happy"
+
+
+def test_cal500_aggregated_features(cal500_labels):
+    from keras_music.data.cal500 import load_cal500_vectors
+
+    vectors = load_cal500_vectors(cal500_labels.parent / "mulan_features.csv")
+    table = load_cal500_emotions(cal500_labels)
+    assert len(vectors) == 502 and set(vectors) == set(table.clip_ids)
+    assert all(v.shape == (68,) and np.isfinite(v).all() for v in vectors.values())

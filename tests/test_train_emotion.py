@@ -69,9 +69,6 @@ def test_cli_refuses_bad_combinations(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "keras_music.train", "--data", str(tmp_path / "nothing"),
                               "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and "nothing" in missing.stderr and "Traceback" not in missing.stderr
-    cal500 = subprocess.run([sys.executable, "-m", "keras_music.train", "--data", "cal500", "--out",
-                             str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
-    assert cal500.returncode == 1 and "aggregated features" in cal500.stderr
 
 
 @pytest.mark.slow
@@ -84,3 +81,18 @@ def test_main_job_defaults_run_on_the_generated_demo(tmp_path):
     assert "Test report (cnn_lstm, default variant)" in run.stdout
     assert (tmp_path / "cache" / "emotion-demo-v1" / "store" / "manifest.jsonl").is_file()
     assert len(list((tmp_path / "cache" / "emotion-demo-v1" / "audio").glob("*.wav"))) == 200
+
+
+@pytest.mark.slow
+def test_cal500_mlp_tagger_end_to_end(cal500_labels, tmp_path):
+    """CAL500 has only per-song aggregated features: the mlp tagger trains on them; sequence models refuse."""
+    data = str(cal500_labels.parent)
+    report = train_emotion(data, tmp_path / "run", EmotionModelConfig(model="mlp"), SequenceConfig(),
+                           TrainingConfig(epochs=3, min_epochs=0, validation_fraction=0.15, test_fraction=0.15),
+                           verbose=0)
+    assert report["n"] == 75 and len(report["per_tag"]) == 18 and report["accuracy"] is None
+    again = evaluate_emotion(tmp_path / "run", data, split="test")
+    assert again["macro_roc_auc"] == pytest.approx(report["macro_roc_auc"], abs=1e-6)
+    cli = subprocess.run([sys.executable, "-m", "keras_music.train", "--data", data, "--model", "mlp_lstm",
+                          "--out", str(tmp_path / "seq")], capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 1 and "use --model mlp" in cli.stderr and "Traceback" not in cli.stderr

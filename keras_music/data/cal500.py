@@ -68,3 +68,28 @@ def load_cal500_emotions(labels_dir: str | Path) -> TagTable:
         raise ValueError(f"{matrix_path}: song {songs[song]!r} has both {pairs[emotion][0]!r} and its NOT- tag.")
     return TagTable(clip_ids=songs, tags=[slug(tag) for tag, _, _ in pairs],
                     labels=positive, mask=np.maximum(positive, negative))
+
+
+def load_cal500_vectors(path: str | Path) -> dict[str, np.ndarray]:
+    """The 68 aggregated (MULAN / Marsyas) audio features per song, keyed by song id.
+
+    Args:
+        path: `mulan_features.csv`: a `song` column, then one numeric column per feature.
+
+    Raises:
+        FileNotFoundError, or ValueError naming the line and column of a bad value.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CAL500 features {str(path)!r} do not exist (expected mulan_features.csv).")
+    frame = pd.read_csv(path)
+    if "song" not in frame.columns:
+        raise ValueError(f"{path}: missing column 'song'.")
+    values = frame.drop(columns=["song"]).apply(pd.to_numeric, errors="coerce")
+    bad = ~np.isfinite(values.to_numpy(dtype="float64"))
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ValueError(f"{path}, line {row + 2}, column {values.columns[column]!r}: not a finite number.")
+    return dict(zip(frame["song"], values.to_numpy(dtype="float32")))

@@ -2,6 +2,8 @@
 
     demo          synthetic audio with emotion cues, extracted into a feature store (cached)
     mer4q         ../shared/datasets/mer4q (or any folder with labels.csv + features/*.npz)
+    cal500        ../shared/datasets/cal500 (or its copy): CAL500 emotions with the 68 aggregated
+                  MULAN features per song; no sequences, so only the `mlp` tagger takes it
     STORE         a feature store made by `keras_music.extract`; labels from STORE/labels.csv
                   (or `labels=`), a CSV of clip_id + tag columns
 """
@@ -13,25 +15,43 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
+
 from keras_music.data.sequences import ClipSource
 from keras_music.data.tags import TagTable, join_ids
 
 logger = logging.getLogger(__name__)
 
-SHARED_MER4Q = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "mer4q"
+SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 DEMO_VERSION = "emotion-demo-v1"
 
 
 @dataclasses.dataclass
 class EmotionData:
-    """Everything a run needs: features, labels of the matched clips, and a group per clip."""
+    """Everything a run needs: features, labels of the matched clips, and a group per clip.
 
-    source: ClipSource
+    Sequence datasets have a `source` (mel + MFCC frames); aggregated ones (CAL500) have
+    `vectors` (one feature vector per clip) and no source.
+    """
+
+    source: ClipSource | None
     tags: TagTable
     groups: dict[str, str]
     n_mels: int
     n_mfcc: int
     description: str
+    vectors: dict[str, np.ndarray] | None = None
+
+    def clip_vectors(self, clip_ids) -> np.ndarray:
+        """One vector per clip: the dataset's own aggregated features, or else the mean and
+        standard deviation over time of every mel and MFCC band (`(clips, 2 * (n_mels + n_mfcc))`)."""
+        if self.vectors is not None:
+            return np.stack([self.vectors[c] for c in clip_ids])
+        pooled = {}
+        for clip in self.source.dataset(clip_ids).as_numpy_iterator():
+            frames = np.concatenate([clip["mel"], clip["mfcc"]], axis=1)
+            pooled[clip["clip_id"].decode()] = np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
+        return np.stack([pooled[c] for c in clip_ids])
 
 
 def cache_dir() -> Path:
@@ -55,12 +75,13 @@ def demo_store(root: Path | None = None) -> tuple[Path, Path]:
     return root / "store", root / "labels.csv"
 
 
-def _matched(source: ClipSource, tags: TagTable, groups: dict[str, str], description: str, n_mels, n_mfcc):
-    report = join_ids(tags, source.clip_ids())
+def _matched(source: ClipSource | None, tags: TagTable, groups: dict[str, str], description: str, n_mels, n_mfcc,
+             vectors: dict[str, np.ndarray] | None = None):
+    report = join_ids(tags, source.clip_ids() if source is not None else vectors)
     if not report.matched:
         raise ValueError(f"{description}: no clip has both features and labels (check the clip ids).")
     return EmotionData(source, tags.rows(report.matched), {c: groups.get(c, c) for c in report.matched},
-                       n_mels, n_mfcc, description)
+                       n_mels, n_mfcc, description, vectors)
 
 
 def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
@@ -74,13 +95,15 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
         recipe = store.recipe
         return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, "demo", recipe.n_mels,
                         recipe.n_mfcc)
-    if data == "cal500":
-        raise ValueError("CAL500 has no audio or frame sequences here, only 68 aggregated features per song: "
-                         "use `--model mlp --data cal500` for it, or extract CAL500 audio you own into a store.")
-    path = SHARED_MER4Q if data == "mer4q" else Path(data)
+    path = SHARED_DATASETS / data if data in ("mer4q", "cal500") else Path(data)
+    if (path / "mulan_features.csv").is_file():
+        from keras_music.data.cal500 import load_cal500_emotions, load_cal500_vectors
+
+        return _matched(None, load_cal500_emotions(path / "labels"), {}, str(path), 0, 0,
+                        vectors=load_cal500_vectors(path / "mulan_features.csv"))
     if not path.exists():
-        raise FileNotFoundError(f"--data {data!r}: {str(path)!r} does not exist (expected 'demo', 'mer4q', a "
-                                "feature store folder, or a folder with labels.csv + features/*.npz).")
+        raise FileNotFoundError(f"--data {data!r}: {str(path)!r} does not exist (expected 'demo', 'mer4q', "
+                                "'cal500', a feature store folder, or a folder with labels.csv + features/*.npz).")
     if (path / "features").is_dir():
         tags, clips, groups = load_mer4q(path)
         mel, mfcc = clips.load(clips.clip_ids()[0])
@@ -90,3 +113,17 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
     labels_path = Path(labels) if labels else path / "labels.csv"
     return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, str(path), recipe.n_mels,
                     recipe.n_mfcc)
+
+
+def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bool, training: bool = False,
+                    seed: int = 0):
+    """The tf.data stream a tagger consumes: per-clip vectors (the `mlp` tagger) or padded sequences."""
+    from keras_music.data.sequences import make_dataset, make_vector_dataset
+
+    if vectors:
+        return make_vector_dataset(emotion.clip_vectors(clip_ids), emotion.tags.rows(clip_ids),
+                                   sequence_config.batch_size, training=training, seed=seed)
+    if emotion.source is None:
+        raise ValueError(f"{emotion.description} has no frame sequences (only aggregated features per clip): "
+                         "use `--model mlp`.")
+    return make_dataset(emotion.source, emotion.tags, clip_ids, sequence_config, training=training, seed=seed)

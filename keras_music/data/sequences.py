@@ -192,3 +192,14 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
     else:
         dataset = dataset.padded_batch(config.batch_size)
     return dataset.prefetch(AUTOTUNE)
+
+
+def make_vector_dataset(vectors: np.ndarray, tags: TagTable, batch_size: int, training: bool = False,
+                        seed: int = 0) -> tf.data.Dataset:
+    """`({"features": (batch, dims)}, labels, mask)` for per-clip vectors, rows in `tags` order."""
+    if len(vectors) != len(tags.clip_ids):
+        raise ValueError(f"{len(vectors)} vectors for {len(tags.clip_ids)} labelled clips.")
+    dataset = tf.data.Dataset.from_tensor_slices(({"features": vectors.astype("float32")}, tags.labels, tags.mask))
+    if training:
+        dataset = dataset.shuffle(len(vectors), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)

@@ -1,4 +1,6 @@
-"""Genre MLP: raw table columns in, class probabilities out.
+"""MLPs on tables: the genre classifier and the per-clip tag classifier (`build_tag_mlp`).
+
+Genre MLP: raw table columns in, class probabilities out.
 
 All preprocessing (imputation with missing flags, standardisation, piecewise-linear
 bins, category one-hot, artist lookup + embedding) is made of Keras layers whose constants are adapted on the
@@ -23,9 +25,16 @@ import pandas as pd
 import keras
 import tensorflow as tf
 
-from keras_music.config import GenreMLPConfig
+from keras_music.config import EmotionModelConfig, GenreMLPConfig
 from keras_music.data.genre import CATEGORICAL, FEATURE_SETS, MISSING_KEY, NULLABLE, feature_columns
-from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV, dense_block
+from keras_music.models.layers import (
+    CategoryCodes,
+    NanImputer,
+    PiecewiseLinearEncoding,
+    RandomOOV,
+    compile_tagger,
+    dense_block,
+)
 
 
 def fit_genre_preprocessing(train: pd.DataFrame, config: GenreMLPConfig) -> dict:
@@ -158,3 +167,26 @@ def genre_dataset(frame: pd.DataFrame, feature_set: str, batch_size: int, num_cl
     if shuffle:
         dataset = dataset.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def build_tag_mlp(config: EmotionModelConfig, tags: list[str], stats: dict, num_features: int) -> keras.Model:
+    """Compiled multi-label tagger on one feature vector per clip (e.g. CAL500's 68 MULAN features,
+    or the mean + std over time of mel and MFCC bands).
+
+    Args:
+        config: EmotionModelConfig. `head_units` (two hidden ReLU layers), `dropout`, `learning_rate`.
+        tags: list of str. One logit per tag, metrics named after them.
+        stats: dict. `mean` and `std` of each feature over the training clips (standardised
+            inside the model).
+        num_features: int. Vector size.
+
+    Returns:
+        A `keras.Model` named `tag_mlp`: input `features` `(batch, num_features)`, output `logits`.
+    """
+    inputs = {"features": keras.Input(shape=(num_features,), name="features")}
+    variance = [float(s) ** 2 if s > 0 else 1.0 for s in stats["std"]]
+    x = keras.layers.Normalization(mean=list(map(float, stats["mean"])), variance=variance,
+                                   name="standardise")(inputs["features"])
+    x = dense_block(x, (config.head_units, config.head_units), config.dropout, name="hidden")
+    logits = keras.layers.Dense(len(tags), name="logits")(x)
+    return compile_tagger(keras.Model(inputs, logits, name="tag_mlp"), tags, config.learning_rate)
