@@ -286,15 +286,17 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
 
     emotion = load_emotion_data(data, labels)
     train_ids, val_ids, test_ids = emotion_split(emotion, training)
-    scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
+    mirrored = strategy == "mirrored"
+    scope = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
     keras.utils.set_random_seed(training.seed)
     with scope.scope():
         model = build_tagger(model_config, emotion, train_ids)
     vectors = model_config.model == "mlp"
     out_dir.mkdir(parents=True, exist_ok=True)
     history = model.fit(
-        emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True, seed=training.seed),
-        validation_data=emotion_dataset(emotion, val_ids, sequence_config, vectors),
+        emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True, seed=training.seed,
+                        fill_last_batch=mirrored),
+        validation_data=emotion_dataset(emotion, val_ids, sequence_config, vectors, fill_last_batch=mirrored),
         epochs=training.epochs,
         shuffle=False,  # emotion_dataset shuffles (seeded)
         verbose=1 if verbose == 1 else 0,

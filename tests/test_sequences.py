@@ -115,3 +115,13 @@ def test_each_epoch_draws_new_crops(source, tags):
     dataset = make_dataset(source, tags, ["c1"], SequenceConfig(crop_frames=5, batch_size=1), training=True, seed=0)
     crops = [next(dataset.as_numpy_iterator())[0]["mel"] for _ in range(4)]
     assert any(not np.array_equal(crops[0], other) for other in crops[1:])
+
+
+def test_filled_last_batch_adds_only_masked_rows(source, tags):
+    config = SequenceConfig(batch_size=4)
+    batches = list(make_dataset(source, tags, sorted(LENGTHS), config, fill_last_batch=True).as_numpy_iterator())
+    assert [len(b[0]["length"]) for b in batches] == [4, 4]  # 6 clips + 2 fillers
+    masks = np.concatenate([b[2] for b in batches])
+    lengths = np.concatenate([b[0]["length"] for b in batches])
+    assert sorted(lengths[:6]) == sorted(LENGTHS.values())  # every real clip once (store order may differ)
+    assert masks[:6].sum() == tags.mask.sum() and not masks[6:].any()

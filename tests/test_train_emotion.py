@@ -96,3 +96,24 @@ def test_cal500_mlp_tagger_end_to_end(cal500_labels, tmp_path):
     cli = subprocess.run([sys.executable, "-m", "keras_music.train", "--data", data, "--model", "mlp_lstm",
                           "--out", str(tmp_path / "seq")], capture_output=True, text=True, timeout=300)
     assert cli.returncode == 1 and "use --model mlp" in cli.stderr and "Traceback" not in cli.stderr
+
+
+MIRRORED_SCRIPT = """
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from keras_music.train import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["cnn_lstm", "mlp_lstm"])
+def test_mirrored_strategy_on_two_logical_cpus(demo_store, tmp_path, model):
+    run = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, "--data", str(demo_store), "--model", model,
+                          "--strategy", "mirrored", "--epochs", "2", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "CPU:0" in run.stderr and "CPU:1" in run.stderr  # MirroredStrategy saw both devices
+    assert "macro_roc_auc=" in run.stdout

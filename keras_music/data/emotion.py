@@ -116,7 +116,7 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
 
 
 def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bool, training: bool = False,
-                    seed: int = 0):
+                    seed: int = 0, fill_last_batch: bool = False):
     """The tf.data stream a tagger consumes: per-clip vectors (the `mlp` tagger) or padded sequences."""
     from keras_music.data.sequences import make_dataset, make_vector_dataset
 
@@ -126,4 +126,5 @@ def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bo
     if emotion.source is None:
         raise ValueError(f"{emotion.description} has no frame sequences (only aggregated features per clip): "
                          "use `--model mlp`.")
-    return make_dataset(emotion.source, emotion.tags, clip_ids, sequence_config, training=training, seed=seed)
+    return make_dataset(emotion.source, emotion.tags, clip_ids, sequence_config, training=training, seed=seed,
+                        fill_last_batch=fill_last_batch)

@@ -146,7 +146,8 @@ def random_crop(clip, crop_frames: int, seed):
 
 
 def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceConfig = SequenceConfig(),
-                 training: bool = False, seed: int = 0, stats: dict | None = None) -> tf.data.Dataset:
+                 training: bool = False, seed: int = 0, stats: dict | None = None,
+                 fill_last_batch: bool = False) -> tf.data.Dataset:
     """The `(inputs, labels, mask)` stream of `clip_ids` (see the module docstring).
 
     Args:
@@ -158,6 +159,10 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
         seed: int. Seeds shuffling and crops.
         stats: dict or None. `feature_statistics` output to standardise in the pipeline;
             None leaves features raw (the models normalise inside).
+        fill_last_batch: bool. Complete the last batch with copies of the first clip whose
+            mask is all 0, so they change no loss or metric. For `MirroredStrategy`, which
+            otherwise can hand a replica an empty batch, and TensorFlow's Conv2D returns
+            wrongly shaped outputs for empty batches in graph mode.
     """
     clip_ids = list(clip_ids)
     if not clip_ids:
@@ -185,6 +190,11 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
         return inputs, tf.gather(labels, row), tf.gather(mask, row)
 
     dataset = dataset.map(to_example, num_parallel_calls=AUTOTUNE)
+    missing = -len(clip_ids) % config.batch_size
+    if fill_last_batch and missing:
+        filler = source.dataset(clip_ids[:1]).map(to_example).map(
+            lambda inputs, label, weight: (inputs, label, tf.zeros_like(weight)))
+        dataset = dataset.concatenate(filler.repeat(missing))
     if config.bucket_boundaries and not training:
         dataset = dataset.bucket_by_sequence_length(
             lambda inputs, *_: inputs["length"], bucket_boundaries=list(config.bucket_boundaries),

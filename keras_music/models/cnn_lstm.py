@@ -70,7 +70,8 @@ def build_cnn_lstm(config: EmotionModelConfig, tags: list[str], stats: dict | No
         `logits` `(batch, len(tags))`.
     """
     inputs = sequence_inputs(n_mels, n_mfcc)
-    mel, mfcc, _ = normalised_inputs(inputs, stats if config.variant == "default" else None)
+    min_frames = max(1, config.window_frames // 4) if config.variant == "seed" else 2 ** len(config.conv_channels)
+    mel, mfcc, _ = normalised_inputs(inputs, stats if config.variant == "default" else None, min_frames)
     mel, length = conv_branch(mel, inputs["length"], n_mels, config, "mel")
     mfcc, _ = conv_branch(mfcc, inputs["length"], n_mfcc, config, "mfcc")
     frames = keras.layers.Concatenate(name="frame_features")([mel, mfcc])

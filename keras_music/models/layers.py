@@ -259,6 +259,37 @@ class MaskedGlobalMaxPooling(keras.layers.Layer):
         return (input_shape[0][0], input_shape[0][-1])
 
 
+@keras.saving.register_keras_serializable(package="keras_music")
+class PadTime(keras.layers.Layer):
+    """Zero-pad the time axis of `(batch, T, ...)` up to `min_frames` when T is shorter.
+
+    Why: a valid convolution needs at least its kernel's length, pooling at least its
+    window, and an LSTM at least one step. Short clips, and the empty per-replica batches
+    that `MirroredStrategy` hands out for a final partial batch (T = 0), would otherwise
+    crash; the length mask keeps the added frames out of every result.
+
+    Args:
+        min_frames: int. Smallest time length passed on.
+    """
+
+    def __init__(self, min_frames=1, **kwargs):
+        super().__init__(**kwargs)
+        self.min_frames = int(min_frames)
+
+    def call(self, frames):
+        missing = ops.maximum(self.min_frames - ops.shape(frames)[1], 0)
+        padding = [[0, 0], [0, missing]] + [[0, 0]] * (len(frames.shape) - 2)
+        return ops.pad(frames, padding)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"min_frames": self.min_frames})
+        return config
+
+
 def sequence_inputs(n_mels: int, n_mfcc: int) -> dict:
     """The named inputs of every sequence model: `mel`, `mfcc` `(batch, T, bands)` and `length` `(batch,)`."""
     return {
@@ -268,15 +299,16 @@ def sequence_inputs(n_mels: int, n_mfcc: int) -> dict:
     }
 
 
-def normalised_inputs(inputs: dict, stats: dict | None):
-    """Standardise mel and MFCC with training-split statistics (inside the model) and zero the padding.
+def normalised_inputs(inputs: dict, stats: dict | None, min_frames: int = 1):
+    """Pad time to `min_frames`, standardise mel and MFCC with training-split statistics
+    (inside the model) and zero the padding.
 
     Returns `(mel, mfcc, mask)`.
     """
-    mask = LengthMask(name="frame_mask")([inputs["mel"], inputs["length"]])
+    mel, mfcc = (PadTime(min_frames, name=f"{key}_min_frames")(inputs[key]) for key in ("mel", "mfcc"))
+    mask = LengthMask(name="frame_mask")([mel, inputs["length"]])
     out = []
-    for key in ("mel", "mfcc"):
-        x = inputs[key]
+    for key, x in (("mel", mel), ("mfcc", mfcc)):
         if stats is not None:
             x = keras.layers.Normalization(mean=stats[f"{key}_mean"], variance=[s * s for s in stats[f"{key}_std"]],
                                            name=f"{key}_standardise")(x)
