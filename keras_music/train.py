@@ -305,6 +305,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
             keras.callbacks.EarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
                                           start_from_epoch=training.min_epochs, restore_best_weights=True),
             keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+            keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard"), write_graph=False),
         ],
     )
     report = score_tagger(model, emotion, test_ids, sequence_config)

@@ -41,6 +41,7 @@ def test_cnn_lstm_learns_the_demo_cues_and_the_run_rescores(demo_store, tmp_path
         assert (out / name).is_file(), name
     history = (out / "history.csv").read_text().splitlines()[0]
     assert "val_auc_happy" in history and "val_macro_auc" in history
+    assert list((out / "tensorboard" / "validation").glob("events.out.tfevents.*"))
     again = evaluate_emotion(out, str(demo_store), split="test")
     assert again["n"] == report["n"] and again["macro_roc_auc"] == pytest.approx(report["macro_roc_auc"], abs=1e-6)
 
