@@ -42,7 +42,11 @@ def find_audio(audio_dir: Path) -> list[Path]:
 
     if not audio_dir.is_dir():
         raise FileNotFoundError(f"Audio folder {str(audio_dir)!r} does not exist or is not a folder.")
-    return sorted(p for p in audio_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    files = sorted(p for p in audio_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    if not files:
+        raise FileNotFoundError(f"No audio files in {str(audio_dir)!r} or below (looked for "
+                                f"{', '.join(AUDIO_EXTENSIONS)}).")
+    return files
 
 
 def _worker_context():

@@ -104,3 +104,7 @@ def test_cli_extract_dry_run_and_exit_status(audio_folder, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "keras_music.extract", str(tmp_path / "nowhere"), "--out",
                               str(out)], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = subprocess.run([sys.executable, "-m", "keras_music.extract", str(tmp_path / "empty"), "--out",
+                            str(tmp_path / "empty-store")], capture_output=True, text=True, timeout=300)
+    assert empty.returncode == 1 and "No audio files" in empty.stderr and not (tmp_path / "empty-store").exists()
