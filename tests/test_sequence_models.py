@@ -84,3 +84,20 @@ def test_unknown_model_names_are_refused():
         EmotionModelConfig(model="transformer")
     with pytest.raises(ValueError, match="variant must be"):
         EmotionModelConfig(variant="fancy")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_name", ["mlp_lstm", "cnn_lstm"])
+def test_default_variant_overfits_16_examples(model_name):
+    """A model that can learn at all drives the loss on 16 fixed examples down by a large factor."""
+    config = EmotionModelConfig(model=model_name, conv_channels=(8, 16), lstm_units=32, head_units=32, dropout=0.0,
+                                learning_rate=3e-3)
+    keras.utils.set_random_seed(0)
+    model = BUILDERS[model_name](config, TAGS, stats(), n_mels=16, n_mfcc=6)
+    inputs = batch([40 - i for i in range(16)], 40)
+    labels = np.random.default_rng(2).integers(0, 2, (16, 3)).astype("float32")
+    mask = np.ones_like(labels)
+    first = model.evaluate(inputs, labels, sample_weight=mask, verbose=0, return_dict=True)["loss"]
+    model.fit(inputs, labels, sample_weight=mask, batch_size=16, epochs=150, verbose=0)
+    last = model.evaluate(inputs, labels, sample_weight=mask, verbose=0, return_dict=True)["loss"]
+    assert last < first / 10, (first, last)
