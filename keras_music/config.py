@@ -6,6 +6,7 @@ HyperModels, and a copy is saved beside every trained model (`config.json`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import typing
@@ -202,9 +203,25 @@ def config_from_dict(cls, values: dict, source: str = "config"):
     return cls(**kwargs)
 
 
-def save_json(path: str | Path, payload: dict) -> None:
-    """Write JSON atomically (temp file, then rename), so a crash never leaves half a file."""
+@contextlib.contextmanager
+def atomic_path(path: str | Path, keep_suffix: bool = False):
+    """Yield a temporary path beside `path`, renamed onto `path` only when the block succeeds.
+
+    Every file the package writes goes through here, so a crash never leaves half a file
+    under its final name (a failed block removes its temporary file). `keep_suffix` names
+    it `name.tmp.ext` for writers that choose a format by extension (Keras, matplotlib);
+    otherwise it is `name.ext.tmp`.
+    """
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}" if keep_suffix else f"{path.name}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_json(path: str | Path, payload: dict) -> None:
+    """Write JSON atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")

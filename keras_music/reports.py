@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics
 
-from keras_music.config import save_json
+from keras_music.config import atomic_path, save_json
 
 
 def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
@@ -153,10 +153,9 @@ def plot_history(histories: dict | list[dict], path: str | Path, title: str) -> 
     fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)
     return path
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_music import __version__
-from keras_music.config import GenreMLPConfig, TrainingConfig, config_to_dict, save_json
+from keras_music.config import GenreMLPConfig, TrainingConfig, atomic_path, config_to_dict, save_json
 from keras_music.data.genre import FEATURE_SETS, GenreDataError
 
 logger = logging.getLogger("keras_music.train")
@@ -163,9 +163,8 @@ def write_histories(histories: list[dict], path: Path) -> None:
 
     frames = [pd.DataFrame(h).assign(member=i, epoch=range(1, len(h["loss"]) + 1)) for i, h in enumerate(histories)]
     table = pd.concat(frames)[["member", "epoch", *histories[0].keys()]]
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
 
 
 def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training: TrainingConfig,
@@ -334,9 +333,9 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
 
 def save_model(model, out_dir: Path) -> Path:
     """`out_dir/model.keras`, written to a temporary name first so a crash leaves no half file."""
-    tmp = out_dir / "model.tmp.keras"
-    model.save(tmp)
-    return tmp.replace(out_dir / "model.keras")
+    with atomic_path(out_dir / "model.keras", keep_suffix=True) as tmp:
+        model.save(tmp)
+    return out_dir / "model.keras"
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from keras_music.config import atomic_path
 from keras_music.data.genre import GENRE_COLUMNS, MINUTES_THRESHOLD
 
 _WORLD_SEED = 20221013  # the paper's date; fixes the synthetic task itself
@@ -79,9 +80,8 @@ def make_genre_table(num_rows: int = 3000, num_classes: int = 11, seed: int = 0)
 def write_genre_demo_csv(path: str | Path, num_rows: int = 3000, seed: int = 0) -> Path:
     """Write the synthetic table as a CSV with the Kaggle header (temp file, then rename)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    make_genre_table(num_rows=num_rows, seed=seed).to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        make_genre_table(num_rows=num_rows, seed=seed).to_csv(tmp, index=False)
     return path
 
 
@@ -151,13 +151,11 @@ def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     """16-bit PCM mono WAV (temp file, then rename)."""
     import wave
 
-    tmp = path.with_name(path.name + ".tmp")
-    with wave.open(str(tmp), "wb") as out:
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    tmp.replace(path)
 
 
 def make_emotion_demo(root: str | Path, num_clips: int = 200, seconds: float = 10.0, seed: int = 0,
@@ -187,8 +185,6 @@ def make_emotion_demo(root: str | Path, num_clips: int = 200, seconds: float = 1
             if rng.random() < unknown_rate:
                 cells[tag] = ""
         rows.append({"clip_id": clip_id, **cells})
-    labels = root / "labels.csv"
-    tmp = labels.with_name("labels.csv.tmp")
-    pd.DataFrame(rows).to_csv(tmp, index=False)
-    tmp.replace(labels)
+    with atomic_path(root / "labels.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
     return root

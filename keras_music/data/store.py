@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_music.config import FeatureRecipe, config_from_dict, config_to_dict, save_json
+from keras_music.config import FeatureRecipe, atomic_path, config_from_dict, config_to_dict, save_json
 
 logger = logging.getLogger(__name__)
 
@@ -133,15 +133,12 @@ class FeatureStore:
         """Write `(manifest entry, serialized example)` pairs as the next shard, then record them."""
         number = 1 + max((int(p.stem) for p in self.shard_paths()), default=-1)
         final = self.root / SHARD_DIR / f"{number:05d}.tfrecord"
-        tmp = final.with_name(final.name + ".tmp")
-        with tf.io.TFRecordWriter(str(tmp)) as writer:
+        with atomic_path(final) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
             for _, record in clips:
                 writer.write(record)
-        tmp.replace(final)
         manifest = self.root / MANIFEST_FILE
         old = manifest.read_text() if manifest.is_file() else ""
         new = "".join(json.dumps({**entry, "shard": final.name}) + "\n" for entry, _ in clips)
-        tmp_manifest = manifest.with_name(MANIFEST_FILE + ".tmp")
-        tmp_manifest.write_text(old + new)
-        tmp_manifest.replace(manifest)  # atomic: the manifest is never half-written
+        with atomic_path(manifest) as tmp:  # the manifest is never half-written
+            tmp.write_text(old + new)
         return final
