@@ -263,11 +263,9 @@ def build_tagger(model_config, emotion, train_ids):
         vectors = emotion.clip_vectors(train_ids)
         return build_tag_mlp(model_config, tags, {"mean": vectors.mean(axis=0), "std": vectors.std(axis=0)},
                              vectors.shape[1])
-    if emotion.source is None:
-        raise ValueError(f"{emotion.description} has no frame sequences (only aggregated features per clip): "
-                         f"--model {model_config.model} needs them; use --model mlp.")
     builder = {"cnn_lstm": build_cnn_lstm, "mlp_lstm": build_mlp_lstm}[model_config.model]
-    return builder(model_config, tags, feature_statistics(emotion.source, train_ids), emotion.n_mels, emotion.n_mfcc)
+    return builder(model_config, tags, feature_statistics(emotion.sequences(), train_ids), emotion.n_mels,
+                   emotion.n_mfcc)
 
 
 def train_emotion(data: str, out_dir: Path, model_config, sequence_config, training: TrainingConfig,

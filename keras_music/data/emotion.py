@@ -42,6 +42,13 @@ class EmotionData:
     description: str
     vectors: dict[str, np.ndarray] | None = None
 
+    def sequences(self) -> ClipSource:
+        """The frame-sequence source, or a clear error for aggregated-only data (CAL500)."""
+        if self.source is None:
+            raise ValueError(f"{self.description} has no frame sequences (only aggregated features per clip): "
+                             "sequence models need them; use --model mlp.")
+        return self.source
+
     def clip_vectors(self, clip_ids) -> np.ndarray:
         """One vector per clip: the dataset's own aggregated features, or else the mean and
         standard deviation over time of every mel and MFCC band (`(clips, 2 * (n_mels + n_mfcc))`)."""
@@ -123,8 +130,5 @@ def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bo
     if vectors:
         return make_vector_dataset(emotion.clip_vectors(clip_ids), emotion.tags.rows(clip_ids),
                                    sequence_config.batch_size, training=training, seed=seed)
-    if emotion.source is None:
-        raise ValueError(f"{emotion.description} has no frame sequences (only aggregated features per clip): "
-                         "use `--model mlp`.")
-    return make_dataset(emotion.source, emotion.tags, clip_ids, sequence_config, training=training, seed=seed,
+    return make_dataset(emotion.sequences(), emotion.tags, clip_ids, sequence_config, training=training, seed=seed,
                         fill_last_batch=fill_last_batch)
