@@ -1,11 +1,12 @@
 """Emotion benchmark: do the sequence models learn, and do they beat honest baselines?
 
     python bench/emotion.py                              # the shared 4Q sequences
-    python bench/emotion.py --data cal500
+    python bench/emotion.py --data cal500 --folds 10
     python bench/emotion.py --data demo --seeds 0 1 2
 
-On one seeded split (by artist where artists are known; the same split for every row),
-every model trains on the training clips and is scored on the same test clips:
+On one seeded split, or with `--folds K` on each fold of a K-fold cross-validation (by
+artist where artists are known; the same splits for every row), every model trains on the
+training clips and is scored on the same test clips:
 
 * prior: a constant predictor, each tag's training frequency (ROC-AUC 0.5 by construction);
 * logistic regression on per-clip vectors (mean + std over time of every mel and MFCC band;
@@ -16,7 +17,9 @@ every model trains on the training clips and is scored on the same test clips:
   `python -m keras_music.train --task emotion` trains them (early stopping on validation
   macro ROC-AUC after at least 10 epochs).
 
-Models with randomness run once per seed; rows give mean +- std. Prints a Markdown table
+Models with randomness run once per seed (and fold); rows give mean +- std over all runs
+(folds x seeds). For the 4Q quadrants the table adds arousal (Q1 + Q2) and valence
+(Q1 + Q4) ROC-AUC from the quadrant probabilities. Prints a Markdown table
 and writes `bench/results/emotion-<data>.json` (+ `.md`).
 """
 
@@ -44,13 +47,14 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from bench.publish import publish  # noqa: E402
 from keras_music.config import EmotionModelConfig  # noqa: E402
 from keras_music.data.emotion import load_emotion_data  # noqa: E402
+from keras_music.data.splits import group_folds  # noqa: E402
 from keras_music.data.sequences import SequenceConfig  # noqa: E402
 from keras_music.reports import tagging_report  # noqa: E402
 from keras_music.train import EMOTION_TRAINING, emotion_split, train_emotion  # noqa: E402
 
 RESULTS = REPO_ROOT / "bench" / "results"
 SEQUENCE_MODELS = [("mlp_lstm", "seed"), ("mlp_lstm", "default"), ("cnn_lstm", "seed"), ("cnn_lstm", "default")]
-SCORES = ("macro_roc_auc", "macro_pr_auc", "accuracy")
+SCORES = ("macro_roc_auc", "macro_pr_auc", "accuracy", "arousal_roc_auc", "valence_roc_auc")
 
 
 def logits_of(probabilities: np.ndarray) -> np.ndarray:
@@ -82,14 +86,18 @@ def baselines(emotion, train_ids, test_ids) -> list[dict]:
     return rows
 
 
-def mean_over_seeds(name: str, reports: list[dict], seconds: list[float], seeds) -> dict:
-    row = {"model": name, "seeds": list(seeds), "seconds": float(np.mean(seconds))}
+def mean_over_runs(name: str, reports: list[dict], seconds: list[float] | None = None) -> dict:
+    """One table row: mean and std of every score over the runs (folds x seeds) of a model."""
+    row = {"model": name, "runs": len(reports)}
+    if seconds:
+        row["seconds"] = float(np.mean(seconds))
     for key in SCORES + ("macro_accuracy",):
-        values = [r[key] for r in reports if r[key] is not None]
+        values = [r[key] for r in reports if r.get(key) is not None]
         row[key] = float(np.mean(values)) if values else None
-        row[f"{key}_std"] = float(np.std(values)) if values else None
+        row[f"{key}_std"] = float(np.std(values)) if len(values) > 1 else None
     row["constant_predictions"] = sorted({t for r in reports for t in r["constant_predictions"]})
-    row["epochs"] = [r["epochs_run"] for r in reports]
+    if "epochs_run" in reports[0]:
+        row["epochs"] = [r["epochs_run"] for r in reports]
     return row
 
 
@@ -98,22 +106,37 @@ def markdown(rows, meta) -> str:
         if row.get(key) is None:
             return "n/a"
         spread = row.get(f"{key}_std")
-        return f"{row[key]:.3f}" + (f" ± {spread:.3f}" if spread is not None and "seeds" in row else "")
+        return f"{row[key]:.3f}" + (f" ± {spread:.3f}" if spread is not None else "")
 
-    lines = [meta, "", "| model | macro ROC-AUC | macro PR-AUC | accuracy (one tag per clip) | constant tags |",
-             "|---|---|---|---|---|"]
+    columns = [("macro ROC-AUC", "macro_roc_auc"), ("macro PR-AUC", "macro_pr_auc"),
+               ("accuracy (one tag per clip)", "accuracy")]
+    columns += [(f"{axis} ROC-AUC", f"{axis}_roc_auc") for axis in ("arousal", "valence")
+                if any(row.get(f"{axis}_roc_auc") is not None for row in rows)]
+    lines = [meta, "", "| model | " + " | ".join(title for title, _ in columns) + " | constant tags |",
+             "|---" * (len(columns) + 2) + "|"]
     for row in rows:
         constant = ", ".join(row.get("constant_predictions", [])) or "-"
-        lines.append(f"| {row['model']} | {cell(row, 'macro_roc_auc')} | {cell(row, 'macro_pr_auc')} | "
-                     f"{cell(row, 'accuracy')} | {constant} |")
+        lines.append(f"| {row['model']} | " + " | ".join(cell(row, key) for _, key in columns) + f" | {constant} |")
     return "\n".join(lines)
+
+
+def evaluation_splits(emotion, training, folds: int) -> list[tuple[list[str], list[str], list[str]]]:
+    """(train, validation, test) clip ids: the seeded split of `train`, or each of `folds` folds."""
+    if folds <= 1:
+        return [emotion_split(emotion, training)]
+    ids = emotion.tags.clip_ids
+    return [tuple([ids[i] for i in rows] for rows in (split.train, split.validation, split.test))
+            for split in group_folds([emotion.groups[c] for c in ids], folds, training.split_seed,
+                                     training.validation_fraction)]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="mer4q", help="What `train --task emotion --data` takes. Default: mer4q.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="Training seeds. Default: 0 1.")
-    parser.add_argument("--split-seed", type=int, default=0, help="Default: 0.")
+    parser.add_argument("--split-seed", type=int, default=0, help="Seeds the split or the folds. Default: 0.")
+    parser.add_argument("--folds", type=int, default=1,
+                        help="K > 1: K-fold cross-validation by artist/song instead of one split. Default: 1.")
     parser.add_argument("--epochs", type=int, default=EMOTION_TRAINING.epochs,
                         help=f"Maximum epochs per model. Default: {EMOTION_TRAINING.epochs}.")
     parser.add_argument("--out", type=Path, default=None, help="Default: bench/results/emotion-<data>.json")
@@ -126,27 +149,38 @@ def main(argv=None) -> int:
     training = dataclasses.replace(EMOTION_TRAINING, split_seed=args.split_seed, epochs=args.epochs,
                                    min_epochs=min(EMOTION_TRAINING.min_epochs, args.epochs - 1))
     emotion = load_emotion_data(args.data)
-    train_ids, _, test_ids = emotion_split(emotion, training)
-    rows = baselines(emotion, train_ids, test_ids)
+    folds = evaluation_splits(emotion, training, args.folds)
+    baseline_reports: dict[str, list[dict]] = {}
+    for train_ids, _, test_ids in folds:
+        for row in baselines(emotion, train_ids, test_ids):
+            baseline_reports.setdefault(row.pop("model"), []).append(row)
+    rows = [mean_over_runs(name, reports) for name, reports in baseline_reports.items()]
     # The per-clip MLP runs everywhere; the sequence models where there are sequences (not CAL500).
     models = ([("mlp", "default")] + (SEQUENCE_MODELS if emotion.source is not None else []))
     for model, variant in models:
         reports, seconds = [], []
-        for seed in args.seeds:
-            start = time.perf_counter()
-            with tempfile.TemporaryDirectory() as tmp:
-                reports.append(train_emotion(args.data, Path(tmp), EmotionModelConfig(model=model, variant=variant),
-                                             SequenceConfig(), dataclasses.replace(training, seed=seed), verbose=0))
-            seconds.append(time.perf_counter() - start)
-            logging.info("%s %s seed %d: test macro ROC-AUC %.3f", model, variant, seed, reports[-1]["macro_roc_auc"])
-        rows.append(mean_over_seeds(f"{model} ({variant})", reports, seconds, args.seeds))
+        for fold, split in enumerate(folds):
+            for seed in args.seeds:
+                start = time.perf_counter()
+                with tempfile.TemporaryDirectory() as tmp:
+                    reports.append(train_emotion(args.data, Path(tmp), EmotionModelConfig(model=model, variant=variant),
+                                                 SequenceConfig(), dataclasses.replace(training, seed=seed),
+                                                 verbose=0, splits=split))
+                seconds.append(time.perf_counter() - start)
+                logging.info("%s %s fold %d seed %d: test macro ROC-AUC %.3f, accuracy %s", model, variant, fold,
+                             seed, reports[-1]["macro_roc_auc"], reports[-1]["accuracy"])
+        rows.append(mean_over_runs(f"{model} ({variant})", reports, seconds))
 
-    meta = (f"Measured {datetime.date.today().isoformat()} by `python bench/emotion.py --data {args.data}` on "
+    grouping = "artist" if any(g != c for c, g in emotion.groups.items()) else "clip"
+    evaluation = (f"{args.folds}-fold cross-validation by {grouping} (fold seed {args.split_seed}; each fold "
+                  f"~{len(folds[0][2])} test clips)" if args.folds > 1 else
+                  f"test = {len(folds[0][2])} clips of a split by {grouping} (split seed {args.split_seed})")
+    meta = (f"Measured {datetime.date.today().isoformat()} by `python bench/emotion.py --data {args.data}"
+            f"{f' --folds {args.folds}' if args.folds > 1 else ''} --seeds {' '.join(map(str, args.seeds))}` on "
             f"{platform.machine()} ({os.cpu_count()} CPUs): {len(emotion.tags.clip_ids)} clips, "
-            f"{len(emotion.tags.tags)} tags, test = {len(test_ids)} clips of a split by "
-            f"{'artist' if any(g != c for c, g in emotion.groups.items()) else 'clip'} (split seed {args.split_seed}); "
-            f"± = std over training seeds {args.seeds}. 'constant tags': tags predicted (nearly) the same for every "
-            "clip (std of probabilities < 0.02).")
+            f"{len(emotion.tags.tags)} tags, {evaluation}; ± = std over "
+            f"{'folds x ' if args.folds > 1 else ''}training seeds {args.seeds}. 'constant tags': tags predicted "
+            "(nearly) the same for every clip (std of probabilities < 0.02).")
     publish(f"emotion-{name}", {"meta": meta, "rows": rows}, markdown(rows, meta), out, args.readme)
     return 0
 

@@ -85,19 +85,34 @@ def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
 
 
 def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
-    """`tagging_report` of a tagger on the whole clips of `clip_ids` (padded sequences or per-clip vectors)."""
+    """`tagging_report` of a tagger on `clip_ids`: per-clip vectors, or sequences scored as the
+    mean logits of their windows (`SequenceConfig.window_hop`; whole clips when 0)."""
     import numpy as np
 
     from keras_music.data.emotion import emotion_dataset
+    from keras_music.data.sequences import window_dataset
     from keras_music.reports import tagging_report
 
+    clip_ids = list(clip_ids)
     vectors = "features" in model.input  # the per-clip MLP tagger
-    labels, masks, logits = [], [], []
-    for inputs, label, mask in emotion_dataset(emotion, clip_ids, sequence_config, vectors):
-        logits.append(np.asarray(model(inputs, training=False)))
-        labels.append(label.numpy())
-        masks.append(mask.numpy())
-    return tagging_report(emotion.tags.tags, np.concatenate(labels), np.concatenate(masks), np.concatenate(logits))
+    if vectors or not (sequence_config.window_hop and sequence_config.crop_frames):
+        # A store streams clips in its own order: take labels from the same elements.
+        batches = [(np.asarray(model(inputs, training=False)), label.numpy(), mask.numpy())
+                   for inputs, label, mask in emotion_dataset(emotion, clip_ids, sequence_config, vectors)]
+        logits, labels, masks = (np.concatenate(part) for part in zip(*batches))
+    else:
+        rows = emotion.tags.rows(clip_ids)
+        labels, masks = rows.labels, rows.mask
+        sums = np.zeros((len(clip_ids), len(emotion.tags.tags)))
+        counts = np.zeros(len(clip_ids))
+        for inputs, row in window_dataset(emotion.sequences(), clip_ids, sequence_config.crop_frames,
+                                          sequence_config.window_hop, sequence_config.batch_size):
+            np.add.at(sums, row.numpy(), np.asarray(model(inputs, training=False)))
+            np.add.at(counts, row.numpy(), 1)
+        if not counts.all():
+            raise ValueError(f"{int((counts == 0).sum())} clip(s) produced no window (empty sequences?).")
+        logits = sums / counts[:, None]
+    return tagging_report(emotion.tags.tags, labels, masks, logits)
 
 
 def evaluate_emotion(run_dir: str | Path, data: str, labels: str | None = None, split: str = "all") -> dict:

@@ -65,12 +65,37 @@ def format_classification_report(report: dict, title: str = "") -> str:
 CONSTANT_PREDICTION_STD = 0.02
 
 
+# Russell's circumplex quadrants of the 4Q dataset: which quadrants are high arousal and
+# which positive valence.
+QUADRANT_AXES = {"arousal": ("q1", "q2"), "valence": ("q1", "q4")}
+
+
+def quadrant_axes(tags: list[str], labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Arousal and valence ROC-AUC from quadrant tags (`..._q1` ... `..._q4`); {} for other tags.
+
+    A clip's arousal score is the share of its quadrant probability on Q1 + Q2 (valence:
+    Q1 + Q4); the truth is whether its quadrant is one of those.
+    """
+    column = {tag.rsplit("_", 1)[-1].lower(): j for j, tag in enumerate(tags)}
+    if len(tags) != 4 or set(column) != {"q1", "q2", "q3", "q4"}:
+        return {}
+    total = probabilities.sum(axis=1)
+    scores = {}
+    for axis, quadrants in QUADRANT_AXES.items():
+        columns = [column[q] for q in quadrants]
+        truth = labels[:, columns].sum(axis=1) > 0
+        if 0 < truth.sum() < len(truth):
+            scores[f"{axis}_roc_auc"] = float(metrics.roc_auc_score(truth, probabilities[:, columns].sum(axis=1) / total))
+    return scores
+
+
 def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits: np.ndarray) -> dict:
     """Per-tag ROC-AUC, PR-AUC, accuracy and prediction spread over known cells, plus macro means.
 
     `accuracy` (argmax over tags) is reported only when every clip has exactly one positive
-    tag (e.g. the 4Q quadrants). Tags whose known cells are all one class have no AUC (None)
-    and are left out of the macro AUCs.
+    tag (e.g. the 4Q quadrants); for quadrant tags also `arousal_roc_auc` and
+    `valence_roc_auc` (`quadrant_axes`). Tags whose known cells are all one class have no
+    AUC (None) and are left out of the macro AUCs.
     """
     probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype="float64")))
     per_tag, constant = {}, []
@@ -96,6 +121,7 @@ def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits
         "macro_pr_auc": float(np.mean([v["pr_auc"] for v in defined])) if defined else None,
         "macro_accuracy": float(np.mean([v["accuracy"] for v in per_tag.values() if v["accuracy"] is not None])),
         "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels.argmax(axis=1))) if single_label else None,
+        **(quadrant_axes(tags, labels, probabilities) if single_label else {}),
         "per_tag": per_tag,
         "constant_predictions": constant,
     }
@@ -112,6 +138,9 @@ def format_tagging_report(report: dict, title: str = "") -> str:
            f"macro_pr_auc={number(report['macro_pr_auc']).strip()}  macro_accuracy={report['macro_accuracy']:.3f}"
     if report["accuracy"] is not None:
         head += f"  accuracy={report['accuracy']:.3f}"
+    for axis in QUADRANT_AXES:
+        if f"{axis}_roc_auc" in report:
+            head += f"  {axis}_roc_auc={report[f'{axis}_roc_auc']:.3f}"
     lines += [head, "", f"{'tag':<{width}}  known  pos  roc_auc  pr_auc  acc@0.5  p_mean  p_std"]
     for tag, row in report["per_tag"].items():
         lines.append(f"{tag:<{width}}  {row['known']:5d} {row['positive']:4d}  {number(row['roc_auc'])}  "

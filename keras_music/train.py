@@ -75,6 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Seeds the train/validation/test split (same split for every --seed). Default: 0.")
     parser.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                         help="tf.distribute strategy: mirrored = MirroredStrategy over all local devices.")
+    parser.add_argument("--hparams", default=None, help="best_hparams.json of `python -m tuning.search`: train "
+                        "with the searched hidden sizes, dropout, learning rate and batch size.")
     parser.add_argument("--out", default=None, help="Run folder to write. Default: runs/<task>-<model>-<timestamp>.")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
                         help="Progress: 0 silent, 1 Keras progress bar, 2 one line per epoch. Default: 2.")
@@ -167,15 +169,9 @@ def write_histories(histories: list[dict], path: Path) -> None:
         table.to_csv(tmp, index=False)
 
 
-def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training: TrainingConfig,
-                classes: str | None = None, verbose: int = 2) -> dict:
-    """Fit the genre MLP on the training songs, early-stop on validation, report on test.
-
-    Writes the run folder and returns the test report (also in `out_dir/report.json`).
-    """
+def genre_split(data: str, training: TrainingConfig, classes: str | None = None):
+    """`(class_names, train, validation, test)` frames of `--data`, split by song (seeded)."""
     from keras_music.data.genre import load_class_names, split_by_song
-    from keras_music.models.mlp import genre_dataset
-    from keras_music.reports import classification_report, plot_history, write_report
 
     class_names = load_class_names(classes)
     frame = load_genre_data(data, len(class_names))
@@ -187,7 +183,19 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
                          "validation and test.")
     logger.info("Split by song (split seed %d): %d train, %d validation, %d test rows",
                 training.split_seed, len(train), len(validation), len(test))
+    return class_names, train, validation, test
 
+
+def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training: TrainingConfig,
+                classes: str | None = None, verbose: int = 2) -> dict:
+    """Fit the genre MLP on the training songs, early-stop on validation, report on test.
+
+    Writes the run folder and returns the test report (also in `out_dir/report.json`).
+    """
+    from keras_music.models.mlp import genre_dataset
+    from keras_music.reports import classification_report, plot_history, write_report
+
+    class_names, train, validation, test = genre_split(data, training, classes)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, histories = fit_genre_mlp(train, validation, model_config, training, len(class_names), verbose=verbose)
     probabilities = model.predict(genre_dataset(test, model_config.feature_set, 1024), verbose=0)
@@ -269,10 +277,13 @@ def build_tagger(model_config, emotion, train_ids):
 
 
 def train_emotion(data: str, out_dir: Path, model_config, sequence_config, training: TrainingConfig,
-                  labels: str | None = None, strategy: str = "default", verbose: int = 2) -> dict:
+                  labels: str | None = None, strategy: str = "default", verbose: int = 2,
+                  splits: tuple[list[str], list[str], list[str]] | None = None) -> dict:
     """Fit an emotion tagger on the training clips, early-stop on validation macro ROC-AUC, report on test.
 
-    Writes the run folder and returns the test report (also in `out_dir/report.json`).
+    `splits` (train, validation, test clip ids) overrides the seeded split, e.g. for the
+    folds of a cross-validation. Writes the run folder and returns the test report (also in
+    `out_dir/report.json`).
     """
     import keras
     import tensorflow as tf
@@ -282,7 +293,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     from keras_music.reports import plot_history, write_report
 
     emotion = load_emotion_data(data, labels)
-    train_ids, val_ids, test_ids = emotion_split(emotion, training)
+    train_ids, val_ids, test_ids = splits or emotion_split(emotion, training)
     mirrored = strategy == "mirrored"
     scope = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
     keras.utils.set_random_seed(training.seed)
@@ -336,6 +347,19 @@ def save_model(model, out_dir: Path) -> Path:
     return out_dir / "model.keras"
 
 
+def searched_configs(args, model_config, training):
+    """`--hparams`: the configs with a search's best values applied (batch size unless given)."""
+    from tuning.hypermodels import MODEL_NAMES, configs_from_hparams, load_best_hparams
+
+    name = MODEL_NAMES[(args.task, args.model)]
+    values = load_best_hparams(args.hparams, args.task, args.model)
+    if args.batch_size:
+        values = {k: v for k, v in values.items() if k != "batch_size"}
+    model_config, training = configs_from_hparams(name, values, model_config, training)
+    logger.info("Hyperparameters from %s: %s", args.hparams, values)
+    return model_config, training
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
@@ -354,6 +378,8 @@ def main(argv=None) -> int:
     try:
         if args.task == "emotion":
             model_config = EmotionModelConfig(model=args.model, variant=args.variant)
+            if args.hparams:
+                model_config, training = searched_configs(args, model_config, training)
             sequence_config = dataclasses.replace(SequenceConfig(), batch_size=training.batch_size)
             report = train_emotion(args.data, out_dir, model_config, sequence_config, training, labels=args.labels,
                                    strategy=args.strategy, verbose=args.verbose)
@@ -361,6 +387,8 @@ def main(argv=None) -> int:
             how = "python -m keras_music.evaluate --model {out} --data DATA"
         else:
             model_config = dataclasses.replace(GenreMLPConfig(), feature_set=args.features)
+            if args.hparams:
+                model_config, training = searched_configs(args, model_config, training)
             report = train_genre(args.data, out_dir, model_config, training, classes=args.classes,
                                  verbose=args.verbose)
             text = format_classification_report(report, title=f"\nTest report (genre, {args.features} features)")

@@ -28,3 +28,20 @@ def test_plot_history_writes_png(tmp_path):
     path = plot_history(history, tmp_path / "h.png", title="t")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_quadrant_axes_match_sklearn_on_summed_probabilities():
+    from keras_music.reports import tagging_report
+
+    rng = np.random.default_rng(0)
+    quadrant = rng.integers(0, 4, 200)
+    labels = np.eye(4, dtype="float32")[quadrant]
+    logits = rng.normal(size=(200, 4)) + 2 * labels
+    report = tagging_report([f"quadrant_q{i}" for i in range(1, 5)], labels, np.ones_like(labels), logits)
+    p = 1 / (1 + np.exp(-logits))
+    arousal = metrics.roc_auc_score(quadrant < 2, (p[:, 0] + p[:, 1]) / p.sum(axis=1))
+    valence = metrics.roc_auc_score(np.isin(quadrant, [0, 3]), (p[:, 0] + p[:, 3]) / p.sum(axis=1))
+    assert abs(report["arousal_roc_auc"] - arousal) < 1e-12 and abs(report["valence_roc_auc"] - valence) < 1e-12
+    assert report["arousal_roc_auc"] > 0.7
+    other = tagging_report(["happy", "sad", "calm", "angry"], labels, np.ones_like(labels), logits)
+    assert "arousal_roc_auc" not in other

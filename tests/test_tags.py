@@ -97,3 +97,20 @@ def test_cal500_aggregated_features(cal500_labels):
     table = load_cal500_emotions(cal500_labels)
     assert len(vectors) == 502 and set(vectors) == set(table.clip_ids)
     assert all(v.shape == (68,) and np.isfinite(v).all() for v in vectors.values())
+
+
+def test_group_folds_test_every_group_once_and_never_split_one():
+    from keras_music.data.splits import group_folds
+
+    groups = [f"artist{i % 23}" for i in range(100)]
+    folds = group_folds(groups, 5, seed=3, validation_fraction=0.15)
+    tested = np.concatenate([f.test for f in folds])
+    assert sorted(tested.tolist()) == list(range(100))  # every row tested exactly once
+    for fold in folds:
+        sides = [{groups[i] for i in part} for part in (fold.train, fold.validation, fold.test)]
+        assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+        assert len(fold.train) + len(fold.validation) + len(fold.test) == 100
+        assert len(sides[1]) == 3  # floor(23 * 0.15) validation artists
+    assert [f.test.tolist() for f in group_folds(groups, 5, 3, 0.15)] == [f.test.tolist() for f in folds]
+    with pytest.raises(ValueError, match="groups cannot make"):
+        group_folds(["a", "b"], 3, 0, 0.1)

@@ -10,6 +10,9 @@ Each element is `(inputs, labels, mask)`, which `model.fit` takes as
 
 Training streams take a seeded random crop of `crop_frames` per clip per epoch (short
 clips stay whole); evaluation streams take whole clips, optionally bucketed by length.
+Scoring (`window_dataset`) cuts each clip into the training crop length every
+`window_hop` frames, so the model sees at test time what it saw in training, and the
+caller averages the windows' logits per clip.
 Normalisation statistics come from training clips only (`feature_statistics`).
 """
 
@@ -36,12 +39,17 @@ class SequenceConfig:
         shuffle_buffer: int. Clips in the shuffle buffer (training only).
         bucket_boundaries: tuple of int. Length boundaries for `bucket_by_sequence_length`
             in evaluation streams (less padding); empty = one `padded_batch`.
+        window_hop: int. Scoring: windows of `crop_frames` start every `window_hop` frames
+            (the last one ends at the clip's end) and their logits are averaged per clip;
+            0 scores whole clips in one pass. The default, half a crop, gives 5 windows per
+            30 s clip and scored better than whole clips on 4Q validation data.
     """
 
     crop_frames: int = 216
     batch_size: int = 16
     shuffle_buffer: int = 1024
     bucket_boundaries: tuple[int, ...] = ()
+    window_hop: int = 108
 
 
 class ClipSource:
@@ -202,6 +210,37 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
     else:
         dataset = dataset.padded_batch(config.batch_size)
     return dataset.prefetch(AUTOTUNE)
+
+
+def window_starts(frames, window: int, hop: int):
+    """Start frames of `window`-frame windows every `hop` frames; the last ends at `frames`.
+
+    A clip shorter than `window` gives one window, the whole clip.
+    """
+    last = tf.maximum(frames - window, 0)
+    starts = tf.range(0, last + 1, hop)
+    return tf.cond(starts[-1] < last, lambda: tf.concat([starts, [last]], axis=0), lambda: starts)
+
+
+def window_dataset(source: ClipSource, clip_ids, window: int, hop: int, batch_size: int) -> tf.data.Dataset:
+    """Batches of `(inputs, clip_index)`: every window of every clip, `clip_index` = position in `clip_ids`.
+
+    Windows of one clip share its index, so callers average their outputs per clip.
+    """
+    index = _id_table(list(clip_ids))
+
+    def windows(clip):
+        frames = tf.shape(clip["mel"])[0]
+        row = index.lookup(clip["clip_id"])
+
+        def cut(start):
+            end = tf.minimum(start + window, frames)
+            mel = clip["mel"][start:end]
+            return {"mel": mel, "mfcc": clip["mfcc"][start:end], "length": tf.shape(mel)[0]}, row
+
+        return tf.data.Dataset.from_tensor_slices(window_starts(frames, window, hop)).map(cut)
+
+    return source.dataset(clip_ids).flat_map(windows).padded_batch(batch_size).prefetch(AUTOTUNE)
 
 
 def make_vector_dataset(vectors: np.ndarray, tags: TagTable, batch_size: int, training: bool = False,

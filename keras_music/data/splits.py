@@ -45,3 +45,33 @@ def split_by_group(groups, seed: int, validation_fraction: float, test_fraction:
     part[order[n_test:n_test + n_val]] = 1
     row_part = part[row_group]
     return Split(*(np.flatnonzero(row_part == p) for p in (0, 1, 2)))
+
+
+def group_folds(groups, folds: int, seed: int, validation_fraction: float) -> list[Split]:
+    """Seeded k-fold cross-validation by group: every group is tested in exactly one fold.
+
+    Fold i tests the i-th of `folds` near-equal chunks of a seeded permutation of the
+    groups; its validation part is the first `validation_fraction` of all groups that
+    follow the test chunk (cyclically), so validation groups differ from fold to fold;
+    the rest train.
+    """
+    if folds < 2:
+        raise ValueError(f"folds must be at least 2, got {folds}.")
+    if not 0.0 <= validation_fraction < 1.0 - 1.0 / folds:
+        raise ValueError(f"validation_fraction must be in [0, {1 - 1 / folds:.2f}) with {folds} folds, "
+                         f"got {validation_fraction}.")
+    keys = np.asarray([str(g) for g in groups])
+    unique, row_group = np.unique(keys, return_inverse=True)
+    if len(unique) < folds:
+        raise ValueError(f"{len(unique)} groups cannot make {folds} folds.")
+    chunks = np.array_split(np.random.default_rng(seed).permutation(len(unique)), folds)
+    n_val = int(math.floor(len(unique) * validation_fraction))
+    splits = []
+    for i in range(folds):
+        rest = np.concatenate([chunks[(i + j) % folds] for j in range(1, folds)])
+        part = np.zeros(len(unique), dtype="int8")
+        part[chunks[i]] = 2
+        part[rest[:n_val]] = 1
+        row_part = part[row_group]
+        splits.append(Split(*(np.flatnonzero(row_part == p) for p in (0, 1, 2))))
+    return splits
