@@ -85,13 +85,14 @@ def resample(samples, orig_rate: int, target_rate: int):
 
     The spectrum is truncated (downsampling) or zero-padded (upsampling) to the new
     length and transformed back, so the output has `round(n * target / orig)` samples and
-    no delay. Works eagerly and inside `tf.function` / exported graphs.
+    no delay. Works eagerly and inside `tf.function` / exported graphs; `orig_rate` may be
+    a tensor (e.g. the rate `tf.audio.decode_wav` returns).
     """
     samples = tf.convert_to_tensor(samples, tf.float32)
-    if orig_rate == target_rate:
+    if isinstance(orig_rate, (int, float)) and orig_rate == target_rate:
         return samples
     n = tf.shape(samples)[0]
-    m = tf.cast(tf.math.round(tf.cast(n, tf.float64) * target_rate / orig_rate), tf.int32)
+    m = tf.cast(tf.math.round(tf.cast(n, tf.float64) * target_rate / tf.cast(orig_rate, tf.float64)), tf.int32)
     spectrum = tf.signal.rfft(samples)
     keep = tf.minimum(n // 2 + 1, m // 2 + 1)
     spectrum = tf.pad(spectrum[:keep], [[0, m // 2 + 1 - keep]])

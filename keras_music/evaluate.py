@@ -84,14 +84,13 @@ def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
     return report
 
 
-def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
-    """`tagging_report` of a tagger on `clip_ids`: per-clip vectors, or sequences scored as the
-    mean logits of their windows (`SequenceConfig.window_hop`; whole clips when 0)."""
+def tagger_logits(model, emotion, clip_ids, sequence_config):
+    """`(logits, labels, mask)` of a tagger on `clip_ids`: per-clip vectors, or sequences scored
+    as the mean logits of their windows (`SequenceConfig.window_hop`; whole clips when 0)."""
     import numpy as np
 
     from keras_music.data.emotion import emotion_dataset
     from keras_music.data.sequences import window_dataset
-    from keras_music.reports import tagging_report
 
     clip_ids = list(clip_ids)
     vectors = "features" in model.input  # the per-clip MLP tagger
@@ -100,18 +99,24 @@ def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
         batches = [(np.asarray(model(inputs, training=False)), label.numpy(), mask.numpy())
                    for inputs, label, mask in emotion_dataset(emotion, clip_ids, sequence_config, vectors)]
         logits, labels, masks = (np.concatenate(part) for part in zip(*batches))
-    else:
-        rows = emotion.tags.rows(clip_ids)
-        labels, masks = rows.labels, rows.mask
-        sums = np.zeros((len(clip_ids), len(emotion.tags.tags)))
-        counts = np.zeros(len(clip_ids))
-        for inputs, row in window_dataset(emotion.sequences(), clip_ids, sequence_config.crop_frames,
-                                          sequence_config.window_hop, sequence_config.batch_size):
-            np.add.at(sums, row.numpy(), np.asarray(model(inputs, training=False)))
-            np.add.at(counts, row.numpy(), 1)
-        if not counts.all():
-            raise ValueError(f"{int((counts == 0).sum())} clip(s) produced no window (empty sequences?).")
-        logits = sums / counts[:, None]
+        return logits, labels, masks
+    rows = emotion.tags.rows(clip_ids)
+    sums = np.zeros((len(clip_ids), len(emotion.tags.tags)))
+    counts = np.zeros(len(clip_ids))
+    for inputs, row in window_dataset(emotion.sequences(), clip_ids, sequence_config.crop_frames,
+                                      sequence_config.window_hop, sequence_config.batch_size):
+        np.add.at(sums, row.numpy(), np.asarray(model(inputs, training=False)))
+        np.add.at(counts, row.numpy(), 1)
+    if not counts.all():
+        raise ValueError(f"{int((counts == 0).sum())} clip(s) produced no window (empty sequences?).")
+    return sums / counts[:, None], rows.labels, rows.mask
+
+
+def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
+    """`tagging_report` of a tagger on `clip_ids` (see `tagger_logits`)."""
+    from keras_music.reports import tagging_report
+
+    logits, labels, masks = tagger_logits(model, emotion, clip_ids, sequence_config)
     return tagging_report(emotion.tags.tags, labels, masks, logits)
 
 

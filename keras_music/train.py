@@ -77,6 +77,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="tf.distribute strategy: mirrored = MirroredStrategy over all local devices.")
     parser.add_argument("--hparams", default=None, help="best_hparams.json of `python -m tuning.search`: train "
                         "with the searched hidden sizes, dropout, learning rate and batch size.")
+    parser.add_argument("--export-name", default=None, help="Export the trained model for TF Serving as "
+                        "EXPORT_DIR/NAME/<next version>/. Default: <task>_<model>.")
+    parser.add_argument("--export-dir", default="saved_models", help="TF Serving model base folder. "
+                        "Default: saved_models.")
+    parser.add_argument("--no-export", action="store_true", help="Do not export (the run folder is still written).")
     parser.add_argument("--out", default=None, help="Run folder to write. Default: runs/<task>-<model>-<timestamp>.")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
                         help="Progress: 0 silent, 1 Keras progress bar, 2 one line per epoch. Default: 2.")
@@ -329,6 +334,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
         "tags": emotion.tags.tags,
         "n_mels": emotion.n_mels,
         "n_mfcc": emotion.n_mfcc,
+        "recipe": config_to_dict(emotion.recipe) if emotion.recipe else None,
         "data": data,
         "splits": {"train": train_ids, "validation": val_ids, "test": test_ids},
         "keras_music_version": __version__,
@@ -399,6 +405,19 @@ def main(argv=None) -> int:
     print(text)
     print(f"\nSaved run to {out_dir}/ (model.keras, config.json, history.csv, history.png, report.json)")
     print("Score another labelled dataset: " + how.format(out=out_dir))
+    if args.no_export:
+        return 0
+    from keras_music.export import export_run
+
+    try:
+        path = export_run(out_dir, args.export_name, args.export_dir)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: export failed ({error}); the run folder {out_dir} is complete, retry with "
+              f"python -m keras_music.export --model {out_dir}", file=sys.stderr)
+        return 1
+    print(f"Exported for TF Serving: {path}")
+    if args.task == "emotion":
+        print(f"Tag audio with it: python -m keras_music.predict AUDIO_FILE_OR_FOLDER --model {path.parent}")
     return 0
 
 

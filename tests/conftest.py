@@ -66,3 +66,23 @@ def mer4q_dir() -> Path:
     if not (MER4Q / "labels.csv").is_file():
         pytest.skip(f"shared 4Q features not found at {MER4Q}")
     return MER4Q
+
+
+@pytest.fixture(scope="session")
+def emotion_run(tmp_path_factory) -> Path:
+    """A small trained CNN-LSTM run folder (40 synthetic 4 s clips, 3 epochs) for export and predict tests."""
+    from keras_music.config import EmotionModelConfig, TrainingConfig
+    from keras_music.data.demo import make_emotion_demo
+    from keras_music.data.sequences import SequenceConfig
+    from keras_music.extract import extract_folder
+    from keras_music.train import train_emotion
+
+    root = make_emotion_demo(tmp_path_factory.mktemp("emotion-run"), num_clips=40, seconds=4.0, seed=5)
+    extract_folder(root / "audio", root / "store", workers=1)
+    (root / "store" / "labels.csv").write_text((root / "labels.csv").read_text())
+    out = root / "run"
+    train_emotion(str(root / "store"), out, EmotionModelConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
+                  SequenceConfig(crop_frames=64, batch_size=8, window_hop=32),
+                  TrainingConfig(epochs=3, batch_size=8, min_epochs=0, validation_fraction=0.2, test_fraction=0.2),
+                  verbose=0)
+    return out

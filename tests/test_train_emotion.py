@@ -50,7 +50,8 @@ def test_cnn_lstm_learns_the_demo_cues_and_the_run_rescores(demo_store, tmp_path
 def test_cli_emotion_train_and_evaluate_json(demo_store, tmp_path):
     out = tmp_path / "run"
     trained = subprocess.run([sys.executable, "-m", "keras_music.train", "--task", "emotion", "--model", "mlp_lstm",
-                              "--variant", "seed", "--data", str(demo_store), "--epochs", "2", "--out", str(out)],
+                              "--variant", "seed", "--data", str(demo_store), "--epochs", "2", "--out", str(out),
+                              "--no-export"],
                              capture_output=True, text=True, timeout=600)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "macro_roc_auc=" in trained.stdout and "p_std" in trained.stdout
@@ -74,12 +75,17 @@ def test_cli_refuses_bad_combinations(tmp_path):
 
 @pytest.mark.slow
 def test_main_job_defaults_run_on_the_generated_demo(tmp_path):
-    """`python -m keras_music.train` with no data flags: synthesise, extract, train, report (2 epochs here)."""
+    """`python -m keras_music.train` with no data flags: synthesise, extract, train, report, export (2 epochs here)."""
     env = {**os.environ, "KERAS_MUSIC_CACHE": str(tmp_path / "cache")}
-    run = subprocess.run([sys.executable, "-m", "keras_music.train", "--epochs", "2", "--out", str(tmp_path / "run")],
+    run = subprocess.run([sys.executable, "-m", "keras_music.train", "--epochs", "2", "--out", str(tmp_path / "run"),
+                          "--export-dir", str(tmp_path / "saved_models")],
                          capture_output=True, text=True, timeout=900, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Test report (cnn_lstm, default variant)" in run.stdout
+    export = tmp_path / "saved_models" / "emotion_cnn_lstm" / "1"
+    assert (export / "saved_model.pb").is_file() and (export / "assets" / "metadata.json").is_file()
+    assert f"Exported for TF Serving: {export}" in run.stdout
+    assert f"python -m keras_music.predict AUDIO_FILE_OR_FOLDER --model {export.parent}" in run.stdout
     assert (tmp_path / "cache" / "emotion-demo-v1" / "store" / "manifest.jsonl").is_file()
     assert len(list((tmp_path / "cache" / "emotion-demo-v1" / "audio").glob("*.wav"))) == 200
 
@@ -113,7 +119,7 @@ sys.exit(main(sys.argv[1:]))
 @pytest.mark.parametrize("model", ["cnn_lstm", "mlp_lstm"])
 def test_mirrored_strategy_on_two_logical_cpus(demo_store, tmp_path, model):
     run = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, "--data", str(demo_store), "--model", model,
-                          "--strategy", "mirrored", "--epochs", "2", "--out", str(tmp_path / "run")],
+                          "--strategy", "mirrored", "--epochs", "2", "--out", str(tmp_path / "run"), "--no-export"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "CPU:0" in run.stderr and "CPU:1" in run.stderr  # MirroredStrategy saw both devices

@@ -61,7 +61,7 @@ def to_raw_csv(clean, path):
 def test_cli_train_then_evaluate_json(tmp_path, demo_csv):
     out = tmp_path / "run"
     trained = run_cli("keras_music.train", "--task", "genre", "--data", str(demo_csv), "--features", "seed",
-                      "--epochs", "3", "--seed", "1", "--out", str(out))
+                      "--epochs", "3", "--seed", "1", "--out", str(out), "--no-export")
     assert trained.returncode == 0, trained.stderr[-2000:]
     assert "accuracy=" in trained.stdout and "confusion matrix" in trained.stdout
     assert (out / "model.keras").is_file()

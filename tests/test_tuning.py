@@ -110,7 +110,7 @@ def test_genre_search_resumes_refuses_other_projects_and_feeds_train(tmp_path):
 
     out = tmp_path / "run"
     trained = run([sys.executable, "-m", "keras_music.train", "--task", "genre", "--features", "seed", "--epochs", "2",
-                   "--hparams", str(project / "best_hparams.json"), "--out", str(out)])
+                   "--hparams", str(project / "best_hparams.json"), "--out", str(out), "--no-export"])
     assert trained.returncode == 0, trained.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     values = best["hyperparameters"]

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
+from keras_music.config import FeatureRecipe, config_from_dict
 from keras_music.data.sequences import ClipSource
 from keras_music.data.tags import TagTable, join_ids
 
@@ -41,6 +43,7 @@ class EmotionData:
     n_mfcc: int
     description: str
     vectors: dict[str, np.ndarray] | None = None
+    recipe: FeatureRecipe | None = None  # how the sequences were computed (None: aggregated features)
 
     def sequences(self) -> ClipSource:
         """The frame-sequence source, or a clear error for aggregated-only data (CAL500)."""
@@ -83,12 +86,12 @@ def demo_store(root: Path | None = None) -> tuple[Path, Path]:
 
 
 def _matched(source: ClipSource | None, tags: TagTable, groups: dict[str, str], description: str, n_mels, n_mfcc,
-             vectors: dict[str, np.ndarray] | None = None):
+             vectors: dict[str, np.ndarray] | None = None, recipe: FeatureRecipe | None = None):
     report = join_ids(tags, source.clip_ids() if source is not None else vectors)
     if not report.matched:
         raise ValueError(f"{description}: no clip has both features and labels (check the clip ids).")
     return EmotionData(source, tags.rows(report.matched), {c: groups.get(c, c) for c in report.matched},
-                       n_mels, n_mfcc, description, vectors)
+                       n_mels, n_mfcc, description, vectors, recipe)
 
 
 def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
@@ -101,7 +104,7 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
         store = FeatureStore(store_path)
         recipe = store.recipe
         return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, "demo", recipe.n_mels,
-                        recipe.n_mfcc)
+                        recipe.n_mfcc, recipe=recipe)
     path = SHARED_DATASETS / data if data in ("mer4q", "cal500") else Path(data)
     if (path / "mulan_features.csv").is_file():
         from keras_music.data.cal500 import load_cal500_emotions, load_cal500_vectors
@@ -114,12 +117,18 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
     if (path / "features").is_dir():
         tags, clips, groups = load_mer4q(path)
         mel, mfcc = clips.load(clips.clip_ids()[0])
-        return _matched(ClipSource.from_npz(clips), tags, groups, str(path), mel.shape[1], mfcc.shape[1])
+        # An .npz folder may say how it was computed (recipe.json); the shared 4Q folder
+        # follows its README's recipe, which is FeatureRecipe's default.
+        recipe_path = path / "recipe.json"
+        recipe = (config_from_dict(FeatureRecipe, json.loads(recipe_path.read_text()), source=str(recipe_path))
+                  if recipe_path.is_file() else FeatureRecipe())
+        return _matched(ClipSource.from_npz(clips), tags, groups, str(path), mel.shape[1], mfcc.shape[1],
+                        recipe=recipe)
     store = FeatureStore(path)
     recipe = store.recipe  # raises a clear StoreError when this is not a store
     labels_path = Path(labels) if labels else path / "labels.csv"
     return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, str(path), recipe.n_mels,
-                    recipe.n_mfcc)
+                    recipe.n_mfcc, recipe=recipe)
 
 
 def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bool, training: bool = False,

@@ -1,0 +1,386 @@
+"""Export a trained run as a SavedModel that stock TensorFlow Serving loads.
+
+    python -m keras_music.export --model runs/4q-cnn --name emotion_4q
+    python -m keras_music.export --model runs/genre-full --name genre --base-dir /srv/models
+
+Layout (TF Serving's): `BASE/NAME/VERSION/` with integer versions; a new export takes the
+next free version and never overwrites one. The version is written to a hidden temporary
+folder beside it and renamed into place, so a crash never leaves a half-written version
+that a server could pick up.
+
+Signatures (core TensorFlow ops only; no tensorflow-io op is in any exported graph):
+
+* `serving_default`: the model on its named feature inputs.
+  Emotion: `mel` (batch, frames, n_mels), `mfcc` (batch, frames, n_mfcc) float32,
+  `length` (batch,) int32 -> `probabilities`, `logits` (batch, tags).
+  Genre: one (batch, 1) input per raw CSV column -> `probabilities` (batch, classes).
+* `serve_audio` (emotion): `audio` (batch,) string of WAV file bytes (16-bit PCM, any
+  rate from 8 to 192 kHz, mono or multichannel) -> `probabilities`, `logits`: decoded
+  with `tf.audio.decode_wav`, mixed to mono, FFT-resampled to the model's rate, log-mel
+  + MFCC with `tf.signal`, cut into the training crop length every `window_hop` frames,
+  logits averaged over the windows (as `keras_music.evaluate` scores clips).
+
+Assets: `assets/labels.txt`, `assets/metadata.json` (task, labels, feature recipe,
+sample rate, per-tag decision thresholds tuned on the validation split, a fingerprint of
+the training data, test metrics, package version), and
+`assets.extra/tf_serving_warmup_requests` (PredictionLog records TF Serving replays at
+load time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from keras_music import __version__
+
+logger = logging.getLogger("keras_music.export")
+
+SERVING_DIR = Path("saved_models")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MIN_RATE, MAX_RATE = 8000, 192000
+
+
+class ExportError(ValueError):
+    """An export that cannot be written; the message says why."""
+
+
+# --- versions ------------------------------------------------------------------------------------
+
+def existing_versions(model_root: Path) -> list[int]:
+    """Integer version folders under `model_root` (TF Serving ignores anything else)."""
+    if not model_root.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_root.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def version_dir(base_dir: Path, name: str, version: int | None) -> Path:
+    """`base_dir/name/version`: the next free version, or `version` if it is free."""
+    if not NAME_PATTERN.match(name):
+        raise ExportError(f"model name {name!r}: use letters, digits, '_', '.', '-' (it becomes a folder and "
+                          "the TF Serving model name).")
+    root = base_dir / name
+    versions = existing_versions(root)
+    if version is None:
+        version = (versions[-1] + 1) if versions else 1
+    if version < 1:
+        raise ExportError(f"version must be a positive integer, got {version}.")
+    target = root / str(version)
+    if target.exists():
+        raise ExportError(f"{target} already exists; versions are never overwritten (existing: {versions}). "
+                          "Leave out --version to take the next one.")
+    return target
+
+
+# --- thresholds, fingerprint ---------------------------------------------------------------------
+
+def f1_thresholds(probabilities: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> list[float]:
+    """Per tag, the probability threshold with the best F1 on the known cells (0.5 when a tag
+    has no positive or no known cell). Ties go to the higher threshold."""
+    thresholds = []
+    for j in range(labels.shape[1]):
+        known = mask[:, j] > 0
+        y, p = labels[known, j] > 0.5, probabilities[known, j]
+        if not y.any() or y.all():
+            thresholds.append(0.5)
+            continue
+        best, best_f1 = 0.5, -1.0
+        for candidate in np.unique(p):
+            predicted = p >= candidate
+            tp = np.sum(predicted & y)
+            f1 = 2 * tp / (predicted.sum() + y.sum())
+            if f1 >= best_f1:
+                best, best_f1 = float(candidate), f1
+        thresholds.append(best)
+    return thresholds
+
+
+def fingerprint(config: dict) -> str:
+    """sha256 of what the model was trained on: the data name, and the training clip ids
+    (emotion) or the data file's bytes (genre)."""
+    digest = hashlib.sha256(json.dumps({"data": config.get("data"), "task": config["task"]}).encode())
+    if "splits" in config:
+        digest.update(json.dumps(sorted(config["splits"]["train"])).encode())
+    elif config.get("data") and Path(config["data"]).is_file():
+        digest.update(Path(config["data"]).read_bytes())
+    digest.update(json.dumps(config.get("training_config", {}), sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def validation_thresholds(model, config: dict, data: str | None) -> tuple[list[float], str]:
+    """Per-tag thresholds tuned on the run's validation clips, and where they came from."""
+    from keras_music.config import config_from_dict
+    from keras_music.data.emotion import load_emotion_data
+    from keras_music.data.sequences import SequenceConfig
+    from keras_music.evaluate import tagger_logits
+
+    tags = config["tags"]
+    try:
+        emotion = load_emotion_data(data or config["data"])
+        val_ids = [c for c in config["splits"]["validation"] if c in set(emotion.tags.clip_ids)]
+        if not val_ids:
+            raise ValueError("none of the run's validation clips are in it")
+        logits, labels, mask = tagger_logits(model, emotion, val_ids,
+                                             config_from_dict(SequenceConfig, config["sequence_config"]))
+    except (FileNotFoundError, ValueError) as error:
+        logger.warning("Thresholds left at 0.5: validation data %r not usable (%s).", data or config["data"], error)
+        return [0.5] * len(tags), f"default 0.5 (validation data unavailable: {error})"
+    thresholds = f1_thresholds(1 / (1 + np.exp(-logits)), labels, mask)
+    return thresholds, f"best F1 on {len(val_ids)} validation clips of {data or config['data']}"
+
+
+# --- signatures ----------------------------------------------------------------------------------
+
+def recipe_of(config: dict):
+    """The feature recipe of an emotion run (saved in its config; older runs: the 4Q defaults)."""
+    from keras_music.config import FeatureRecipe, config_from_dict
+
+    if config.get("recipe"):
+        return config_from_dict(FeatureRecipe, config["recipe"], source="config.json recipe")
+    logger.warning("config.json has no feature recipe; assuming the default (4Q) recipe.")
+    return FeatureRecipe()
+
+
+def emotion_archive(model, config: dict):
+    """ExportArchive with `serving_default` (features) and `serve_audio` (WAV bytes)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_music.audio import MFCC, LogMel, resample
+    from keras_music.config import config_to_dict
+    from keras_music.data.sequences import window_starts
+
+    recipe = recipe_of(config)
+    n_mels, n_mfcc, n_tags = config["n_mels"], config["n_mfcc"], len(config["tags"])
+    window = config["sequence_config"]["crop_frames"]
+    hop = config["sequence_config"].get("window_hop", 0)
+    log_mel_layer, mfcc_layer = LogMel(config_to_dict(recipe)), MFCC(recipe.n_mfcc)
+    if (recipe.n_mels, recipe.n_mfcc) != (n_mels, n_mfcc):
+        raise ExportError(f"recipe gives {recipe.n_mels} mel bands / {recipe.n_mfcc} MFCCs, the model expects "
+                          f"{n_mels} / {n_mfcc}.")
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def outputs(logits):
+        return {"probabilities": tf.sigmoid(logits), "logits": logits}
+
+    def serving_default(mel, mfcc, length):
+        return outputs(model({"mel": mel, "mfcc": mfcc, "length": length}, training=False))
+
+    def clip_logits(wav_bytes):
+        audio, rate = tf.audio.decode_wav(wav_bytes)
+        tf.debugging.assert_greater(tf.shape(audio)[0], 0, message="WAV has no samples")
+        tf.debugging.assert_greater_equal(rate, MIN_RATE, message=f"sample rate below {MIN_RATE} Hz; the model "
+                                          f"expects {recipe.sample_rate} Hz audio (resampled from 8-192 kHz)")
+        tf.debugging.assert_less_equal(rate, MAX_RATE, message=f"sample rate above {MAX_RATE} Hz; the model "
+                                       f"expects {recipe.sample_rate} Hz audio (resampled from 8-192 kHz)")
+        mono = tf.reduce_mean(audio, axis=1)
+        samples = tf.cond(tf.equal(rate, recipe.sample_rate), lambda: mono,
+                          lambda: resample(mono, tf.cast(rate, tf.float64), recipe.sample_rate))
+        log_mel = log_mel_layer(samples[None, :])
+        mfcc = mfcc_layer(log_mel)
+        frames = tf.shape(log_mel)[1]
+        if window and hop:
+            starts = window_starts(frames, window, hop)
+            index = tf.minimum(starts[:, None] + tf.range(window)[None, :], frames - 1)
+            lengths = tf.minimum(frames - starts, window)
+            mel_windows, mfcc_windows = tf.gather(log_mel[0], index), tf.gather(mfcc[0], index)
+        else:
+            lengths, mel_windows, mfcc_windows = frames[None], log_mel, mfcc
+        logits = model({"mel": mel_windows, "mfcc": mfcc_windows, "length": lengths}, training=False)
+        return tf.reduce_mean(logits, axis=0)
+
+    def serve_audio(audio):
+        return outputs(tf.map_fn(clip_logits, audio, fn_output_signature=tf.TensorSpec([n_tags], tf.float32)))
+
+    archive.add_endpoint("serving_default", serving_default, input_signature=[
+        tf.TensorSpec([None, None, n_mels], tf.float32, name="mel"),
+        tf.TensorSpec([None, None, n_mfcc], tf.float32, name="mfcc"),
+        tf.TensorSpec([None], tf.int32, name="length")])
+    archive.add_endpoint("serve_audio", serve_audio,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
+    return archive
+
+
+def genre_archive(model):
+    """ExportArchive with `serving_default` on the raw CSV columns."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    specs = {name: tf.TensorSpec([None, 1], tensor.dtype, name=name) for name, tensor in model.input.items()}
+
+    def serving_default(columns):
+        return {"probabilities": model(columns, training=False)}
+
+    archive.add_endpoint("serving_default", serving_default, input_signature=[specs])
+    return archive
+
+
+# --- warm-up requests (TF Serving's assets.extra/tf_serving_warmup_requests) ----------------------
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field (wire type 2)."""
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def prediction_log(model_name: str, signature: str, inputs: dict) -> bytes:
+    """A serialized `tensorflow.serving.PredictionLog` holding one PredictRequest.
+
+    Field numbers from tensorflow_serving/apis: PredictionLog.predict_log = 6,
+    PredictLog.request = 1, PredictRequest.model_spec = 1 / inputs = 2 (map entries:
+    key = 1, value = 2), ModelSpec.name = 1 / signature_name = 3. Hand-encoded so the
+    export needs no tensorflow-serving-api package.
+    """
+    import tensorflow as tf
+
+    spec = _field(1, model_name.encode()) + _field(3, signature.encode())
+    request = _field(1, spec)
+    for key, value in inputs.items():
+        tensor = tf.make_tensor_proto(value).SerializeToString()
+        request += _field(2, _field(1, key.encode()) + _field(2, tensor))
+    return _field(6, _field(1, request))
+
+
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit PCM mono WAV bytes of float samples in [-1, 1]."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
+    """Small valid requests for each signature: (signature name, inputs)."""
+    rng = np.random.default_rng(0)
+    if config["task"] == "genre":
+        columns = {}
+        for name, tensor in model.input.items():
+            columns[name] = (np.array([[b"unknown artist"]]) if tensor.dtype == "string"
+                             else np.zeros((1, 1), "float32"))
+        return [("serving_default", columns)]
+    frames = config["sequence_config"]["crop_frames"] or 64
+    rate = recipe_of(config).sample_rate
+    tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate) + 0.01 * rng.standard_normal(3 * rate)
+    return [("serving_default", {"mel": rng.normal(-40, 10, (1, frames, config["n_mels"])).astype("float32"),
+                                 "mfcc": rng.normal(0, 10, (1, frames, config["n_mfcc"])).astype("float32"),
+                                 "length": np.array([frames], "int32")}),
+            ("serve_audio", {"audio": np.array([wav_bytes(tone, rate)], dtype=object)})]
+
+
+# --- export --------------------------------------------------------------------------------------
+
+def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Path = SERVING_DIR,
+               version: int | None = None, data: str | None = None) -> Path:
+    """Write `base_dir/name/version/` from a run folder of `keras_music.train`; returns its path.
+
+    Args:
+        run_dir: the run folder (model.keras + config.json + report.json).
+        name: TF Serving model name; default `<task>_<model>`.
+        base_dir: the model base folder of TF Serving. Default `saved_models`.
+        version: a specific version (error if it exists); default the next free one.
+        data: where the validation clips are, for threshold tuning; default the run's data.
+    """
+    import tensorflow as tf
+
+    from keras_music.evaluate import load_run
+
+    run_dir = Path(run_dir)
+    model, config = load_run(run_dir)
+    task = config["task"]
+    name = name or f"{task}_{config['model']}"
+    target = version_dir(Path(base_dir), name, version)
+    labels = config["tags"] if task == "emotion" else config["class_names"]
+
+    metadata = {"name": name, "version": int(target.name), "task": task, "model": config["model"],
+                "labels": labels, "training_data_fingerprint": fingerprint(config), "data": config.get("data"),
+                "keras_music_version": __version__, "tensorflow_version": tf.__version__}
+    report_path = run_dir / "report.json"
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        metadata["test_metrics"] = {k: v for k, v in report.items() if isinstance(v, (int, float)) and v is not None}
+    if task == "emotion":
+        from keras_music.config import config_to_dict
+
+        recipe = recipe_of(config)
+        thresholds, source = validation_thresholds(model, config, data)
+        metadata.update({"recipe": config_to_dict(recipe), "sample_rate": recipe.sample_rate,
+                         "window_frames": config["sequence_config"]["crop_frames"],
+                         "window_hop_frames": config["sequence_config"].get("window_hop", 0),
+                         "thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
+                         "signatures": {"serving_default": "mel, mfcc, length -> probabilities, logits",
+                                        "serve_audio": "audio (WAV bytes) -> probabilities, logits"}})
+        archive = emotion_archive(model, config)
+    else:
+        metadata["signatures"] = {"serving_default": "raw CSV columns -> probabilities"}
+        archive = genre_archive(model)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".tmp-{target.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        archive.write_out(str(staging), verbose=False)
+        (staging / "assets").mkdir(exist_ok=True)
+        (staging / "assets" / "labels.txt").write_text("\n".join(labels) + "\n")
+        (staging / "assets" / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+        (staging / "assets.extra").mkdir()
+        with tf.io.TFRecordWriter(str(staging / "assets.extra" / "tf_serving_warmup_requests")) as writer:
+            for signature, inputs in warmup_inputs(model, config):
+                writer.write(prediction_log(name, signature, inputs))
+        if target.exists():  # another export took this version meanwhile
+            raise ExportError(f"{target} appeared while exporting; versions are never overwritten.")
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m keras_music.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="Run folder written by python -m keras_music.train.")
+    parser.add_argument("--name", default=None, help="Model name (folder and TF Serving name). "
+                        "Default: <task>_<model>.")
+    parser.add_argument("--base-dir", default=str(SERVING_DIR), help="Default: saved_models.")
+    parser.add_argument("--version", type=int, default=None, help="Default: the next free version.")
+    parser.add_argument("--data", default=None, help="Emotion: data holding the run's validation clips, for "
+                        "threshold tuning. Default: the run's --data.")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        path = export_run(args.model, args.name, args.base_dir, args.version, args.data)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
