@@ -176,3 +176,14 @@ def test_distributed_search_chief_and_two_workers_on_loopback(tmp_path):
     reported = float(re.search(r"best val_accuracy = ([0-9.]+)", chief_out).group(1))
     assert reported == pytest.approx(best, abs=1e-4) and "4 trials finished" in chief_out
     assert "the chief prints the results" in outputs["tuner0"][2]
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_default_hparams_round_trip_to_the_default_configs(name):
+    from tuning.hypermodels import default_hparams
+
+    base = GenreMLPConfig() if name == "genre_mlp" else EmotionModelConfig()
+    training = TrainingConfig()
+    values = default_hparams(name, base, training)
+    assert set(values) == set(SPACES[name])
+    assert configs_from_hparams(name, values, base, training) == (base, training)

@@ -196,6 +196,22 @@ def configs_from_hparams(model: str, values: dict, model_config, training):
     return dataclasses.replace(model_config, **values), training
 
 
+def default_hparams(model: str, model_config, training) -> dict:
+    """The values of `SPACES[model]` that reproduce `model_config` and `training` (the inverse
+    of `configs_from_hparams`), e.g. to score the defaults exactly as a trial."""
+    values = {}
+    for name in SPACES[model]:
+        if name == "batch_size":
+            values[name] = training.batch_size
+        elif model == "genre_mlp" and name in ("layers", "units"):
+            values[name] = len(model_config.hidden_units) if name == "layers" else model_config.hidden_units[0]
+        elif model == "cnn_lstm" and name in ("conv_blocks", "conv_channels"):
+            values[name] = len(model_config.conv_channels) if name == "conv_blocks" else model_config.conv_channels[0]
+        else:
+            values[name] = getattr(model_config, name)
+    return values
+
+
 class GenreMLPHyperModel(kt.HyperModel):
     """The genre MLP (one member, no ensemble) on a fixed train / validation split."""
 
