@@ -32,7 +32,7 @@ import tensorflow as tf  # noqa: E402
 from bench.publish import publish  # noqa: E402
 from keras_music.config import EmotionModelConfig, FeatureRecipe  # noqa: E402
 from keras_music.data.mer4q import load_mer4q  # noqa: E402
-from keras_music.data.sequences import ClipSource, SequenceConfig, feature_statistics, make_dataset  # noqa: E402
+from keras_music.data.sequences import ClipSource, EpochClock, SequenceConfig, feature_statistics, make_dataset  # noqa: E402
 from keras_music.data.splits import split_by_group  # noqa: E402
 from keras_music.data.store import FeatureStore, serialize_clip  # noqa: E402
 from keras_music.models.cnn_lstm import build_cnn_lstm  # noqa: E402
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         source = ClipSource.from_store(write_store(clips, train_ids, Path(tmp) / "store"))
         stats = feature_statistics(source, train_ids)
-        streamed = make_dataset(source, tags, train_ids, config, training=True, seed=0)
+        streamed = make_dataset(source, tags, train_ids, config, training=True, seed=0, clock=EpochClock())
         batches = list(streamed)  # one epoch, materialised: the same tensors, in memory
         steps = len(batches)
         in_memory = functools.reduce(tf.data.Dataset.concatenate, map(tf.data.Dataset.from_tensors, batches))

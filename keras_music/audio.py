@@ -59,12 +59,18 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     if path.stat().st_size == 0:
         raise AudioDecodeError(f"{path}: empty file (0 bytes).")
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise AudioDecodeError(f"{ascii(str(path))}: the file name is not valid UTF-8, which TensorFlow's decoders "
+                               "cannot open; rename the file.") from None
+    try:
         audio = tfio.audio.AudioIOTensor(str(path))
         samples = audio.to_tensor()
         rate = int(audio.rate.numpy())
     except (tf.errors.OpError, ValueError, TypeError, RuntimeError) as error:
         reason = _short_reason(error)
-        raise AudioDecodeError(f"{path}: cannot decode as audio ({reason}).") from error
+        raise AudioDecodeError(f"{path}: cannot decode as audio; the file may be truncated, corrupt or not audio "
+                               f"(decoder: {reason}).") from error
     if samples.dtype in _PCM_SCALE:
         samples = tf.cast(samples, tf.float32) / _PCM_SCALE[samples.dtype]
     samples = tf.reduce_mean(tf.cast(samples, tf.float32), axis=-1).numpy() if samples.shape.rank == 2 else \

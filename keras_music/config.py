@@ -97,8 +97,15 @@ class EmotionModelConfig:
         conv_channels: tuple of int. Channels of the default CNN's 3x3 blocks (each block
             halves time and frequency with 2x2 max-pooling).
         lstm_units: int. LSTM width.
-        head_units: int. Hidden width of the head after max-over-time.
-        dropout: float. Dropout before the logits (and after the per-frame MLP).
+        head_units: int. Hidden width of the head after max-over-time (the per-clip MLP:
+            of both hidden layers).
+        dropout: float or None. Dropout before the logits (and after the per-frame MLP /
+            each hidden layer). None = the model's default: 0.5 for `mlp`, 0.3 otherwise.
+        input_noise: float or None. `mlp` only: Gaussian noise (in standard deviations)
+            added to the standardised features while training. None = 0.3 for `mlp`.
+        l2: float or None. `mlp` only: L2 penalty on the hidden kernels. None = 1e-3 for
+            `mlp`. (With only ~400 training songs, CAL500's tagger needs all three:
+            10-fold macro ROC-AUC 0.644 -> 0.670 in our scratch runs.)
         window_frames: int. Input length the seed CNN's kernel is sized for (216 frames =
             10 s crops at hop 1024).
         learning_rate: float. Adam learning rate.
@@ -110,7 +117,9 @@ class EmotionModelConfig:
     conv_channels: tuple[int, ...] = (16, 32)
     lstm_units: int = 64
     head_units: int = 64
-    dropout: float = 0.3
+    dropout: float | None = None
+    input_noise: float | None = None
+    l2: float | None = None
     window_frames: int = 216
     learning_rate: float = 1e-3
 
@@ -119,6 +128,11 @@ class EmotionModelConfig:
             raise ValueError(f"model must be 'mlp', 'mlp_lstm' or 'cnn_lstm', got {self.model!r}.")
         if self.variant not in ("default", "seed"):
             raise ValueError(f"variant must be 'default' or 'seed', got {self.variant!r}.")
+        per_clip = self.model == "mlp"
+        for name, mlp_default, other_default in (("dropout", 0.5, 0.3), ("input_noise", 0.3, 0.0),
+                                                 ("l2", 1e-3, 0.0)):
+            if getattr(self, name) is None:  # frozen: fill the model's default once
+                object.__setattr__(self, name, mlp_default if per_clip else other_default)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,8 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="Seeds weights, dropout, shuffling and crops. Default: 0.")
     parser.add_argument("--split-seed", type=int, default=0,
                         help="Seeds the train/validation/test split (same split for every --seed). Default: 0.")
-    parser.add_argument("--strategy", choices=["default", "mirrored"], default="default",
-                        help="tf.distribute strategy: mirrored = MirroredStrategy over all local devices.")
+    parser.add_argument("--strategy", choices=["default", "mirrored", "multi_worker"], default="default",
+                        help="tf.distribute strategy (emotion): mirrored = MirroredStrategy over all local devices; "
+                             "multi_worker = MultiWorkerMirroredStrategy over the cluster in TF_CONFIG (start one "
+                             "process per worker; worker 0 writes --out).")
     parser.add_argument("--hparams", default=None, help="best_hparams.json of `python -m tuning.search`: train "
                         "with the searched hidden sizes, dropout, learning rate and batch size.")
     parser.add_argument("--export-name", default=None, help="Export the trained model for TF Serving as "
@@ -287,43 +289,95 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     """Fit an emotion tagger on the training clips, early-stop on validation macro ROC-AUC, report on test.
 
     `splits` (train, validation, test clip ids) overrides the seeded split, e.g. for the
-    folds of a cross-validation. Writes the run folder and returns the test report (also in
-    `out_dir/report.json`).
+    folds of a cross-validation. `strategy`: `default` (one device), `mirrored`
+    (MirroredStrategy over local devices) or `multi_worker` (MultiWorkerMirroredStrategy
+    from TF_CONFIG, trained by `keras_music.multiworker`; only worker 0 writes the run
+    folder). Writes the run folder and returns the test report (also in
+    `out_dir/report.json`; `report["chief"]` is False on the other workers).
     """
     import keras
     import tensorflow as tf
 
     from keras_music.data.emotion import emotion_dataset, load_emotion_data
+    from keras_music.data.sequences import EpochClock
     from keras_music.evaluate import score_tagger
-    from keras_music.reports import plot_history, write_report
+    from keras_music.resume import ResumableEarlyStopping, ResumableTraining
 
+    multi_worker = strategy == "multi_worker"
+    if multi_worker:  # before any other TensorFlow work, as collective ops require
+        from keras_music.multiworker import fit_multi_worker, is_chief, multi_worker_strategy
+
+        scope = multi_worker_strategy()
+    else:
+        scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
     emotion = load_emotion_data(data, labels)
     train_ids, val_ids, test_ids = splits or emotion_split(emotion, training)
-    mirrored = strategy == "mirrored"
-    scope = tf.distribute.MirroredStrategy() if mirrored else tf.distribute.get_strategy()
+    mirrored = strategy != "default"  # replicas need full batches (see make_dataset)
     keras.utils.set_random_seed(training.seed)
     with scope.scope():
         model = build_tagger(model_config, emotion, train_ids)
     vectors = model_config.model == "mlp"
+    clock = EpochClock()
+    if multi_worker:
+        history = fit_multi_worker(
+            scope, model, emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True,
+                                          seed=training.seed, fill_last_batch=True, clock=clock),
+            clock, training.epochs, training.patience, training.min_epochs,
+            validate=lambda: score_tagger(model, emotion, val_ids, sequence_config)["macro_roc_auc"],
+            on_epoch=lambda epoch, logs: logger.info(
+                "epoch %d/%d  loss %.4f  val_macro_auc %.4f  (%.1f s)", epoch + 1, training.epochs, logs["loss"],
+                logs["val_macro_auc"], logs["seconds"]))
+        report = score_tagger(model, emotion, test_ids, sequence_config)
+        report.update({"split": "test", "data": data, "epochs_run": len(history), "resumed_after_epoch": None,
+                       "chief": is_chief(scope), "workers": scope.num_replicas_in_sync})
+        if not report["chief"]:
+            return report  # worker 0 writes the run folder
+        from keras_music.resume import write_history_csv
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_history_csv(history, out_dir / "history.csv")
+        return _save_emotion_run(model, out_dir, report, history_columns(history), model_config, sequence_config,
+                                 training, emotion, data, (train_ids, val_ids, test_ids))
     out_dir.mkdir(parents=True, exist_ok=True)
-    history = model.fit(
+    early_stopping = ResumableEarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
+                                            start_from_epoch=training.min_epochs, restore_best_weights=True)
+    # Killed at any point, the same command resumes from the last finished epoch (keras_music.resume).
+    resumable = ResumableTraining(out_dir / "backup", early_stopping, history_csv=out_dir / "history.csv")
+    model.fit(
         emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True, seed=training.seed,
-                        fill_last_batch=mirrored),
+                        fill_last_batch=mirrored, clock=clock),
         validation_data=emotion_dataset(emotion, val_ids, sequence_config, vectors, fill_last_batch=mirrored),
         epochs=training.epochs,
-        shuffle=False,  # emotion_dataset shuffles (seeded)
+        shuffle=False,  # emotion_dataset shuffles (seeded by epoch)
         verbose=1 if verbose == 1 else 0,
         callbacks=[
+            clock.callback(),
             *([epoch_summary(training.epochs)] if verbose == 2 else []),
-            keras.callbacks.EarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
-                                          start_from_epoch=training.min_epochs, restore_best_weights=True),
-            keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+            early_stopping,
             keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard"), write_graph=False),
+            resumable,  # last: saves after the early-stopping update, restores after its reset
         ],
     )
     report = score_tagger(model, emotion, test_ids, sequence_config)
-    report.update({"split": "test", "data": data, "epochs_run": len(history.history["loss"])})
+    report.update({"split": "test", "data": data, "epochs_run": len(resumable.history),
+                   "resumed_after_epoch": None if resumable.resumed_from is None else resumable.resumed_from + 1,
+                   "chief": True})
+    return _save_emotion_run(model, out_dir, report, history_columns(resumable.history), model_config,
+                             sequence_config, training, emotion, data, (train_ids, val_ids, test_ids))
 
+
+def history_columns(history: list[dict]) -> dict[str, list[float]]:
+    """Per-epoch log rows -> one list per metric (what `History.history` holds)."""
+    keys = [k for k in (history[0] if history else {}) if k != "epoch"]
+    return {key: [row[key] for row in history if key in row] for key in keys}
+
+
+def _save_emotion_run(model, out_dir: Path, report: dict, history: dict, model_config, sequence_config, training,
+                      emotion, data: str, splits) -> dict:
+    """Write model.keras, config.json, history.png and report.json of an emotion run."""
+    from keras_music.reports import plot_history, write_report
+
+    train_ids, val_ids, test_ids = splits
     save_model(model, out_dir)
     save_json(out_dir / "config.json", {
         "task": "emotion",
@@ -339,7 +393,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
         "splits": {"train": train_ids, "validation": val_ids, "test": test_ids},
         "keras_music_version": __version__,
     })
-    curves = {k: v for k, v in history.history.items() if k.split("val_")[-1] in ("loss", "macro_auc", "macro_pr_auc")}
+    curves = {k: v for k, v in history.items() if k.split("val_")[-1] in ("loss", "macro_auc", "macro_pr_auc")}
     plot_history(curves, out_dir / "history.png",
                  title=f"{model_config.model} ({model_config.variant}) on {emotion.description}: loss and macro AUC")
     write_report(out_dir / "report.json", report)
@@ -389,6 +443,9 @@ def main(argv=None) -> int:
             sequence_config = dataclasses.replace(SequenceConfig(), batch_size=training.batch_size)
             report = train_emotion(args.data, out_dir, model_config, sequence_config, training, labels=args.labels,
                                    strategy=args.strategy, verbose=args.verbose)
+            if not report["chief"]:
+                print(f"Worker finished: test macro_roc_auc={report['macro_roc_auc']:.4f} (worker 0 writes the run).")
+                return 0
             text = format_tagging_report(report, title=f"\nTest report ({args.model}, {args.variant} variant)")
             how = "python -m keras_music.evaluate --model {out} --data DATA"
         else:

@@ -69,19 +69,28 @@ def mer4q_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def emotion_run(tmp_path_factory) -> Path:
-    """A small trained CNN-LSTM run folder (40 synthetic 4 s clips, 3 epochs) for export and predict tests."""
-    from keras_music.config import EmotionModelConfig, TrainingConfig
+def small_emotion_store(tmp_path_factory) -> Path:
+    """A feature store of 40 synthetic 4 s demo clips with labels.csv (extracted once per session)."""
     from keras_music.data.demo import make_emotion_demo
-    from keras_music.data.sequences import SequenceConfig
     from keras_music.extract import extract_folder
+
+    root = make_emotion_demo(tmp_path_factory.mktemp("small-demo"), num_clips=40, seconds=4.0, seed=5)
+    summary = extract_folder(root / "audio", root / "store", workers=1)
+    assert summary.written == 40 and not summary.failed
+    (root / "store" / "labels.csv").write_text((root / "labels.csv").read_text())
+    return root / "store"
+
+
+@pytest.fixture(scope="session")
+def emotion_run(small_emotion_store, tmp_path_factory) -> Path:
+    """A small trained CNN-LSTM run folder (3 epochs on `small_emotion_store`) for export and predict tests."""
+    from keras_music.config import EmotionModelConfig, TrainingConfig
+    from keras_music.data.sequences import SequenceConfig
     from keras_music.train import train_emotion
 
-    root = make_emotion_demo(tmp_path_factory.mktemp("emotion-run"), num_clips=40, seconds=4.0, seed=5)
-    extract_folder(root / "audio", root / "store", workers=1)
-    (root / "store" / "labels.csv").write_text((root / "labels.csv").read_text())
-    out = root / "run"
-    train_emotion(str(root / "store"), out, EmotionModelConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
+    out = tmp_path_factory.mktemp("emotion-run") / "run"
+    train_emotion(str(small_emotion_store), out,
+                  EmotionModelConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
                   SequenceConfig(crop_frames=64, batch_size=8, window_hop=32),
                   TrainingConfig(epochs=3, batch_size=8, min_epochs=0, validation_fraction=0.2, test_fraction=0.2),
                   verbose=0)

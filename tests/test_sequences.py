@@ -7,7 +7,7 @@ import pytest
 
 from keras_music.config import FeatureRecipe
 from keras_music.data.mer4q import NpzClips
-from keras_music.data.sequences import ClipSource, SequenceConfig, feature_statistics, make_dataset
+from keras_music.data.sequences import ClipSource, EpochClock, SequenceConfig, feature_statistics, make_dataset
 from keras_music.data.store import FeatureStore, serialize_clip
 from keras_music.data.tags import TagTable
 
@@ -70,7 +70,7 @@ def test_training_crops_are_seeded_windows_of_the_clip(source, tags):
 
     def one_epoch(seed):
         inputs, labels, _ = next(make_dataset(source, tags, sorted(LENGTHS), config, training=True,
-                                              seed=seed).as_numpy_iterator())
+                                              seed=seed, clock=EpochClock()).as_numpy_iterator())
         return inputs, labels
 
     first, again, other = one_epoch(3), one_epoch(3), one_epoch(4)
@@ -111,10 +111,40 @@ def test_unknown_clip_ids_are_named(source, tags):
         make_dataset(source, tags, ["c0", "nope"])
 
 
-def test_each_epoch_draws_new_crops(source, tags):
-    dataset = make_dataset(source, tags, ["c1"], SequenceConfig(crop_frames=5, batch_size=1), training=True, seed=0)
-    crops = [next(dataset.as_numpy_iterator())[0]["mel"] for _ in range(4)]
-    assert any(not np.array_equal(crops[0], other) for other in crops[1:])
+def test_each_epoch_draws_new_crops_and_order_from_the_clock_alone(source, tags):
+    clock = EpochClock()
+    dataset = make_dataset(source, tags, sorted(LENGTHS), SequenceConfig(crop_frames=5, batch_size=6),
+                           training=True, seed=0, clock=clock)
+
+    def epoch(number):
+        clock.set(number)
+        inputs, labels, _ = next(dataset.as_numpy_iterator())
+        return inputs["mel"], labels
+
+    first, second, third = epoch(0), epoch(1), epoch(2)
+    assert not np.array_equal(first[0], second[0]) and not np.array_equal(second[0], third[0])
+    # Epoch 1 again, after other passes, in a fresh dataset (as after a restart): the same batch.
+    again = make_dataset(source, tags, sorted(LENGTHS), SequenceConfig(crop_frames=5, batch_size=6),
+                         training=True, seed=0, clock=clock)
+    clock.set(1)
+    inputs, labels, _ = next(again.as_numpy_iterator())
+    np.testing.assert_array_equal(inputs["mel"], second[0])
+    np.testing.assert_array_equal(labels, second[1])
+    with pytest.raises(ValueError, match="need an EpochClock"):
+        make_dataset(source, tags, ["c1"], training=True)
+
+
+def test_vector_stream_order_follows_the_clock(tags):
+    from keras_music.data.sequences import make_vector_dataset
+
+    clock = EpochClock()
+    vectors = np.arange(12, dtype="float32").reshape(6, 2)
+    dataset = make_vector_dataset(vectors, tags, batch_size=6, training=True, seed=1, clock=clock)
+    orders = []
+    for number in (0, 1, 0):
+        clock.set(number)
+        orders.append(next(dataset.as_numpy_iterator())[0]["features"][:, 0].tolist())
+    assert sorted(orders[0]) == [0, 2, 4, 6, 8, 10] and orders[0] == orders[2] != orders[1]
 
 
 def test_filled_last_batch_adds_only_masked_rows(source, tags):

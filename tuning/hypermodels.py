@@ -262,7 +262,10 @@ class EmotionHyperModel(kt.HyperModel):
                  space: dict | None = None):
         super().__init__(name=self.model_name)
         self.emotion, self.train_ids, self.val_ids = emotion, list(train_ids), list(val_ids)
-        self.model_config = dataclasses.replace(model_config, model=EMOTION_MODELS[self.model_name])
+        model = EMOTION_MODELS[self.model_name]
+        if model_config.model != model:  # another model's config: take this model's own defaults
+            model_config = dataclasses.replace(model_config, model=model, dropout=None, input_noise=None, l2=None)
+        self.model_config = model_config
         self.sequence_config, self.training = sequence_config, training
         self.space = space or load_space(self.model_name)
 
@@ -277,13 +280,17 @@ class EmotionHyperModel(kt.HyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         from keras_music.data.emotion import emotion_dataset
+        from keras_music.data.sequences import EpochClock
 
         _, training = configs_from_hparams(self.model_name, declare(hp, self.space), self.model_config, self.training)
         sequences = dataclasses.replace(self.sequence_config, batch_size=training.batch_size)
         vectors = self.model_name == "tag_mlp"
         log_trial(hp)
+        clock = EpochClock()
+        kwargs["callbacks"] = [clock.callback(), *kwargs.get("callbacks", [])]
         return model.fit(
-            emotion_dataset(self.emotion, self.train_ids, sequences, vectors, training=True, seed=training.seed),
+            emotion_dataset(self.emotion, self.train_ids, sequences, vectors, training=True, seed=training.seed,
+                            clock=clock),
             validation_data=emotion_dataset(self.emotion, self.val_ids, sequences, vectors),
             epochs=training.epochs, shuffle=False, **{**kwargs, "verbose": 0})  # one summary per trial
 

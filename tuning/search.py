@@ -109,7 +109,10 @@ def make_hypermodel(args, name: str, space: dict, epochs: int):
     training = dataclasses.replace(EMOTION_TRAINING, epochs=epochs, seed=args.seed, split_seed=args.split_seed)
     emotion = load_emotion_data(args.data, args.labels)
     train_ids, val_ids, _ = emotion_split(emotion, training)
-    return HYPERMODELS[name](emotion, train_ids, val_ids, EmotionModelConfig(), SequenceConfig(), training, space)
+    from tuning.hypermodels import EMOTION_MODELS
+
+    return HYPERMODELS[name](emotion, train_ids, val_ids, EmotionModelConfig(model=EMOTION_MODELS[name]),
+                             SequenceConfig(), training, space)
 
 
 def make_tuner(kind: str, hypermodel, args, epochs: int):

@@ -132,12 +132,13 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
 
 
 def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bool, training: bool = False,
-                    seed: int = 0, fill_last_batch: bool = False):
-    """The tf.data stream a tagger consumes: per-clip vectors (the `mlp` tagger) or padded sequences."""
+                    seed: int = 0, fill_last_batch: bool = False, clock=None):
+    """The tf.data stream a tagger consumes: per-clip vectors (the `mlp` tagger) or padded sequences
+    (training streams need the `EpochClock` of the fit)."""
     from keras_music.data.sequences import make_dataset, make_vector_dataset
 
     if vectors:
         return make_vector_dataset(emotion.clip_vectors(clip_ids), emotion.tags.rows(clip_ids),
-                                   sequence_config.batch_size, training=training, seed=seed)
+                                   sequence_config.batch_size, training=training, seed=seed, clock=clock)
     return make_dataset(emotion.sequences(), emotion.tags, clip_ids, sequence_config, training=training, seed=seed,
-                        fill_last_batch=fill_last_batch)
+                        fill_last_batch=fill_last_batch, clock=clock)

@@ -9,7 +9,10 @@ Each element is `(inputs, labels, mask)`, which `model.fit` takes as
 * `labels`, `mask`: float32 `(batch, tags)`; mask 0 marks unknown cells.
 
 Training streams take a seeded random crop of `crop_frames` per clip per epoch (short
-clips stay whole); evaluation streams take whole clips, optionally bucketed by length.
+clips stay whole) in a seeded order; both depend only on `(seed, epoch)`, where the epoch
+comes from an `EpochClock` that `model.fit` keeps in step, so a run resumed at epoch e
+sees exactly the batches an uninterrupted run sees. Evaluation streams take whole clips,
+optionally bucketed by length.
 Scoring (`window_dataset`) cuts each clip into the training crop length every
 `window_hop` frames, so the model sees at test time what it saw in training, and the
 caller averages the windows' logits per clip.
@@ -50,6 +53,38 @@ class SequenceConfig:
     shuffle_buffer: int = 1024
     bucket_boundaries: tuple[int, ...] = ()
     window_hop: int = 108
+
+
+class EpochClock:
+    """The epoch number that training streams draw their order and crops from.
+
+    A training stream reads it whenever a new pass over the data starts (Keras starts one
+    per epoch, after `on_epoch_begin`), so epoch e always gets the same batches, whatever
+    ran before in this process. `callback()` keeps it in step with `model.fit`.
+    """
+
+    def __init__(self, epoch: int = 0):
+        self.variable = tf.Variable(epoch, dtype=tf.int64, trainable=False, name="epoch_clock")
+
+    def set(self, epoch: int) -> None:
+        self.variable.assign(epoch)
+
+    def callback(self):
+        import keras
+
+        clock = self
+
+        class SetEpoch(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                clock.set(epoch)
+
+        return SetEpoch()
+
+
+def _epoch_passes(clock: EpochClock, one_pass, cardinality: int) -> tf.data.Dataset:
+    """A dataset whose every iteration is `one_pass(epoch)` for the clock's current epoch."""
+    return tf.data.Dataset.from_tensors(0).flat_map(lambda _: one_pass(clock.variable.read_value())).apply(
+        tf.data.experimental.assert_cardinality(cardinality))
 
 
 class ClipSource:
@@ -153,9 +188,27 @@ def random_crop(clip, crop_frames: int, seed):
     return {**clip, "mel": clip["mel"][start:end], "mfcc": clip["mfcc"][start:end]}
 
 
+def shuffle_blocks(dataset: tf.data.Dataset, block: int, seed) -> tf.data.Dataset:
+    """Permute each run of `block` consecutive clips with a stateless seed pair.
+
+    `Dataset.shuffle` cannot take a seed computed at run time (the epoch) in every case, so
+    the order is drawn here: with `block` >= the number of clips (the default buffer of 1,024
+    covers every shared dataset) it is a uniform shuffle of the whole split.
+    """
+    def permute(clips):
+        count = tf.shape(clips["clip_id"], out_type=tf.int64)[0]
+        order = tf.random.experimental.stateless_shuffle(tf.range(count), seed=seed)
+        return {key: tf.gather(value, order) for key, value in clips.items()}
+
+    def dense(clip):
+        return {key: value.to_tensor() if isinstance(value, tf.RaggedTensor) else value for key, value in clip.items()}
+
+    return dataset.ragged_batch(block).map(permute).unbatch().map(dense)
+
+
 def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceConfig = SequenceConfig(),
                  training: bool = False, seed: int = 0, stats: dict | None = None,
-                 fill_last_batch: bool = False) -> tf.data.Dataset:
+                 fill_last_batch: bool = False, clock: EpochClock | None = None) -> tf.data.Dataset:
     """The `(inputs, labels, mask)` stream of `clip_ids` (see the module docstring).
 
     Args:
@@ -163,8 +216,9 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
         tags: TagTable. Labels and mask; every id of `clip_ids` must be in it.
         clip_ids: the clips of one split.
         config: SequenceConfig. Cropping and batching.
-        training: bool. Shuffle and crop (seeded) when True; whole clips in order when False.
-        seed: int. Seeds shuffling and crops.
+        training: bool. Shuffle and crop when True; whole clips in order when False.
+        seed: int. Seeds shuffling and crops (with the clock's epoch).
+        clock: EpochClock. Required for training streams (see the module docstring).
         stats: dict or None. `feature_statistics` output to standardise in the pipeline;
             None leaves features raw (the models normalise inside).
         fill_last_batch: bool. Complete the last batch with copies of the first clip whose
@@ -182,11 +236,21 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
     labels, mask = tf.constant(rows.labels), tf.constant(rows.mask)
 
     if training:
-        dataset = dataset.shuffle(min(config.shuffle_buffer, len(clip_ids)), seed=seed, reshuffle_each_iteration=True)
-        if config.crop_frames:
-            crop_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-            dataset = tf.data.Dataset.zip((dataset, crop_seeds)).map(
-                lambda clip, pair: random_crop(clip, config.crop_frames, pair), num_parallel_calls=AUTOTUNE)
+        if clock is None:
+            raise ValueError("training streams need an EpochClock (its callback keeps it in step with fit).")
+        stream, buffer = dataset, min(config.shuffle_buffer, len(clip_ids))
+
+        def one_pass(epoch):
+            epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch])
+            shuffled = shuffle_blocks(stream, buffer, epoch_seed)
+            if not config.crop_frames:
+                return shuffled
+            return shuffled.enumerate().map(
+                lambda i, clip: random_crop(clip, config.crop_frames,
+                                            tf.random.experimental.stateless_fold_in(epoch_seed, i)),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+
+        dataset = _epoch_passes(clock, one_pass, len(clip_ids))
 
     def to_example(clip):
         mel, mfcc = clip["mel"], clip["mfcc"]
@@ -244,11 +308,22 @@ def window_dataset(source: ClipSource, clip_ids, window: int, hop: int, batch_si
 
 
 def make_vector_dataset(vectors: np.ndarray, tags: TagTable, batch_size: int, training: bool = False,
-                        seed: int = 0) -> tf.data.Dataset:
-    """`({"features": (batch, dims)}, labels, mask)` for per-clip vectors, rows in `tags` order."""
+                        seed: int = 0, clock: EpochClock | None = None) -> tf.data.Dataset:
+    """`({"features": (batch, dims)}, labels, mask)` for per-clip vectors, rows in `tags` order;
+    training streams are shuffled by `(seed, clock epoch)`."""
     if len(vectors) != len(tags.clip_ids):
         raise ValueError(f"{len(vectors)} vectors for {len(tags.clip_ids)} labelled clips.")
-    dataset = tf.data.Dataset.from_tensor_slices(({"features": vectors.astype("float32")}, tags.labels, tags.mask))
-    if training:
-        dataset = dataset.shuffle(len(vectors), seed=seed, reshuffle_each_iteration=True)
+    columns = (tf.constant(vectors.astype("float32")), tf.constant(tags.labels), tf.constant(tags.mask))
+    if not training:
+        dataset = tf.data.Dataset.from_tensor_slices(columns)
+    elif clock is None:
+        raise ValueError("training streams need an EpochClock (its callback keeps it in step with fit).")
+    else:
+        def one_pass(epoch):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(len(vectors)), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            return tf.data.Dataset.from_tensor_slices(order).map(lambda i: tuple(tf.gather(c, i) for c in columns))
+
+        dataset = _epoch_passes(clock, one_pass, len(vectors))
+    dataset = dataset.map(lambda features, labels, mask: ({"features": features}, labels, mask))
     return dataset.batch(batch_size).prefetch(AUTOTUNE)

@@ -157,10 +157,11 @@ class PiecewiseLinearEncoding(keras.layers.Layer):
         return config
 
 
-def dense_block(x, units, dropout, name):
+def dense_block(x, units, dropout, name, l2: float = 0.0):
     """Dense(ReLU) layers, each followed by dropout; the hidden part of every MLP head."""
+    regulariser = keras.regularizers.L2(l2) if l2 else None
     for i, width in enumerate(units):
-        x = keras.layers.Dense(width, activation="relu", name=f"{name}_dense_{i}")(x)
+        x = keras.layers.Dense(width, activation="relu", kernel_regularizer=regulariser, name=f"{name}_dense_{i}")(x)
         if dropout:
             x = keras.layers.Dropout(dropout, name=f"{name}_dropout_{i}")(x)
     return x

@@ -174,7 +174,8 @@ def build_tag_mlp(config: EmotionModelConfig, tags: list[str], stats: dict, num_
     or the mean + std over time of mel and MFCC bands).
 
     Args:
-        config: EmotionModelConfig. `head_units` (two hidden ReLU layers), `dropout`, `learning_rate`.
+        config: EmotionModelConfig. `head_units` (two hidden ReLU layers), `dropout`, `input_noise`,
+            `l2`, `learning_rate`.
         tags: list of str. One logit per tag, metrics named after them.
         stats: dict. `mean` and `std` of each feature over the training clips (standardised
             inside the model).
@@ -187,6 +188,8 @@ def build_tag_mlp(config: EmotionModelConfig, tags: list[str], stats: dict, num_
     variance = [float(s) ** 2 if s > 0 else 1.0 for s in stats["std"]]
     x = keras.layers.Normalization(mean=list(map(float, stats["mean"])), variance=variance,
                                    name="standardise")(inputs["features"])
-    x = dense_block(x, (config.head_units, config.head_units), config.dropout, name="hidden")
+    if config.input_noise:
+        x = keras.layers.GaussianNoise(config.input_noise, name="input_noise")(x)
+    x = dense_block(x, (config.head_units, config.head_units), config.dropout, name="hidden", l2=config.l2)
     logits = keras.layers.Dense(len(tags), name="logits")(x)
     return compile_tagger(keras.Model(inputs, logits, name="tag_mlp"), tags, config.learning_rate)

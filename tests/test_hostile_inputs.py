@@ -1,0 +1,137 @@
+"""Hostile inputs, one table: each bad input gets a one-line error naming what is wrong; no raw traceback.
+
+Run with `-s` to print the table (input, command, exit status, message).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def python(*args):
+    return [sys.executable, "-m", *map(str, args)]
+
+
+def audio_folder(tmp: Path, name: str, write) -> list[str]:
+    """A folder with one good WAV and one bad file; extract must keep the good one and report the bad one."""
+    folder = tmp / "audio"
+    folder.mkdir()
+    shutil.copy(SHARED / "audio" / "mozart_k545_bright_22k_mono_16bit.wav", folder / "good.wav")
+    write(folder / os.fsdecode(name))
+    return python("keras_music.extract", folder, "--out", tmp / "store", "--workers", "1")
+
+
+def zero_sample_wav(path: Path) -> None:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(22050)
+
+
+def npz_folder(tmp: Path, bad) -> list[str]:
+    folder = tmp / "clips"
+    (folder / "features").mkdir(parents=True)
+    rows = []
+    for i in range(40):
+        mel, mfcc = np.zeros((20, 64), "float32"), np.zeros((20, 20), "float32")
+        if i == 3:
+            bad(mel)
+        np.savez(folder / "features" / f"c{i}.npz", mel=mel, mfcc=mfcc)
+        rows.append(f"c{i},Q{1 + i % 4}")
+    (folder / "labels.csv").write_text("clip_id,quadrant\n" + "\n".join(rows) + "\n")
+    return python("keras_music.train", "--data", folder, "--epochs", "1", "--out", tmp / "run", "--no-export")
+
+
+def cal500_with_inf(tmp: Path) -> list[str]:
+    folder = tmp / "cal500"
+    folder.mkdir()
+    os.symlink(SHARED / "datasets" / "cal500" / "labels", folder / "labels")
+    lines = (SHARED / "datasets" / "cal500" / "mulan_features.csv").read_text().splitlines()
+    cells = lines[5].split(",")
+    cells[3] = "inf"
+    lines[5] = ",".join(cells)
+    (folder / "mulan_features.csv").write_text("\n".join(lines) + "\n")
+    return python("keras_music.train", "--data", folder, "--model", "mlp", "--epochs", "1", "--out", tmp / "run",
+                  "--no-export")
+
+
+def store_with_labels(tmp: Path, store: Path, text: str) -> list[str]:
+    (tmp / "labels.csv").write_text(text)
+    return python("keras_music.train", "--data", store, "--labels", tmp / "labels.csv", "--epochs", "1",
+                  "--out", tmp / "run", "--no-export")
+
+
+MP3 = SHARED / "audio" / "mozart_k545_bright_44k_stereo_128k.mp3"
+CASES = {
+    "truncated MP3 (first 5,000 bytes)": (
+        lambda tmp, fx: audio_folder(tmp, "cut.mp3", lambda p: p.write_bytes(MP3.read_bytes()[:5000])),
+        "cut.mp3: cannot decode as audio"),
+    "WAV header with 0 samples": (lambda tmp, fx: audio_folder(tmp, "zero.wav", zero_sample_wav),
+                                  "zero.wav: decodes to zero samples"),
+    "0-byte file": (lambda tmp, fx: audio_folder(tmp, "empty.flac", lambda p: p.write_bytes(b"")),
+                    "empty.flac: empty file (0 bytes)"),
+    "text file named .mp3": (lambda tmp, fx: audio_folder(tmp, "notes.mp3", lambda p: p.write_text("la la la\n")),
+                             "notes.mp3: cannot decode as audio"),
+    "non-UTF-8 file name": (
+        lambda tmp, fx: audio_folder(tmp, b"caf\xe9.wav",
+                                     lambda p: shutil.copy(SHARED / "audio" / "mozart_k545_bright_22k_mono_16bit.wav", p)),
+        "the file name is not valid UTF-8"),
+    "NaN in a feature sequence": (lambda tmp, fx: npz_folder(tmp, lambda mel: mel.__setitem__((4, 7), np.nan)),
+                                  "c3.npz: mel contains NaN or infinite values"),
+    "inf in CAL500's aggregated features": (lambda tmp, fx: cal500_with_inf(tmp), "not a finite number"),
+    "labels file without clip_id column": (
+        lambda tmp, fx: store_with_labels(tmp, fx["store"], "song,happy\nx,1\n"), "missing column 'clip_id'"),
+    "song names that match no features": (
+        lambda tmp, fx: store_with_labels(tmp, fx["store"], "clip_id,happy\nnot_a_clip,1\nanother,0\n"),
+        "no clip has both features and labels"),
+    "--data path that does not exist": (
+        lambda tmp, fx: python("keras_music.train", "--data", tmp / "nowhere", "--out", tmp / "run", "--no-export"),
+        "does not exist"),
+    "export to a version that exists": (
+        lambda tmp, fx: (subprocess.run(python("keras_music.export", "--model", fx["run"], "--base-dir", tmp,
+                                               "--version", "1"), capture_output=True, cwd=REPO, timeout=300),
+                         python("keras_music.export", "--model", fx["run"], "--base-dir", tmp, "--version", "1"))[1],
+        "already exists; versions are never overwritten"),
+}
+RESULTS: dict[str, tuple[int, str]] = {}
+
+
+@pytest.fixture
+def fixtures(small_emotion_store, emotion_run):
+    return {"store": small_emotion_store, "run": emotion_run}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_hostile_input(case, fixtures, tmp_path):
+    make, expected = CASES[case]
+    command = make(tmp_path, fixtures)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO,
+                            errors="backslashreplace")
+    output = result.stdout + result.stderr
+    lines = [line for line in output.splitlines() if "error:" in line or "skipped:" in line]
+    RESULTS[case] = (result.returncode, lines[0].strip() if lines else output.strip()[-200:])
+    assert result.returncode == 1, output[-2000:]
+    assert expected in output
+    assert "Traceback" not in output
+    if "extract" in command[2]:
+        assert "1 extracted" in output  # the good file beside it was kept
+
+
+def test_print_hostile_table():
+    """Prints the table gathered by the cases above (when run in the same session, with -s)."""
+    if RESULTS:
+        print("\n| input | exit | message |\n|---|---|---|")
+        for case, (code, message) in RESULTS.items():
+            print(f"| {case} | {code} | {message.replace('|', '/')} |")
