@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import logging
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -114,11 +116,14 @@ def class_weights(labels, num_classes: int, power: float) -> dict[int, float] | 
 
 
 def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: TrainingConfig, num_classes: int,
-                  verbose: int = 0):
+                  verbose: int = 0, backup_dir: Path | None = None):
     """Fit `ensemble_size` genre MLPs (seeds seed, seed+1, ...) and average them into one model.
 
     Each member is adapted on `train` and early-stopped on validation accuracy with its best
     weights restored. This is the one training recipe, shared by the CLI and `bench/genre.py`.
+    With `backup_dir`, every finished member is saved there, and a re-run after a crash loads
+    the finished members instead of training them again (an interrupted member restarts; each
+    member is seeded on its own, so the result is the same).
 
     Returns:
         `(model, histories)`: one functional model that averages the members' probabilities
@@ -133,6 +138,15 @@ def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: Tra
     weights = class_weights(train["label"].to_numpy(), num_classes, model_config.class_weight_power)
     members, histories = [], []
     for member in range(model_config.ensemble_size):
+        saved = backup_dir / f"member-{member}.keras" if backup_dir else None
+        if saved is not None and saved.is_file():
+            import keras_music.models  # noqa: F401  (custom layers)
+
+            members.append(keras.saving.load_model(saved))
+            histories.append(json.loads(saved.with_suffix(".json").read_text()))
+            logger.info("Member %d/%d: finished before the restart, loaded from %s", member + 1,
+                        model_config.ensemble_size, saved)
+            continue
         seed = training.seed + member
         keras.utils.set_random_seed(seed)
         model = build_genre_mlp(model_config, preprocessing, num_classes=num_classes, name=f"genre_mlp_{member}")
@@ -149,7 +163,12 @@ def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: Tra
         logger.info("Member %d/%d: best validation accuracy %.4f after %d epochs", member + 1,
                     model_config.ensemble_size, max(history.history["val_accuracy"]), len(history.history["loss"]))
         members.append(model)
-        histories.append(history.history)
+        histories.append({k: [float(v) for v in values] for k, values in history.history.items()})
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            save_json(saved.with_suffix(".json"), histories[-1])
+            with atomic_path(saved, keep_suffix=True) as tmp:  # written last: the member's commit point
+                model.save(tmp)
     return average_models(members), histories
 
 
@@ -204,7 +223,8 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
 
     class_names, train, validation, test = genre_split(data, training, classes)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, histories = fit_genre_mlp(train, validation, model_config, training, len(class_names), verbose=verbose)
+    model, histories = fit_genre_mlp(train, validation, model_config, training, len(class_names), verbose=verbose,
+                                     backup_dir=out_dir / "backup")
     probabilities = model.predict(genre_dataset(test, model_config.feature_set, 1024), verbose=0)
     report = classification_report(test["label"].to_numpy(), probabilities, class_names)
     report.update({"split": "test", "data": data, "epochs_run": [len(h["loss"]) for h in histories]})
@@ -220,6 +240,7 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
         "keras_music_version": __version__,
     })
     write_histories(histories, out_dir / "history.csv")
+    shutil.rmtree(out_dir / "backup", ignore_errors=True)  # the run is complete
     plot_history(histories, out_dir / "history.png",
                  title=f"genre MLP ({model_config.feature_set} features): accuracy and loss per epoch")
     write_report(out_dir / "report.json", report)
