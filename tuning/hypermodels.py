@@ -78,15 +78,19 @@ class SearchSpaceError(ValueError):
     """A search space or hyperparameter file that cannot be used; the message says why."""
 
 
+def _read_json(path: str | Path, what: str):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SearchSpaceError(f"{what} {str(path)!r} does not exist.") from None
+    except json.JSONDecodeError as error:
+        raise SearchSpaceError(f"{what} {str(path)!r}: not valid JSON ({error}).") from None
+
+
 def load_best_hparams(path: str | Path, task: str, model: str) -> dict:
     """The hyperparameter values of a `best_hparams.json` written by `tuning.search`, checked
     against the task and model they are applied to."""
-    try:
-        saved = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise SearchSpaceError(f"--hparams {str(path)!r} does not exist.") from None
-    except json.JSONDecodeError as error:
-        raise SearchSpaceError(f"--hparams {path}: not valid JSON ({error}).") from None
+    saved = _read_json(path, "--hparams file")
     if not isinstance(saved, dict) or not isinstance(saved.get("hyperparameters"), dict):
         raise SearchSpaceError(f"--hparams {path}: expected an object with 'hyperparameters' "
                                "(the best_hparams.json of python -m tuning.search).")
@@ -110,12 +114,7 @@ def load_space(model: str, overrides: str | Path | dict | None = None) -> dict:
     source = "search space"
     if isinstance(overrides, (str, Path)):
         source = str(overrides)
-        try:
-            overrides = json.loads(Path(overrides).read_text())
-        except FileNotFoundError:
-            raise SearchSpaceError(f"search space file {source!r} does not exist.") from None
-        except json.JSONDecodeError as error:
-            raise SearchSpaceError(f"{source}: not valid JSON ({error}).") from None
+        overrides = _read_json(overrides, "search space file")
     if overrides is not None and not isinstance(overrides, dict):
         raise SearchSpaceError(f"{source}: expected a JSON object of hyperparameter name -> entry.")
     unknown = sorted(set(overrides or {}) - set(space))
