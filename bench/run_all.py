@@ -139,8 +139,14 @@ def main(argv=None) -> int:
         if not path.is_file():
             missing.append(name)
             continue
-        rows += headline(name, json.loads(path.read_text()))
+        try:
+            rows += headline(name, json.loads(path.read_text()))
+        except (KeyError, StopIteration, TypeError, ValueError) as error:
+            missing.append(f"{name} (unreadable: {error!r})")
+    ran = "all" if not args.only and not args.summary_only else ("none" if args.summary_only else ", ".join(args.only))
     meta = (f"Summary of bench/results/*.json, built {datetime.date.today().isoformat()} by `python bench/run_all.py`"
+            f" (benchmarks run this time: {ran}; the others' results are from their last run, dated in their own "
+            f"tables){'; FAILED this time: ' + ', '.join(failed) if failed else ''}"
             f"{'; missing: ' + ', '.join(missing) if missing else ''}. Each benchmark's own table below gives the "
             "details and the command that produced it.")
     publish("summary", {"meta": meta, "rows": rows, "failed": failed}, markdown(rows, meta), RESULTS / "summary.json",

@@ -105,6 +105,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     from keras_music.audio import compute_features
+    from keras_music.config import FeatureRecipe, config_from_dict
+    from keras_music.data.sequences import window_starts
     from keras_music.export import wav_bytes
     from keras_music.predict import ExportedTagger
 
@@ -112,15 +114,19 @@ def main(argv=None) -> int:
         tmp = Path(tmp)
         export = args.model or demo_export(tmp)
         tagger = ExportedTagger(export)
+        recipe = config_from_dict(FeatureRecipe, tagger.metadata["recipe"])
+        if recipe.sample_rate != RATE:
+            raise SystemExit(f"{export}: this bench feeds {RATE} Hz audio; the export expects {recipe.sample_rate} Hz.")
         loaded = tf.saved_model.load(str(tagger.path))
         serve_audio, serving_default = loaded.signatures["serve_audio"], loaded.signatures["serving_default"]
         clip = music(30.0)
         one = tf.constant([wav_bytes(clip, RATE)])
         batch = tf.constant([wav_bytes(music(30.0, seed), RATE) for seed in range(16)])
-        log_mel, mfcc = compute_features(clip)
+        log_mel, mfcc = compute_features(clip, recipe)
         window = tagger.metadata["window_frames"]
         hop = tagger.metadata["window_hop_frames"]
-        starts = list(range(0, len(log_mel) - window + 1, hop))
+        starts = window_starts(len(log_mel), window, hop).numpy() if window and hop else [0]
+        window = window if window and hop else len(log_mel)
         features = {"mel": tf.constant(np.stack([log_mel[s:s + window] for s in starts])),
                     "mfcc": tf.constant(np.stack([mfcc[s:s + window] for s in starts])),
                     "length": tf.constant([window] * len(starts), tf.int32)}
@@ -153,8 +159,9 @@ def main(argv=None) -> int:
          "unit": "MB"},
     ]
     meta = (f"Measured by `python bench/serving.py` on {platform.machine()} ({os.cpu_count()} CPUs, CPU only), "
-            f"TensorFlow {tf.__version__}; the default CNN-LSTM ({len(tagger.labels)} tags) loaded from its "
-            f"SavedModel; windows of {window} frames every {hop}.")
+            f"TensorFlow {tf.__version__}; {tagger.metadata['model']} ({len(tagger.labels)} tags"
+            f"{', the default configuration' if args.model is None else ''}) loaded from its SavedModel; "
+            f"windows of {window} frames every {hop}.")
     lines = [meta, "", "| measure | value |", "|---|---|"]
     lines += [f"| {r['measure']} | {r['value']:.2f} {r['unit']} |" for r in rows]
     publish("serving", {"meta": meta, "rows": rows}, "\n".join(lines), args.out, args.readme)

@@ -120,18 +120,28 @@ def free_port() -> int:
 
 
 def distributed_seconds(tmp: Path, workers: int, trials: int) -> float:
+    """Wall time of one distributed search: a chief and `workers` workers on 127.0.0.1."""
     command = [sys.executable, "-m", "tuning.search", "--task", "genre", "--features", "seed", "--max-trials",
                str(trials), "--epochs", "8", "--directory", str(tmp / f"workers-{workers}")]
     env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(free_port())}
+    logs, processes = [], []
     start = time.perf_counter()
-    processes = [subprocess.Popen(command, cwd=REPO_ROOT, env={**env, "KERASTUNER_TUNER_ID": tuner_id},
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for tuner_id in ["chief"] + [f"tuner{i}" for i in range(workers)]]
-    for process in processes:
-        _, stderr = process.communicate(timeout=1800)
-        if process.returncode != 0:
-            raise RuntimeError(f"distributed search failed:\n{stderr[-3000:]}")
-    return time.perf_counter() - start
+    try:
+        for tuner_id in ["chief"] + [f"tuner{i}" for i in range(workers)]:
+            logs.append(open(tmp / f"workers-{workers}-{tuner_id}.log", "w"))  # files: no pipe can fill up
+            processes.append(subprocess.Popen(command, cwd=REPO_ROOT, env={**env, "KERASTUNER_TUNER_ID": tuner_id},
+                                              stdout=subprocess.DEVNULL, stderr=logs[-1]))
+        for process, log in zip(processes, logs):
+            if process.wait(timeout=1800) != 0:
+                raise RuntimeError(f"distributed search failed, see {log.name}:\n"
+                                   f"{Path(log.name).read_text()[-3000:]}")
+        return time.perf_counter() - start
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        for log in logs:
+            log.close()
 
 
 def workers_part(tmp: Path, trials: int) -> dict:

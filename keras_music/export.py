@@ -14,7 +14,8 @@ Signatures (core TensorFlow ops only; no tensorflow-io op is in any exported gra
   Emotion: `mel` (batch, frames, n_mels), `mfcc` (batch, frames, n_mfcc) float32,
   `length` (batch,) int32 -> `probabilities`, `logits` (batch, tags).
   Genre: one (batch, 1) input per raw CSV column -> `probabilities` (batch, classes).
-* `serve_audio` (emotion): `audio` (batch,) string of WAV file bytes (16-bit PCM, any
+  A per-clip emotion tagger (`--model mlp`): `features` (batch, dims) -> the same outputs.
+* `serve_audio` (sequence emotion models): `audio` (batch,) string of WAV file bytes (16-bit PCM, any
   rate from 8 to 192 kHz, mono or multichannel) -> `probabilities`, `logits`: decoded
   with `tf.audio.decode_wav`, mixed to mono, FFT-resampled to the model's rate, log-mel
   + MFCC with `tf.signal`, cut into the training crop length every `window_hop` frames,
@@ -120,9 +121,7 @@ def fingerprint(config: dict) -> str:
 
 def validation_thresholds(model, config: dict, data: str | None) -> tuple[list[float], str]:
     """Per-tag thresholds tuned on the run's validation clips, and where they came from."""
-    from keras_music.config import config_from_dict
     from keras_music.data.emotion import load_emotion_data
-    from keras_music.data.sequences import SequenceConfig
     from keras_music.evaluate import tagger_logits
 
     tags = config["tags"]
@@ -131,8 +130,7 @@ def validation_thresholds(model, config: dict, data: str | None) -> tuple[list[f
         val_ids = [c for c in config["splits"]["validation"] if c in set(emotion.tags.clip_ids)]
         if not val_ids:
             raise ValueError("none of the run's validation clips are in it")
-        logits, labels, mask = tagger_logits(model, emotion, val_ids,
-                                             config_from_dict(SequenceConfig, config["sequence_config"]))
+        logits, labels, mask = tagger_logits(model, emotion, val_ids, sequence_config_of(config))
     except (FileNotFoundError, ValueError) as error:
         logger.warning("Thresholds left at 0.5: validation data %r not usable (%s).", data or config["data"], error)
         return [0.5] * len(tags), f"default 0.5 (validation data unavailable: {error})"
@@ -152,6 +150,19 @@ def recipe_of(config: dict):
     return FeatureRecipe()
 
 
+def sequence_config_of(config: dict):
+    """The run's SequenceConfig, read exactly as `keras_music.evaluate` reads it (one default)."""
+    from keras_music.config import config_from_dict
+    from keras_music.data.sequences import SequenceConfig
+
+    return config_from_dict(SequenceConfig, config["sequence_config"])
+
+
+def is_per_clip(model) -> bool:
+    """The per-clip MLP tagger takes one `features` vector per clip instead of sequences."""
+    return "features" in model.input
+
+
 def emotion_archive(model, config: dict):
     """ExportArchive with `serving_default` (features) and `serve_audio` (WAV bytes)."""
     import keras
@@ -163,8 +174,8 @@ def emotion_archive(model, config: dict):
 
     recipe = recipe_of(config)
     n_mels, n_mfcc, n_tags = config["n_mels"], config["n_mfcc"], len(config["tags"])
-    window = config["sequence_config"]["crop_frames"]
-    hop = config["sequence_config"].get("window_hop", 0)
+    sequences = sequence_config_of(config)
+    window, hop = sequences.crop_frames, sequences.window_hop
     log_mel_layer, mfcc_layer = LogMel(config_to_dict(recipe)), MFCC(recipe.n_mfcc)
     if (recipe.n_mels, recipe.n_mfcc) != (n_mels, n_mfcc):
         raise ExportError(f"recipe gives {recipe.n_mels} mel bands / {recipe.n_mfcc} MFCCs, the model expects "
@@ -192,6 +203,8 @@ def emotion_archive(model, config: dict):
         log_mel = log_mel_layer(samples[None, :])
         mfcc = mfcc_layer(log_mel)
         frames = tf.shape(log_mel)[1]
+        tf.debugging.assert_greater(frames, 0, message=f"audio shorter than one analysis frame ({recipe.n_fft} "
+                                    f"samples at {recipe.sample_rate} Hz)")
         if window and hop:
             starts = window_starts(frames, window, hop)
             index = tf.minimum(starts[:, None] + tf.range(window)[None, :], frames - 1)
@@ -211,6 +224,24 @@ def emotion_archive(model, config: dict):
         tf.TensorSpec([None], tf.int32, name="length")])
     archive.add_endpoint("serve_audio", serve_audio,
                          input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
+    return archive
+
+
+def per_clip_archive(model):
+    """ExportArchive of a per-clip tagger: `serving_default` on its `features` vector."""
+    import keras
+    import tensorflow as tf
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serving_default(features):
+        logits = model({"features": features}, training=False)
+        return {"probabilities": tf.sigmoid(logits), "logits": logits}
+
+    archive.add_endpoint("serving_default", serving_default,
+                         input_signature=[tf.TensorSpec([None, model.input["features"].shape[-1]], tf.float32,
+                                                        name="features")])
     return archive
 
 
@@ -277,13 +308,15 @@ def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
 def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
     """Small valid requests for each signature: (signature name, inputs)."""
     rng = np.random.default_rng(0)
+    if config["task"] == "emotion" and is_per_clip(model):
+        return [("serving_default", {"features": np.zeros((1, model.input["features"].shape[-1]), "float32")})]
     if config["task"] == "genre":
         columns = {}
         for name, tensor in model.input.items():
             columns[name] = (np.array([[b"unknown artist"]]) if tensor.dtype == "string"
                              else np.zeros((1, 1), "float32"))
         return [("serving_default", columns)]
-    frames = config["sequence_config"]["crop_frames"] or 64
+    frames = sequence_config_of(config).crop_frames or 64
     rate = recipe_of(config).sample_rate
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate) + 0.01 * rng.standard_normal(3 * rate)
     return [("serving_default", {"mel": rng.normal(-40, 10, (1, frames, config["n_mels"])).astype("float32"),
@@ -323,14 +356,20 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
     if report_path.is_file():
         report = json.loads(report_path.read_text())
         metadata["test_metrics"] = {k: v for k, v in report.items() if isinstance(v, (int, float)) and v is not None}
-    if task == "emotion":
+    if task == "emotion" and is_per_clip(model):
+        thresholds, source = validation_thresholds(model, config, data)
+        metadata.update({"thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
+                         "signatures": {"serving_default": "features (one vector per clip: the training data's "
+                                                           "aggregated features) -> probabilities, logits"}})
+        archive = per_clip_archive(model)
+    elif task == "emotion":
         from keras_music.config import config_to_dict
 
         recipe = recipe_of(config)
         thresholds, source = validation_thresholds(model, config, data)
+        sequences = sequence_config_of(config)
         metadata.update({"recipe": config_to_dict(recipe), "sample_rate": recipe.sample_rate,
-                         "window_frames": config["sequence_config"]["crop_frames"],
-                         "window_hop_frames": config["sequence_config"].get("window_hop", 0),
+                         "window_frames": sequences.crop_frames, "window_hop_frames": sequences.window_hop,
                          "thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
                          "signatures": {"serving_default": "mel, mfcc, length -> probabilities, logits",
                                         "serve_audio": "audio (WAV bytes) -> probabilities, logits"}})

@@ -54,9 +54,9 @@ class ExportedTagger:
             raise FileNotFoundError(f"{metadata_path} does not exist: not an export of keras_music.export.")
         self.path = path
         self.metadata = json.loads(metadata_path.read_text())
-        if self.metadata.get("task") != "emotion":
-            raise ValueError(f"{path} is a {self.metadata.get('task')!r} model; predict tags audio with emotion "
-                             "models (genre models take the CSV columns).")
+        if self.metadata.get("task") != "emotion" or "serve_audio" not in self.metadata.get("signatures", {}):
+            raise ValueError(f"{path} ({self.metadata.get('task')} {self.metadata.get('model')}) has no serve_audio "
+                             "signature; predict needs an emotion model on sequences (cnn_lstm or mlp_lstm).")
         self.labels = self.metadata["labels"]
         self.sample_rate = int(self.metadata["sample_rate"])
         self.thresholds = np.array([self.metadata["thresholds"][t] for t in self.labels])
@@ -72,10 +72,13 @@ class ExportedTagger:
 def window_bounds(num_samples: int, rate: int, window_s: float, hop_s: float) -> list[tuple[int, int]]:
     """(start, end) sample indices of windows of `window_s` every `hop_s` seconds.
 
-    The last window ends at the end of the file (it may be shorter than `window_s`, but
-    not shorter than 1 s unless the whole file is); a file shorter than a window is one window.
+    After the regular windows, the rest of the file becomes one last, shorter window when it
+    lasts at least 1 s (or a whole window, if windows are shorter); a shorter rest is left
+    out. A file shorter than a window is one window.
     """
     window, hop = int(round(window_s * rate)), int(round(hop_s * rate))
+    if window < 1 or hop < 1:
+        raise ValueError(f"--window {window_s} s / --hop {hop_s} s are below one sample at {rate} Hz.")
     if num_samples <= window:
         return [(0, num_samples)]
     bounds = [(start, min(start + window, num_samples)) for start in range(0, num_samples - window + 1, hop)]
@@ -168,8 +171,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8, help="Windows per model call. Default: 8.")
     parser.add_argument("--out", default=None, help="Write here instead of stdout (written atomically).")
     args = parser.parse_args(argv)
-    if args.window <= 0 or (args.hop is not None and args.hop <= 0) or args.batch_size < 1:
-        parser.error("--window, --hop and --batch-size must be positive.")
+    if args.window < 0.1 or (args.hop is not None and args.hop < 0.1) or args.batch_size < 1:
+        parser.error("--window and --hop must be at least 0.1 s, and --batch-size at least 1.")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.audio import AudioDecodeError

@@ -47,16 +47,19 @@ class ResumableTraining(keras.callbacks.Callback):
     Put it after the `ResumableEarlyStopping` it saves in the callback list, so it saves
     that callback's state after the epoch's update and restores it after its reset. It
     also writes `history_csv` (every finished epoch's logs, rewritten atomically), and
-    `history` holds the same logs, including epochs run before a restart. The backup is
-    deleted when `fit` ends normally.
+    `history` holds the same logs, including epochs run before a restart. `identity` (any
+    JSON-able description of the run: configs, data, seed) is stored with every backup, and
+    a backup of a different run is refused instead of resumed. The caller removes the backup
+    (`remove_backup`) once everything the run writes is written.
     """
 
     def __init__(self, backup_dir: str | Path, early_stopping: ResumableEarlyStopping | None = None,
-                 history_csv: str | Path | None = None):
+                 history_csv: str | Path | None = None, identity: dict | None = None):
         super().__init__()
         self.backup_dir = Path(backup_dir)
         self.early_stopping = early_stopping
         self.history_csv = Path(history_csv) if history_csv else None
+        self.identity = json.loads(json.dumps(identity or {}))  # as it reads back from JSON
         self.history: list[dict] = []
         self.resumed_from: int | None = None  # the last finished epoch found in the backup
 
@@ -67,6 +70,7 @@ class ResumableTraining(keras.callbacks.Callback):
             return
         folder = self.backup_dir / pointer.read_text().strip()
         state = json.loads((folder / "state.json").read_text())
+        check_identity(self.backup_dir, state.get("identity", {}), self.identity)
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(folder / "model.weights.h5")
@@ -100,7 +104,7 @@ class ResumableTraining(keras.callbacks.Callback):
         # resumed run would draw other dropout masks.
         np.savez(staging / "non_trainable.npz",
                  **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(self.model.non_trainable_variables)})
-        state = {"epoch": epoch, "history": self.history}
+        state = {"epoch": epoch, "history": self.history, "identity": self.identity}
         if self.early_stopping is not None:
             early, best_weights = self.early_stopping.get_state()
             state["early_stopping"] = early
@@ -117,8 +121,16 @@ class ResumableTraining(keras.callbacks.Callback):
         if self.history_csv is not None:
             write_history_csv(self.history, self.history_csv)
 
-    def on_train_end(self, logs=None):
+    def remove_backup(self) -> None:
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def check_identity(backup_dir: Path, saved: dict, current: dict) -> None:
+    """Refuse to resume a backup written by a different run (other configs, data or seed)."""
+    different = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if different:
+        raise ValueError(f"{backup_dir} holds the backup of a different run (differs in: {', '.join(different)}); "
+                         "delete it to start over, or choose another --out.")
 
 
 def write_history_csv(history: list[dict], path: Path) -> None:

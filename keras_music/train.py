@@ -116,14 +116,15 @@ def class_weights(labels, num_classes: int, power: float) -> dict[int, float] | 
 
 
 def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: TrainingConfig, num_classes: int,
-                  verbose: int = 0, backup_dir: Path | None = None):
+                  verbose: int = 0, backup_dir: Path | None = None, identity: dict | None = None):
     """Fit `ensemble_size` genre MLPs (seeds seed, seed+1, ...) and average them into one model.
 
     Each member is adapted on `train` and early-stopped on validation accuracy with its best
     weights restored. This is the one training recipe, shared by the CLI and `bench/genre.py`.
     With `backup_dir`, every finished member is saved there, and a re-run after a crash loads
     the finished members instead of training them again (an interrupted member restarts; each
-    member is seeded on its own, so the result is the same).
+    member is seeded on its own, so the result is the same). A backup of a different run
+    (`identity`) is refused.
 
     Returns:
         `(model, histories)`: one functional model that averages the members' probabilities
@@ -137,6 +138,16 @@ def fit_genre_mlp(train, validation, model_config: GenreMLPConfig, training: Tra
     preprocessing = fit_genre_preprocessing(train, model_config)
     weights = class_weights(train["label"].to_numpy(), num_classes, model_config.class_weight_power)
     members, histories = [], []
+    if backup_dir is not None:
+        from keras_music.resume import check_identity
+
+        identity = json.loads(json.dumps(identity or {}))
+        marker = backup_dir / "identity.json"
+        if marker.is_file():
+            check_identity(backup_dir, json.loads(marker.read_text()), identity)
+        else:
+            backup_dir.mkdir(parents=True, exist_ok=True)
+            save_json(marker, identity)
     for member in range(model_config.ensemble_size):
         saved = backup_dir / f"member-{member}.keras" if backup_dir else None
         if saved is not None and saved.is_file():
@@ -224,7 +235,8 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
     class_names, train, validation, test = genre_split(data, training, classes)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, histories = fit_genre_mlp(train, validation, model_config, training, len(class_names), verbose=verbose,
-                                     backup_dir=out_dir / "backup")
+                                     backup_dir=out_dir / "backup",
+                                     identity=run_identity(data, classes, model_config, training))
     probabilities = model.predict(genre_dataset(test, model_config.feature_set, 1024), verbose=0)
     report = classification_report(test["label"].to_numpy(), probabilities, class_names)
     report.update({"split": "test", "data": data, "epochs_run": [len(h["loss"]) for h in histories]})
@@ -240,10 +252,10 @@ def train_genre(data: str, out_dir: Path, model_config: GenreMLPConfig, training
         "keras_music_version": __version__,
     })
     write_histories(histories, out_dir / "history.csv")
-    shutil.rmtree(out_dir / "backup", ignore_errors=True)  # the run is complete
     plot_history(histories, out_dir / "history.png",
                  title=f"genre MLP ({model_config.feature_set} features): accuracy and loss per epoch")
     write_report(out_dir / "report.json", report)
+    shutil.rmtree(out_dir / "backup", ignore_errors=True)  # only now is the run folder complete
     return report
 
 
@@ -363,7 +375,8 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     early_stopping = ResumableEarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
                                             start_from_epoch=training.min_epochs, restore_best_weights=True)
     # Killed at any point, the same command resumes from the last finished epoch (keras_music.resume).
-    resumable = ResumableTraining(out_dir / "backup", early_stopping, history_csv=out_dir / "history.csv")
+    resumable = ResumableTraining(out_dir / "backup", early_stopping, history_csv=out_dir / "history.csv",
+                                  identity=run_identity(data, labels, model_config, sequence_config, training))
     model.fit(
         emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True, seed=training.seed,
                         fill_last_batch=mirrored, clock=clock),
@@ -383,8 +396,16 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     report.update({"split": "test", "data": data, "epochs_run": len(resumable.history),
                    "resumed_after_epoch": None if resumable.resumed_from is None else resumable.resumed_from + 1,
                    "chief": True})
-    return _save_emotion_run(model, out_dir, report, history_columns(resumable.history), model_config,
-                             sequence_config, training, emotion, data, (train_ids, val_ids, test_ids))
+    report = _save_emotion_run(model, out_dir, report, history_columns(resumable.history), model_config,
+                               sequence_config, training, emotion, data, (train_ids, val_ids, test_ids))
+    resumable.remove_backup()  # only now is the run folder complete
+    return report
+
+
+def run_identity(data, labels, *configs) -> dict:
+    """What a backup must match to be resumed: the data and every config of the run."""
+    return {"data": str(data), "labels": None if labels is None else str(labels),
+            **{type(c).__name__: config_to_dict(c) for c in configs}}
 
 
 def history_columns(history: list[dict]) -> dict[str, list[float]]:
@@ -433,7 +454,8 @@ def searched_configs(args, model_config, training):
     from tuning.hypermodels import MODEL_NAMES, configs_from_hparams, load_best_hparams
 
     name = MODEL_NAMES[(args.task, args.model)]
-    values = load_best_hparams(args.hparams, args.task, args.model)
+    values = load_best_hparams(args.hparams, args.task, args.model,
+                               features=args.features if args.task == "genre" else None)
     if args.batch_size:
         values = {k: v for k, v in values.items() if k != "batch_size"}
     model_config, training = configs_from_hparams(name, values, model_config, training)
@@ -488,13 +510,13 @@ def main(argv=None) -> int:
     from keras_music.export import export_run
 
     try:
-        path = export_run(out_dir, args.export_name, args.export_dir)
+        path = export_run(out_dir, args.export_name, args.export_dir)  # (CAL500's mlp: on its features only)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: export failed ({error}); the run folder {out_dir} is complete, retry with "
               f"python -m keras_music.export --model {out_dir}", file=sys.stderr)
         return 1
     print(f"Exported for TF Serving: {path}")
-    if args.task == "emotion":
+    if args.task == "emotion" and args.model != "mlp":
         print(f"Tag audio with it: python -m keras_music.predict AUDIO_FILE_OR_FOLDER --model {path.parent}")
     return 0
 

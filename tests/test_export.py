@@ -218,3 +218,25 @@ def test_f1_thresholds_pick_the_best_cut():
     mask = np.array([[1, 1], [1, 1], [1, 1], [1, 0]], "float32")
     thresholds = f1_thresholds(probabilities, labels, mask)
     assert thresholds == [0.7, 0.5]  # tag 0: 0.7 separates perfectly; tag 1 has no positive -> 0.5
+
+
+def test_per_clip_tagger_exports_its_features_signature(cal500_labels, tmp_path):
+    from keras_music.config import EmotionModelConfig
+    from keras_music.data.emotion import load_emotion_data
+    from keras_music.data.sequences import SequenceConfig
+    from keras_music.evaluate import load_run
+    from keras_music.train import train_emotion
+
+    data = str(cal500_labels.parent)
+    train_emotion(data, tmp_path / "run", EmotionModelConfig(model="mlp"), SequenceConfig(),
+                  TrainingConfig(epochs=2, min_epochs=0, validation_fraction=0.15, test_fraction=0.15), verbose=0)
+    export = export_run(tmp_path / "run", None, tmp_path / "models")
+    assert export == tmp_path / "models" / "emotion_mlp" / "1"
+    model, config = load_run(tmp_path / "run")
+    emotion = load_emotion_data(data)
+    features = emotion.clip_vectors(emotion.tags.clip_ids[:9])
+    served = run_fresh(export, {"serving_default/features": features}, tmp_path)
+    expected = 1 / (1 + np.exp(-np.asarray(model({"features": features}, training=False))))
+    assert np.max(np.abs(served["serving_default/probabilities"] - expected)) <= 1e-5
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    assert "serve_audio" not in metadata["signatures"] and len(metadata["thresholds"]) == 18

@@ -169,3 +169,26 @@ def test_sigkilled_genre_ensemble_keeps_finished_members_and_matches(tmp_path):
     assert not (out / "backup").exists()
     got, want = (json.loads((d / "report.json").read_text()) for d in (out, tmp_path / "reference"))
     assert got["accuracy"] == want["accuracy"] and got["log_loss"] == pytest.approx(want["log_loss"], abs=1e-6)
+
+
+def test_a_backup_of_another_run_is_refused(tmp_path):
+    import keras
+
+    from keras_music.resume import ResumableTraining
+
+    def model():
+        inputs = keras.Input((3,))
+        built = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+        built.compile("adam", "mse")
+        return built
+
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    first = ResumableTraining(tmp_path / "backup", identity={"seed": 0})
+    model().fit(x, y, epochs=2, verbose=0, callbacks=[first])
+    assert (tmp_path / "backup" / "LATEST").read_text().strip() == "epoch-00001"
+    with pytest.raises(ValueError, match=r"holds the backup of a different run \(differs in: seed\)"):
+        model().fit(x, y, epochs=3, verbose=0, callbacks=[ResumableTraining(tmp_path / "backup",
+                                                                            identity={"seed": 1})])
+    resumed = ResumableTraining(tmp_path / "backup", identity={"seed": 0})
+    model().fit(x, y, epochs=3, verbose=0, callbacks=[resumed])
+    assert resumed.resumed_from == 1 and [row["epoch"] for row in resumed.history] == [0, 1, 2]

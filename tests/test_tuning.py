@@ -187,3 +187,13 @@ def test_default_hparams_round_trip_to_the_default_configs(name):
     values = default_hparams(name, base, training)
     assert set(values) == set(SPACES[name])
     assert configs_from_hparams(name, values, base, training) == (base, training)
+
+
+@pytest.mark.slow
+def test_hyperband_search_runs_its_brackets(tmp_path):
+    result = run(SEARCH + ["--task", "genre", "--features", "seed", "--tuner", "hyperband", "--epochs", "3",
+                           "--directory", str(tmp_path)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = trial_records(tmp_path / "genre-mlp")
+    assert records and all(r["status"] == "COMPLETED" for r in records)
+    assert "best val_accuracy = " in result.stdout

@@ -4,7 +4,9 @@ Each search space is declared once, below, as plain data (`SPACES`); a JSON file
 replace or fix any entry (`load_space`). A HyperModel only maps hyperparameter values
 onto the package's config dataclasses (`configs_from_hparams`) and calls the same
 builders and data pipelines as `python -m keras_music.train`, so no model exists twice
-and `train --hparams best.json` trains exactly what the search scored.
+and `train --hparams best.json` builds the configuration the search found (trained the
+way `train` trains: the genre task as an ensemble of 3, with `train`'s epochs and patience;
+a trial is one model with the search's shorter budget).
 
 Space entries (JSON):
 
@@ -87,9 +89,10 @@ def _read_json(path: str | Path, what: str):
         raise SearchSpaceError(f"{what} {str(path)!r}: not valid JSON ({error}).") from None
 
 
-def load_best_hparams(path: str | Path, task: str, model: str) -> dict:
+def load_best_hparams(path: str | Path, task: str, model: str, features: str | None = None) -> dict:
     """The hyperparameter values of a `best_hparams.json` written by `tuning.search`, checked
-    against the task and model they are applied to."""
+    against the task and model they are applied to (a genre feature set other than the
+    searched one is allowed, with a warning)."""
     saved = _read_json(path, "--hparams file")
     if not isinstance(saved, dict) or not isinstance(saved.get("hyperparameters"), dict):
         raise SearchSpaceError(f"--hparams {path}: expected an object with 'hyperparameters' "
@@ -98,6 +101,9 @@ def load_best_hparams(path: str | Path, task: str, model: str) -> dict:
         if saved.get(key, wanted) != wanted:
             raise SearchSpaceError(f"--hparams {path}: searched for {key} {saved[key]!r}, but this run trains "
                                    f"{key} {wanted!r}.")
+    if features and saved.get("features") and saved["features"] != features:
+        logger.warning("--hparams %s was searched with --features %s; training with --features %s.", path,
+                       saved["features"], features)
     return saved["hyperparameters"]
 
 
@@ -246,7 +252,7 @@ class GenreMLPHyperModel(kt.HyperModel):
             genre_dataset(self.train, config.feature_set, training.batch_size, self.num_classes, shuffle=True,
                           seed=training.seed),
             validation_data=genre_dataset(self.validation, config.feature_set, 1024, self.num_classes),
-            epochs=training.epochs, shuffle=False,
+            epochs=kwargs.pop("epochs", training.epochs), shuffle=False,  # Hyperband passes its own epochs
             class_weight=class_weights(self.train["label"].to_numpy(), self.num_classes, config.class_weight_power),
             **{**kwargs, "verbose": 0})  # the tuner prints one summary per trial
 
@@ -291,7 +297,8 @@ class EmotionHyperModel(kt.HyperModel):
             emotion_dataset(self.emotion, self.train_ids, sequences, vectors, training=True, seed=training.seed,
                             clock=clock),
             validation_data=emotion_dataset(self.emotion, self.val_ids, sequences, vectors),
-            epochs=training.epochs, shuffle=False, **{**kwargs, "verbose": 0})  # one summary per trial
+            epochs=kwargs.pop("epochs", training.epochs), shuffle=False,  # Hyperband passes its own epochs
+            **{**kwargs, "verbose": 0})  # one summary per trial
 
 
 class TagMLPHyperModel(EmotionHyperModel):

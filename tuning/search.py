@@ -161,7 +161,8 @@ def main(argv=None) -> int:
         space = load_space(name, args.space)
         identity = {"task": args.task, "model": args.model, "data": args.data, "labels": args.labels,
                     "features": args.features if args.task == "genre" else None, "tuner": args.tuner,
-                    "space": space, "epochs": epochs, "split_seed": args.split_seed, "seed": args.seed}
+                    "space": space, "epochs": epochs, "patience": patience, "split_seed": args.split_seed,
+                    "seed": args.seed}
         if chief:
             check_project(project_dir, identity, args.overwrite)
         hypermodel = make_hypermodel(args, name, space, epochs)
@@ -186,7 +187,9 @@ def main(argv=None) -> int:
         return 1
     best = trials[0]
     out = Path(args.out) if args.out else project_dir / "best_hparams.json"
-    save_json(out, {"task": args.task, "model": args.model, "objective": objective, "direction": "max",
+    save_json(out, {"task": args.task, "model": args.model, "data": args.data,
+                    "features": args.features if args.task == "genre" else None,
+                    "objective": objective, "direction": "max",
                     "score": best.score, "trial_id": best.trial_id, "trials_finished": len(trials),
                     "hyperparameters": best.hyperparameters.values})
     print(f"\nSearch {args.project_name}: {len(trials)} trials finished; best {objective} = {best.score:.4f} "
