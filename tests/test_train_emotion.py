@@ -124,3 +124,38 @@ def test_mirrored_strategy_on_two_logical_cpus(demo_store, tmp_path, model):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "CPU:0" in run.stderr and "CPU:1" in run.stderr  # MirroredStrategy saw both devices
     assert "macro_roc_auc=" in run.stdout
+
+
+SPLIT_SCRIPT = """
+import sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from keras_music.data.emotion import load_emotion_data
+from keras_music.data.sequences import EpochClock, SequenceConfig, make_dataset
+emotion = load_emotion_data(sys.argv[1])
+ids = emotion.tags.clip_ids[:21]
+dataset = make_dataset(emotion.sequences(), emotion.tags, ids, SequenceConfig(crop_frames=32, batch_size=16),
+                       training=True, seed=0, fill_last_batch=True, clock=EpochClock())
+strategy = tf.distribute.MirroredStrategy()
+sizes, weights = [], 0.0
+for inputs, labels, mask in strategy.experimental_distribute_dataset(dataset):
+    local = strategy.experimental_local_results(inputs["length"])
+    sizes.append([int(t.shape[0]) for t in local])
+    weights += sum(float(tf.reduce_sum(m)) for m in strategy.experimental_local_results(mask))
+print("REPLICA_BATCHES", sizes, "KNOWN_CELLS", weights, float(emotion.tags.rows(ids).mask.sum()))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_splits_each_global_batch_evenly(demo_store):
+    run = subprocess.run([sys.executable, "-c", SPLIT_SCRIPT, str(demo_store)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = next(line for line in run.stdout.splitlines() if line.startswith("REPLICA_BATCHES"))
+    # 21 clips, global batch 16 -> 2 global batches (the last filled with masked copies), 8 + 8 per replica;
+    # every known label cell is seen exactly once, the fillers add none.
+    assert line.startswith("REPLICA_BATCHES [[8, 8], [8, 8]]")
+    known, expected = map(float, line.split("KNOWN_CELLS ")[1].split())
+    assert known == expected
