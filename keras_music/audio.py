@@ -61,8 +61,8 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        raise AudioDecodeError(f"{ascii(str(path))}: the file name is not valid UTF-8, which TensorFlow's decoders "
-                               "cannot open; rename the file.") from None
+        raise AudioDecodeError(f"{path}: the file name is not valid UTF-8 ({ascii(path.name)}), which TensorFlow's "
+                               "decoders cannot open; rename the file.") from None
     try:
         audio = tfio.audio.AudioIOTensor(str(path))
         samples = audio.to_tensor()
