@@ -71,19 +71,34 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
         reason = _short_reason(error)
         raise AudioDecodeError(f"{path}: cannot decode as audio; the file may be truncated, corrupt or not audio "
                                f"(decoder: {reason}).") from error
-    if samples.dtype in _PCM_SCALE:
-        samples = tf.cast(samples, tf.float32) / _PCM_SCALE[samples.dtype]
-    samples = tf.reduce_mean(tf.cast(samples, tf.float32), axis=-1).numpy() if samples.shape.rank == 2 else \
-        tf.cast(samples, tf.float32).numpy()
+    samples = _to_mono_float32(samples)
     if samples.size == 0:
         raise AudioDecodeError(f"{path}: decodes to zero samples.")
     if rate <= 0:
         raise AudioDecodeError(f"{path}: invalid sample rate {rate}.")
     if not np.isfinite(samples).all():
         raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity.")
-    if np.max(np.abs(samples)) == 0.0:
+    if not samples.any():
         raise AudioDecodeError(f"{path}: the audio is entirely silent ({samples.size / rate:.2f} s of zeros).")
     return samples, rate
+
+
+def _to_mono_float32(decoded) -> np.ndarray:
+    """Decoded PCM/float `(samples[, channels])` -> mono float32 in [-1, 1], with as few
+    full-length copies as possible (long files: memory grows with the audio, not a multiple)."""
+    scale = _PCM_SCALE.get(decoded.dtype)
+    array = decoded.numpy()
+    del decoded
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim == 2:
+        mono = array.mean(axis=1, dtype=np.float32)
+    else:
+        mono = array.astype(np.float32, copy=scale is not None)  # PCM: a copy we may scale in place
+    del array
+    if scale:
+        mono *= np.float32(1.0 / scale)
+    return mono
 
 
 def resample(samples, orig_rate: int, target_rate: int):

@@ -93,7 +93,8 @@ def tag_file(tagger: ExportedTagger, path: Path, window_s: float, hop_s: float, 
     from keras_music.export import wav_bytes
 
     samples, rate = decode_audio(path)
-    samples = resample(samples, rate, tagger.sample_rate).numpy()
+    if rate != tagger.sample_rate:
+        samples = resample(samples, rate, tagger.sample_rate).numpy()
     bounds = window_bounds(len(samples), tagger.sample_rate, window_s, hop_s)
     logits = []
     for i in range(0, len(bounds), batch_size):
