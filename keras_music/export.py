@@ -355,7 +355,8 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
     report_path = run_dir / "report.json"
     if report_path.is_file():
         report = json.loads(report_path.read_text())
-        metadata["test_metrics"] = {k: v for k, v in report.items() if isinstance(v, (int, float)) and v is not None}
+        metadata["test_metrics"] = {k: v for k, v in report.items() if isinstance(v, (int, float))
+                                    and not isinstance(v, bool) and k not in ("epochs_run", "resumed_after_epoch")}
     if task == "emotion" and is_per_clip(model):
         thresholds, source = validation_thresholds(model, config, data)
         metadata.update({"thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,

@@ -116,7 +116,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["cnn_lstm", "mlp_lstm"])
+@pytest.mark.parametrize("model", ["cnn_lstm"])  # the harder case (convolution + pooling of empty batches)
 def test_mirrored_strategy_on_two_logical_cpus(demo_store, tmp_path, model):
     run = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, "--data", str(demo_store), "--model", model,
                           "--strategy", "mirrored", "--epochs", "2", "--out", str(tmp_path / "run"), "--no-export"],

@@ -127,7 +127,7 @@ def test_genre_search_resumes_refuses_other_projects_and_feeds_train(tmp_path):
 @pytest.mark.slow
 def test_emotion_search_on_cal500_maximises_masked_macro_auc(tmp_path, cal500_labels):
     result = run(SEARCH + ["--task", "emotion", "--model", "mlp", "--data", str(cal500_labels.parent),
-                           "--max-trials", "2", "--epochs", "3", "--directory", str(tmp_path)])
+                           "--max-trials", "1", "--epochs", "2", "--directory", str(tmp_path)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "best val_macro_auc = " in result.stdout and "| head_units |" in result.stdout
     best = json.loads((tmp_path / "emotion-mlp" / "best_hparams.json").read_text())
