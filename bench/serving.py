@@ -104,10 +104,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import tensorflow as tf
 
-    from keras_music.audio import compute_features
+    from keras_music.audio import compute_features, wav_bytes
     from keras_music.config import FeatureRecipe, config_from_dict
     from keras_music.data.sequences import window_starts
-    from keras_music.export import wav_bytes
     from keras_music.predict import ExportedTagger
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -101,6 +101,21 @@ def _to_mono_float32(decoded) -> np.ndarray:
     return mono
 
 
+def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
+    """16-bit PCM mono WAV file bytes of float samples in [-1, 1] (clipped); what `tf.audio.decode_wav`
+    and the exported `serve_audio` signature read."""
+    import io
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
 def resample(samples, orig_rate: int, target_rate: int):
     """Band-limited resampling of a 1-D signal with one real FFT (core TF ops only).
 

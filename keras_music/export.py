@@ -32,14 +32,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import logging
 import os
 import re
 import shutil
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -294,19 +292,10 @@ def prediction_log(model_name: str, signature: str, inputs: dict) -> bytes:
     return _field(6, _field(1, request))
 
 
-def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
-    """16-bit PCM mono WAV bytes of float samples in [-1, 1]."""
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return buffer.getvalue()
-
-
 def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
     """Small valid requests for each signature: (signature name, inputs)."""
+    from keras_music.audio import wav_bytes
+
     rng = np.random.default_rng(0)
     if config["task"] == "emotion" and is_per_clip(model):
         return [("serving_default", {"features": np.zeros((1, model.input["features"].shape[-1]), "float32")})]

@@ -89,8 +89,7 @@ def window_bounds(num_samples: int, rate: int, window_s: float, hop_s: float) ->
 
 def tag_file(tagger: ExportedTagger, path: Path, window_s: float, hop_s: float, batch_size: int) -> dict:
     """Scores of one file: per-file probabilities and tags, and each window's probabilities."""
-    from keras_music.audio import decode_audio, resample
-    from keras_music.export import wav_bytes
+    from keras_music.audio import decode_audio, resample, wav_bytes
 
     samples, rate = decode_audio(path)
     if rate != tagger.sample_rate:

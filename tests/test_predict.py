@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_music.export import export_run, wav_bytes
+from keras_music.audio import wav_bytes
+from keras_music.export import export_run
 from keras_music.predict import window_bounds
 
 REPO = Path(__file__).resolve().parents[1]

@@ -149,13 +149,10 @@ def demo_tags(a: dict) -> dict[str, str]:
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     """16-bit PCM mono WAV (temp file, then rename)."""
-    import wave
+    from keras_music.audio import wav_bytes
 
-    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(wav_bytes(samples, rate))
 
 
 def make_emotion_demo(root: str | Path, num_clips: int = 200, seconds: float = 10.0, seed: int = 0,
