@@ -60,8 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--variant", choices=["default", "seed"], default="default",
                         help="Emotion models: 'seed' reproduces the paper's choices, 'default' is what learns.")
     parser.add_argument("--data", default="demo",
-                        help="'demo' (built-in synthetic data); emotion: 'mer4q', a feature store, or a folder with "
-                             "labels.csv + features/*.npz; genre: a CSV path. Default: demo.")
+                        help="'demo' (built-in synthetic data); emotion: 'mer4q', 'cal500' (with --model mlp), a "
+                             "feature store, or a folder with labels.csv + features/*.npz; genre: a CSV path. "
+                             "Default: demo.")
     parser.add_argument("--labels", default=None, help="Emotion with a feature store: labels CSV "
                         "(clip_id + tag columns). Default: STORE/labels.csv.")
     parser.add_argument("--features", choices=sorted(FEATURE_SETS), default=GenreMLPConfig.feature_set,
@@ -86,7 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--export-dir", default="saved_models", help="TF Serving model base folder. "
                         "Default: saved_models.")
     parser.add_argument("--no-export", action="store_true", help="Do not export (the run folder is still written).")
-    parser.add_argument("--out", default=None, help="Run folder to write. Default: runs/<task>-<model>-<timestamp>.")
+    parser.add_argument("--out", default=None, help="Run folder to write; re-running a killed command with the same "
+                        "--out resumes it. Default: runs/<task>-<model>-<timestamp>.")
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
                         help="Progress: 0 silent, 1 Keras progress bar, 2 one line per epoch. Default: 2.")
     args = parser.parse_args(argv)
@@ -275,11 +277,15 @@ def epoch_summary(epochs: int):
             self.start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            values = "  ".join(f"{k} {logs[k]:.4f}" for k in SUMMARY_KEYS if k in (logs or {}))
-            print(f"epoch {epoch + 1}/{epochs}  {values}  ({time.perf_counter() - self.start:.1f} s)",
-                  file=sys.stderr, flush=True)
+            print_epoch(epoch, epochs, logs or {}, time.perf_counter() - self.start)
 
     return EpochSummary()
+
+
+def print_epoch(epoch: int, epochs: int, logs: dict, seconds: float) -> None:
+    """The one-line epoch summary on stderr (`epoch 3/60  loss ...  val_macro_auc ...  (1.2 s)`)."""
+    values = "  ".join(f"{k} {logs[k]:.4f}" for k in SUMMARY_KEYS if k in logs)
+    print(f"epoch {epoch + 1}/{epochs}  {values}  ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
 
 def emotion_split(emotion, training: TrainingConfig) -> tuple[list[str], list[str], list[str]]:
@@ -357,9 +363,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
                                           seed=training.seed, fill_last_batch=True, clock=clock),
             clock, training.epochs, training.patience, training.min_epochs,
             validate=lambda: score_tagger(model, emotion, val_ids, sequence_config)["macro_roc_auc"],
-            on_epoch=lambda epoch, logs: logger.info(
-                "epoch %d/%d  loss %.4f  val_macro_auc %.4f  (%.1f s)", epoch + 1, training.epochs, logs["loss"],
-                logs["val_macro_auc"], logs["seconds"]))
+            on_epoch=lambda epoch, logs: print_epoch(epoch, training.epochs, logs, logs["seconds"]))
         report = score_tagger(model, emotion, test_ids, sequence_config)
         report.update({"split": "test", "data": data, "epochs_run": len(history), "resumed_after_epoch": None,
                        "chief": is_chief(scope), "workers": scope.num_replicas_in_sync})
