@@ -1,8 +1,8 @@
 """Emotion benchmark: do the sequence models learn, and do they beat honest baselines?
 
-    python bench/emotion.py                              # the shared 4Q sequences
-    python bench/emotion.py --data cal500 --folds 10
-    python bench/emotion.py --data demo --seeds 0 1 2
+    python -m bench.emotion                              # the shared 4Q sequences
+    python -m bench.emotion --data cal500 --folds 10
+    python -m bench.emotion --data demo --seeds 0 1 2
 
 On one seeded split, or with `--folds K` on each fold of a K-fold cross-validation (by
 artist where artists are known; the same splits for every row), every model trains on the
@@ -37,23 +37,21 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
-from bench.publish import publish  # noqa: E402
-from keras_music.config import EmotionModelConfig  # noqa: E402
-from keras_music.data.emotion import load_emotion_data  # noqa: E402
-from keras_music.data.splits import group_folds  # noqa: E402
-from keras_music.data.sequences import SequenceConfig  # noqa: E402
-from keras_music.reports import tagging_report  # noqa: E402
-from keras_music.train import EMOTION_TRAINING, emotion_split, train_emotion  # noqa: E402
+from bench.publish import publish
+from keras_music.data.emotion import load_emotion_data
+from keras_music.data.splits import group_folds
+from keras_music.data.sequences import SequenceConfig
+from keras_music.reports import tagging_report
+from keras_music.models.registry import families
+from keras_music.training import EMOTION_TRAINING, emotion_split, train_emotion
 
 RESULTS = REPO_ROOT / "bench" / "results"
-SEQUENCE_MODELS = [("mlp_lstm", "seed"), ("mlp_lstm", "default"), ("cnn_lstm", "seed"), ("cnn_lstm", "default")]
 SCORES = ("macro_roc_auc", "macro_pr_auc", "accuracy", "arousal_roc_auc", "valence_roc_auc")
 
 
@@ -120,6 +118,19 @@ def markdown(rows, meta) -> str:
     return "\n".join(lines)
 
 
+def model_rows(emotion) -> list[tuple[str, object]]:
+    """(row name, config) of every registered tagger the data can feed, each variant of a family with
+    variants: per-clip families everywhere, sequence families where there are sequences (not CAL500)."""
+    rows = []
+    for family in families("emotion"):
+        if family.inputs == "sequences" and emotion.source is None:
+            continue
+        for variant in ("seed", "default") if family.has_variants else ("default",):
+            config = family.config(variant=variant) if family.has_variants else family.config()
+            rows.append((f"{family.name} ({variant})", config))
+    return rows
+
+
 def evaluation_splits(emotion, training, folds: int) -> list[tuple[list[str], list[str], list[str]]]:
     """(train, validation, test) clip ids: the seeded split of `train`, or each of `folds` folds."""
     if folds <= 1:
@@ -155,27 +166,24 @@ def main(argv=None) -> int:
         for row in baselines(emotion, train_ids, test_ids):
             baseline_reports.setdefault(row.pop("model"), []).append(row)
     rows = [mean_over_runs(name, reports) for name, reports in baseline_reports.items()]
-    # The per-clip MLP runs everywhere; the sequence models where there are sequences (not CAL500).
-    models = ([("mlp", "default")] + (SEQUENCE_MODELS if emotion.source is not None else []))
-    for model, variant in models:
+    for name, config in model_rows(emotion):
         reports, seconds = [], []
         for fold, split in enumerate(folds):
             for seed in args.seeds:
                 start = time.perf_counter()
                 with tempfile.TemporaryDirectory() as tmp:
-                    reports.append(train_emotion(args.data, Path(tmp), EmotionModelConfig(model=model, variant=variant),
-                                                 SequenceConfig(), dataclasses.replace(training, seed=seed),
-                                                 verbose=0, splits=split))
+                    reports.append(train_emotion(args.data, Path(tmp), config, SequenceConfig(),
+                                                 dataclasses.replace(training, seed=seed), verbose=0, splits=split))
                 seconds.append(time.perf_counter() - start)
-                logging.info("%s %s fold %d seed %d: test macro ROC-AUC %.3f, accuracy %s", model, variant, fold,
+                logging.info("%s fold %d seed %d: test macro ROC-AUC %.3f, accuracy %s", name, fold,
                              seed, reports[-1]["macro_roc_auc"], reports[-1]["accuracy"])
-        rows.append(mean_over_runs(f"{model} ({variant})", reports, seconds))
+        rows.append(mean_over_runs(name, reports, seconds))
 
     grouping = "artist" if any(g != c for c, g in emotion.groups.items()) else "clip"
     evaluation = (f"{args.folds}-fold cross-validation by {grouping} (fold seed {args.split_seed}; each fold "
                   f"~{len(folds[0][2])} test clips)" if args.folds > 1 else
                   f"test = {len(folds[0][2])} clips of a split by {grouping} (split seed {args.split_seed})")
-    meta = (f"Measured {datetime.date.today().isoformat()} by `python bench/emotion.py --data {args.data}"
+    meta = (f"Measured {datetime.date.today().isoformat()} by `python -m bench.emotion --data {args.data}"
             f"{f' --folds {args.folds}' if args.folds > 1 else ''} --seeds {' '.join(map(str, args.seeds))}` on "
             f"{platform.machine()} ({os.cpu_count()} CPUs): {len(emotion.tags.clip_ids)} clips, "
             f"{len(emotion.tags.tags)} tags, {evaluation}; ± = std over "

@@ -1,7 +1,7 @@
 """Feature extraction speed and agreement: keras_music vs librosa on the same files.
 
-    python bench/features.py                       # ../shared/audio, 3 timed passes
-    python bench/features.py --audio music/ --repeat 5
+    python -m bench.features                       # ../shared/audio, 3 timed passes
+    python -m bench.features --audio music/ --repeat 5
 
 Speed is audio-seconds per wall-second, end to end (decode, mono, resample to 22,050 Hz,
 log-mel + MFCC): ours through `extract_folder` (tensorflow-io decoding, FFT resampler,
@@ -28,13 +28,12 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.publish import publish  # noqa: E402
-from keras_music.config import FeatureRecipe  # noqa: E402
+from bench.publish import publish
+from keras_music.config import FeatureRecipe
 
 DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "audio"
 RESULTS = REPO_ROOT / "bench" / "results"

@@ -1,7 +1,7 @@
 """Genre benchmark: our Keras MLP against honest baselines on one split by song.
 
-    python bench/genre.py                                  # ../shared/datasets/genre/train.csv
-    python bench/genre.py --data train.csv --seeds 0 1 2 --readme README.md
+    python -m bench.genre                                  # ../shared/datasets/genre/train.csv
+    python -m bench.genre --data train.csv --seeds 0 1 2 --readme README.md
 
 Trains on the training songs of `split_by_song(seed)`, early-stops the MLP on the
 validation songs, and scores every model on the same test songs. Baselines: majority
@@ -27,24 +27,23 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.compose import ColumnTransformer  # noqa: E402
-from sklearn.dummy import DummyClassifier  # noqa: E402
-from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
-from sklearn.impute import SimpleImputer  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.model_selection import KFold  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder  # noqa: E402
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
-from bench.publish import publish  # noqa: E402
-from keras_music.config import GenreMLPConfig, TrainingConfig  # noqa: E402
-from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, split_by_song  # noqa: E402
-from keras_music.reports import classification_report  # noqa: E402
+from bench.publish import publish
+from keras_music.config import TrainingConfig
+from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, split_by_song
+from keras_music.reports import classification_report
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "genre" / "train.csv"
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -98,10 +97,11 @@ def run_sklearn(name, estimator, train, test, feature_set, leaky=False) -> dict:
 
 
 def run_mlp(train, validation, test, feature_set, seed) -> dict:
-    from keras_music.models.mlp import genre_dataset
-    from keras_music.train import fit_genre_mlp
+    from keras_music.data.genre import genre_dataset
+    from keras_music.models.genre_mlp import GenreMLPConfig
+    from keras_music.training import fit_genre_mlp
 
-    config = dataclasses.replace(GenreMLPConfig(), feature_set=feature_set)
+    config = GenreMLPConfig(feature_set=feature_set)
     training = dataclasses.replace(TrainingConfig(), seed=seed)
     start = time.perf_counter()
     model, histories = fit_genre_mlp(train, validation, config, training, NUM_CLASSES)
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
 
     rows = benchmark(args.data, args.split_seed, args.seeds)
     table = markdown(rows)
-    meta = (f"Measured {datetime.date.today().isoformat()} by `python bench/genre.py` on {platform.machine()} "
+    meta = (f"Measured {datetime.date.today().isoformat()} by `python -m bench.genre` on {platform.machine()} "
             f"({os.cpu_count()} CPUs); data `{args.data.name}`, split by song with seed {args.split_seed} "
             f"(80/10/10); every model trains on the same training songs and is scored on the same test songs. "
             f"Rows with ± are the mean and standard deviation over seeds {args.seeds}.")

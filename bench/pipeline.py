@@ -1,7 +1,7 @@
 """Input pipeline vs training speed: is the model ever waiting for data?
 
-    python bench/pipeline.py                      # the shared 4Q features
-    python bench/pipeline.py --model mlp_lstm --epochs 3
+    python -m bench.pipeline                      # the shared 4Q features
+    python -m bench.pipeline --model mlp_lstm --epochs 3
 
 Writes the 4Q clips into a TFRecord feature store (the format `keras_music.extract`
 produces), then times `model.fit` on training crops streamed from the store (parse,
@@ -23,24 +23,22 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import keras
+import tensorflow as tf
 
-from bench.publish import publish  # noqa: E402
-from keras_music.config import EmotionModelConfig, FeatureRecipe  # noqa: E402
-from keras_music.data.mer4q import load_mer4q  # noqa: E402
-from keras_music.data.sequences import ClipSource, EpochClock, SequenceConfig, feature_statistics, make_dataset  # noqa: E402
-from keras_music.data.splits import split_by_group  # noqa: E402
-from keras_music.data.store import FeatureStore, serialize_clip  # noqa: E402
-from keras_music.models.cnn_lstm import build_cnn_lstm  # noqa: E402
-from keras_music.models.mlp_lstm import build_mlp_lstm  # noqa: E402
+from bench.publish import publish
+from keras_music.config import FeatureRecipe
+from keras_music.data.mer4q import load_mer4q
+from keras_music.data.sequences import ClipSource, EpochClock, SequenceConfig, feature_statistics, make_dataset
+from keras_music.data.splits import split_by_group
+from keras_music.data.store import FeatureStore, serialize_clip
+from keras_music.models.registry import REGISTRY, families
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "mer4q"
 RESULTS = REPO_ROOT / "bench" / "results"
-BUILDERS = {"cnn_lstm": build_cnn_lstm, "mlp_lstm": build_mlp_lstm}
+SEQUENCE_MODELS = [f.name for f in families("emotion") if f.inputs == "sequences"]
 
 
 def write_store(clips, clip_ids, root: Path) -> FeatureStore:
@@ -56,7 +54,7 @@ def write_store(clips, clip_ids, root: Path) -> FeatureStore:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="4Q-style folder. Default: %(default)s")
-    parser.add_argument("--model", choices=sorted(BUILDERS), default="cnn_lstm")
+    parser.add_argument("--model", choices=SEQUENCE_MODELS, default="cnn_lstm")
     parser.add_argument("--epochs", type=int, default=3, help="Timed epochs per pipeline. Default: 3.")
     parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
     parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json", help="Default: %(default)s")
@@ -84,7 +82,8 @@ def main(argv=None) -> int:
         results = {}
         for name, dataset in (("store (streamed)", streamed), ("memory (same tensors)", in_memory)):
             keras.utils.set_random_seed(0)
-            model = BUILDERS[args.model](EmotionModelConfig(model=args.model), tags.tags, stats)
+            family = REGISTRY[args.model]
+            model = family.build(family.config(), tags.tags, {"mel": FeatureRecipe().n_mels, "mfcc": FeatureRecipe().n_mfcc}, stats)
             model.fit(dataset.take(2), epochs=1, verbose=0)  # trace once
             start = time.perf_counter()
             model.fit(dataset, epochs=args.epochs, verbose=0)

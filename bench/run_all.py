@@ -1,8 +1,8 @@
 """Run every benchmark, then write one summary: `bench/results/summary.json` + `.md`.
 
-    python bench/run_all.py --readme README.md                  # everything (about 1.5 h on 2 CPU cores)
-    python bench/run_all.py --only serving tuning --readme README.md
-    python bench/run_all.py --summary-only --readme README.md   # rebuild the summary from existing results
+    python -m bench.run_all --readme README.md                  # everything (about 1.5 h on 2 CPU cores)
+    python -m bench.run_all --only serving tuning --readme README.md
+    python -m bench.run_all --summary-only --readme README.md   # rebuild the summary from existing results
 
 Each benchmark runs as its own process (`python bench/<name>.py ...`) and writes its own
 JSON, Markdown table and README block; the summary then puts the headline figure of
@@ -22,20 +22,19 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from bench.publish import publish  # noqa: E402
+from bench.publish import publish
 
 RESULTS = REPO_ROOT / "bench" / "results"
 # name -> (script arguments, results file)
 BENCHMARKS = {
-    "features": (["bench/features.py"], "features.json"),
-    "pipeline": (["bench/pipeline.py"], "pipeline.json"),
-    "genre": (["bench/genre.py"], "genre.json"),
-    "emotion-mer4q": (["bench/emotion.py", "--data", "mer4q"], "emotion-mer4q.json"),
-    "emotion-cal500": (["bench/emotion.py", "--data", "cal500", "--folds", "10"], "emotion-cal500.json"),
-    "serving": (["bench/serving.py"], "serving.json"),
-    "tuning": (["bench/tuning.py"], "tuning.json"),
+    "features": (["-m", "bench.features"], "features.json"),
+    "pipeline": (["-m", "bench.pipeline"], "pipeline.json"),
+    "genre": (["-m", "bench.genre"], "genre.json"),
+    "emotion-mer4q": (["-m", "bench.emotion", "--data", "mer4q"], "emotion-mer4q.json"),
+    "emotion-cal500": (["-m", "bench.emotion", "--data", "cal500", "--folds", "10"], "emotion-cal500.json"),
+    "serving": (["-m", "bench.serving"], "serving.json"),
+    "tuning": (["-m", "bench.tuning"], "tuning.json"),
 }
 
 
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
         except (KeyError, StopIteration, TypeError, ValueError) as error:
             missing.append(f"{name} (unreadable: {error!r})")
     ran = "all" if not args.only and not args.summary_only else ("none" if args.summary_only else ", ".join(args.only))
-    meta = (f"Summary of bench/results/*.json, built {datetime.date.today().isoformat()} by `python bench/run_all.py`"
+    meta = (f"Summary of bench/results/*.json, built {datetime.date.today().isoformat()} by `python -m bench.run_all`"
             f" (benchmarks run this time: {ran}; the others' results are from their last run, dated in their own "
             f"tables){'; FAILED this time: ' + ', '.join(failed) if failed else ''}"
             f"{'; missing: ' + ', '.join(missing) if missing else ''}. Each benchmark's own table below gives the "

@@ -1,7 +1,7 @@
 """Serving cost of an exported emotion model, on this machine's CPU.
 
-    python bench/serving.py                          # trains + exports a small demo model first
-    python bench/serving.py --model saved_models/emotion_cnn_lstm --readme README.md
+    python -m bench.serving                          # trains + exports a small demo model first
+    python -m bench.serving --model saved_models/emotion_cnn_lstm --readme README.md
 
 Measured on the SavedModel loaded with `tf.saved_model.load` (what TF Serving runs):
 
@@ -30,12 +30,11 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench.publish import publish  # noqa: E402
+from bench.publish import publish
 
 RESULTS = REPO_ROOT / "bench" / "results"
 RATE = 22050
@@ -61,17 +60,18 @@ def music(seconds: float, seed: int = 0) -> np.ndarray:
 def demo_export(workdir: Path) -> Path:
     """Train the default CNN-LSTM for 2 epochs on a small synthetic set and export it (the
     architecture, not the training, sets the serving cost)."""
-    from keras_music.config import EmotionModelConfig, TrainingConfig
+    from keras_music.config import TrainingConfig
     from keras_music.data.demo import make_emotion_demo
     from keras_music.data.sequences import SequenceConfig
     from keras_music.export import export_run
     from keras_music.extract import extract_folder
-    from keras_music.train import train_emotion
+    from keras_music.models.cnn_lstm import CNNLSTMConfig
+    from keras_music.training import train_emotion
 
     root = make_emotion_demo(workdir / "demo", num_clips=40, seconds=4.0, seed=0)
     extract_folder(root / "audio", root / "store", workers=1)
     (root / "store" / "labels.csv").write_text((root / "labels.csv").read_text())
-    train_emotion(str(root / "store"), workdir / "run", EmotionModelConfig(), SequenceConfig(),
+    train_emotion(str(root / "store"), workdir / "run", CNNLSTMConfig(), SequenceConfig(),
                   TrainingConfig(epochs=2, min_epochs=0, validation_fraction=0.2, test_fraction=0.2), verbose=0)
     return export_run(workdir / "run", "bench", workdir / "models")
 
@@ -157,7 +157,7 @@ def main(argv=None) -> int:
         {"measure": "decoded samples of 9 extra minutes (float32, 22,050 Hz mono)", "value": decoded_mb * 0.9,
          "unit": "MB"},
     ]
-    meta = (f"Measured by `python bench/serving.py` on {platform.machine()} ({os.cpu_count()} CPUs, CPU only), "
+    meta = (f"Measured by `python -m bench.serving` on {platform.machine()} ({os.cpu_count()} CPUs, CPU only), "
             f"TensorFlow {tf.__version__}; {tagger.metadata['model']} ({len(tagger.labels)} tags"
             f"{', the default configuration' if args.model is None else ''}) loaded from its SavedModel; "
             f"windows of {window} frames every {hop}.")

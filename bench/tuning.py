@@ -1,7 +1,7 @@
 """KerasTuner search: does the best configuration beat the defaults, and what do workers buy?
 
-    python bench/tuning.py                      # all three parts, real data from ../shared
-    python bench/tuning.py --parts workers      # only the 1-vs-2-worker timing
+    python -m bench.tuning                      # all three parts, real data from ../shared
+    python -m bench.tuning --parts workers      # only the 1-vs-2-worker timing
 
 Parts:
 
@@ -33,10 +33,9 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.publish import publish  # noqa: E402
+from bench.publish import publish
 
 RESULTS = REPO_ROOT / "bench" / "results"
 GENRE_CSV = REPO_ROOT.parent / "shared" / "datasets" / "genre" / "train.csv"
@@ -56,13 +55,16 @@ def default_score(task: str, model: str, data: str, epochs: int, patience: int,
     import keras
     import keras_tuner as kt
 
-    from tuning.hypermodels import MODEL_NAMES, SPACES, declare, default_hparams
+    from keras_music.hparams import default_hparams
+    from keras_music.models.registry import get_family
+    from tuning.hypermodels import declare
     from tuning.search import make_hypermodel
 
-    name = MODEL_NAMES[(task, model)]
-    args = argparse.Namespace(task=task, data=data, labels=None, features=features, seed=0, split_seed=0)
-    hypermodel = make_hypermodel(args, name, SPACES[name], epochs)
-    values = default_hparams(name, hypermodel.model_config, hypermodel.training)
+    family = get_family(model, task)
+    args = argparse.Namespace(task=task, family=family, data=data, labels=None, features=features, seed=0,
+                              split_seed=0)
+    hypermodel = make_hypermodel(args, family.space, epochs)
+    values = default_hparams(family, hypermodel.model_config, hypermodel.training)
     hp = kt.HyperParameters()
     declare(hp, values)
     objective = hypermodel.objective.name
@@ -214,7 +216,7 @@ def main(argv=None) -> int:
                 results["emotion"] = emotion_part(tmp, args.emotion_trials)
             else:
                 results["workers"] = workers_part(tmp, args.worker_trials)
-    meta = (f"Measured by `python bench/tuning.py` on {platform.machine()} ({os.cpu_count()} CPUs); split seed 0, "
+    meta = (f"Measured by `python -m bench.tuning` on {platform.machine()} ({os.cpu_count()} CPUs); split seed 0, "
             "tuner seed 0; the test split is used only after the search.")
     publish("tuning", {"meta": meta, "results": results}, markdown(results, meta), args.out, args.readme)
     return 0

@@ -1,7 +1,9 @@
-"""Frozen dataclass configs with a strict JSON round-trip.
+"""Configs shared across the package, the strict JSON round-trip, and atomic writes.
 
-The same objects are read by the builders, the CLIs and (later) the KerasTuner
-HyperModels, and a copy is saved beside every trained model (`config.json`).
+`TrainingConfig` (how any model is fitted) and `FeatureRecipe` (how audio becomes
+features) live here; each model family's own config dataclass lives in its module under
+`keras_music/models/` and is listed in `keras_music.models.registry`. A copy of every
+config is saved beside every trained model (`config.json`).
 """
 
 from __future__ import annotations
@@ -11,48 +13,6 @@ import dataclasses
 import json
 import typing
 from pathlib import Path
-
-
-@dataclasses.dataclass(frozen=True)
-class GenreMLPConfig:
-    """The genre MLP: which columns it sees and its hidden layers.
-
-    Args:
-        feature_set: str. `seed` (the paper's columns) or `full` (adds popularity and the
-            artist). Defaults to `full`.
-        hidden_units: tuple of int. Width of each hidden ReLU layer.
-        dropout: float. Dropout after each hidden layer.
-        numeric_bins: int. Quantile bins of the piecewise-linear encoding added beside
-            each standardised numeric column (0 = standardised values only).
-        artist_embedding_dim: int. Size of the artist embedding (`full` only).
-        artist_oov_rate: float. Training-time rate at which an artist is replaced by the
-            out-of-vocabulary id, so unseen artists get a trained fallback.
-        artist_bias: bool. Add a per-artist offset to the logits (wide path), the neural
-            counterpart of target encoding.
-        artist_l2: float. L2 penalty on the artist tables; shrinks rare artists to the prior.
-        learning_rate: float. Adam learning rate.
-        label_smoothing: float. Label smoothing of the cross-entropy; many tracks carry
-            more than one genre in the data, so hard 0/1 targets overstate certainty.
-        class_weight_power: float. Class weights `(mean count / class count) ** power`:
-            0 = none, 1 = fully balanced. A little lifts the rare genres (macro-F1)
-            at almost no cost in accuracy.
-        ensemble_size: int. Members trained with consecutive seeds and averaged into one
-            saved model. Averaging steadies the artist embedding, whose quality varies
-            from seed to seed.
-    """
-
-    feature_set: str = "full"
-    hidden_units: tuple[int, ...] = (1024, 512)
-    dropout: float = 0.3
-    numeric_bins: int = 16
-    artist_embedding_dim: int = 16
-    artist_oov_rate: float = 0.4
-    artist_bias: bool = True
-    artist_l2: float = 0.0
-    learning_rate: float = 1e-3
-    label_smoothing: float = 0.1
-    class_weight_power: float = 0.3
-    ensemble_size: int = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,55 +44,10 @@ class TrainingConfig:
     test_fraction: float = 0.1
 
 
-@dataclasses.dataclass(frozen=True)
-class EmotionModelConfig:
-    """The emotion taggers (MLP-LSTM, CNN-LSTM, per-clip MLP): sizes, variant and optimiser.
-
-    Args:
-        model: str. `mlp_lstm`, `cnn_lstm`, or `mlp` (one feature vector per clip).
-        variant: str. `default` (what learns: normalisation inside the model, small
-            kernels, pooling in time) or `seed` (the paper's CNN exactly: 5 channels,
-            kernel 1/4 of each input dimension for `window_frames`, stride half the kernel).
-        frame_units: int. Per-frame Dense width of the MLP-LSTM.
-        conv_channels: tuple of int. Channels of the default CNN's 3x3 blocks (each block
-            halves time and frequency with 2x2 max-pooling).
-        lstm_units: int. LSTM width.
-        head_units: int. Hidden width of the head after max-over-time (the per-clip MLP:
-            of both hidden layers).
-        dropout: float or None. Dropout before the logits (and after the per-frame MLP /
-            each hidden layer). None = the model's default: 0.5 for `mlp`, 0.3 otherwise.
-        input_noise: float or None. `mlp` only: Gaussian noise (in standard deviations)
-            added to the standardised features while training. None = 0.3 for `mlp`.
-        l2: float or None. `mlp` only: L2 penalty on the hidden kernels. None = 1e-3 for
-            `mlp`. (With only ~400 training songs, CAL500's tagger needs all three:
-            10-fold macro ROC-AUC 0.644 -> 0.670 in our scratch runs.)
-        window_frames: int. Input length the seed CNN's kernel is sized for (216 frames =
-            10 s crops at hop 1024).
-        learning_rate: float. Adam learning rate.
-    """
-
-    model: str = "cnn_lstm"
-    variant: str = "default"
-    frame_units: int = 64
-    conv_channels: tuple[int, ...] = (16, 32)
-    lstm_units: int = 64
-    head_units: int = 64
-    dropout: float | None = None
-    input_noise: float | None = None
-    l2: float | None = None
-    window_frames: int = 216
-    learning_rate: float = 1e-3
-
-    def __post_init__(self):
-        if self.model not in ("mlp", "mlp_lstm", "cnn_lstm"):
-            raise ValueError(f"model must be 'mlp', 'mlp_lstm' or 'cnn_lstm', got {self.model!r}.")
-        if self.variant not in ("default", "seed"):
-            raise ValueError(f"variant must be 'default' or 'seed', got {self.variant!r}.")
-        per_clip = self.model == "mlp"
-        for name, mlp_default, other_default in (("dropout", 0.5, 0.3), ("input_noise", 0.3, 0.0),
-                                                 ("l2", 1e-3, 0.0)):
-            if getattr(self, name) is None:  # frozen: fill the model's default once
-                object.__setattr__(self, name, mlp_default if per_clip else other_default)
+# Each task's training defaults (flags left unset take these).
+EMOTION_TRAINING = TrainingConfig(epochs=60, batch_size=16, patience=10, min_epochs=10,
+                                  validation_fraction=0.15, test_fraction=0.15)
+GENRE_TRAINING = TrainingConfig()
 
 
 @dataclasses.dataclass(frozen=True)

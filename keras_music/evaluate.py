@@ -71,7 +71,7 @@ def load_run(run_dir: str | Path):
 def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
     """Classification report of a genre run on a labelled CSV."""
     from keras_music.data.genre import load_genre_csv
-    from keras_music.models.mlp import genre_dataset
+    from keras_music.data.genre import genre_dataset
     from keras_music.reports import classification_report
 
     model, config = load_run(run_dir)

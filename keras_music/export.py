@@ -322,7 +322,7 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
 
     Args:
         run_dir: the run folder (model.keras + config.json + report.json).
-        name: TF Serving model name; default `<task>_<model>`.
+        name: TF Serving model name; default `<task>_<model>` (`genre_mlp`, `emotion_cnn_lstm`).
         base_dir: the model base folder of TF Serving. Default `saved_models`.
         version: a specific version (error if it exists); default the next free one.
         data: where the validation clips are, for threshold tuning; default the run's data.
@@ -334,7 +334,7 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
     run_dir = Path(run_dir)
     model, config = load_run(run_dir)
     task = config["task"]
-    name = name or f"{task}_{config['model']}"
+    name = name or (config["model"] if config["model"].startswith(f"{task}_") else f"{task}_{config['model']}")
     target = version_dir(Path(base_dir), name, version)
     labels = config["tags"] if task == "emotion" else config["class_names"]
 

@@ -84,13 +84,14 @@ def small_emotion_store(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def emotion_run(small_emotion_store, tmp_path_factory) -> Path:
     """A small trained CNN-LSTM run folder (3 epochs on `small_emotion_store`) for export and predict tests."""
-    from keras_music.config import EmotionModelConfig, TrainingConfig
+    from keras_music.config import TrainingConfig
+    from keras_music.models.cnn_lstm import CNNLSTMConfig
     from keras_music.data.sequences import SequenceConfig
-    from keras_music.train import train_emotion
+    from keras_music.training import train_emotion
 
     out = tmp_path_factory.mktemp("emotion-run") / "run"
     train_emotion(str(small_emotion_store), out,
-                  EmotionModelConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
+                  CNNLSTMConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
                   SequenceConfig(crop_frames=64, batch_size=8, window_hop=32),
                   TrainingConfig(epochs=3, batch_size=8, min_epochs=0, validation_fraction=0.2, test_fraction=0.2),
                   verbose=0)

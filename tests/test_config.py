@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from keras_music.config import GenreMLPConfig, TrainingConfig, config_from_dict, config_to_dict, save_json
-from keras_music.train import class_weights
+from keras_music.config import TrainingConfig, config_from_dict, config_to_dict, save_json
+from keras_music.models.genre_mlp import GenreMLPConfig
+from keras_music.training import class_weights
 
 
 @pytest.mark.parametrize("config", [GenreMLPConfig(hidden_units=(8, 4), feature_set="seed"), TrainingConfig(seed=7)])
@@ -30,13 +31,3 @@ def test_class_weights_lift_rare_classes():
     assert weights[1] == pytest.approx(5.0) and weights[0] == pytest.approx(50 / 90)
     assert weights[2] == 1.0  # absent from training: left alone
     assert class_weights(labels, 3, power=0.0) is None
-
-
-def test_emotion_config_fills_each_models_own_regularisation_defaults():
-    from keras_music.config import EmotionModelConfig, config_from_dict, config_to_dict
-
-    per_clip, sequence = EmotionModelConfig(model="mlp"), EmotionModelConfig(model="cnn_lstm")
-    assert (per_clip.dropout, per_clip.input_noise, per_clip.l2) == (0.5, 0.3, 1e-3)
-    assert (sequence.dropout, sequence.input_noise, sequence.l2) == (0.3, 0.0, 0.0)
-    assert EmotionModelConfig(model="mlp", dropout=0.1).dropout == 0.1
-    assert config_from_dict(EmotionModelConfig, config_to_dict(per_clip)) == per_clip

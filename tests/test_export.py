@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_music.config import GenreMLPConfig, TrainingConfig
+from keras_music.config import TrainingConfig
+from keras_music.models.tag_mlp import TagMLPConfig
+from keras_music.models.genre_mlp import GenreMLPConfig
 from keras_music.export import ExportError, export_run, f1_thresholds
-from keras_music.train import train_genre
+from keras_music.training import train_genre
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -199,7 +201,7 @@ def test_versions_increase_never_overwrite_and_a_failed_export_leaves_nothing(em
 def test_genre_export_serves_the_raw_columns(genre_run, tmp_path):
     from keras_music.evaluate import load_run
     from keras_music.models.mlp import genre_dataset
-    from keras_music.train import load_genre_data
+    from keras_music.training import load_genre_data
 
     export = export_run(genre_run, None, tmp_path / "models")
     assert export == tmp_path / "models" / "genre_mlp" / "1"
@@ -221,17 +223,16 @@ def test_f1_thresholds_pick_the_best_cut():
 
 
 def test_per_clip_tagger_exports_its_features_signature(cal500_labels, tmp_path):
-    from keras_music.config import EmotionModelConfig
     from keras_music.data.emotion import load_emotion_data
     from keras_music.data.sequences import SequenceConfig
     from keras_music.evaluate import load_run
-    from keras_music.train import train_emotion
+    from keras_music.training import train_emotion
 
     data = str(cal500_labels.parent)
-    train_emotion(data, tmp_path / "run", EmotionModelConfig(model="mlp"), SequenceConfig(),
+    train_emotion(data, tmp_path / "run", TagMLPConfig(), SequenceConfig(),
                   TrainingConfig(epochs=2, min_epochs=0, validation_fraction=0.15, test_fraction=0.15), verbose=0)
     export = export_run(tmp_path / "run", None, tmp_path / "models")
-    assert export == tmp_path / "models" / "emotion_mlp" / "1"
+    assert export == tmp_path / "models" / "emotion_tag_mlp" / "1"
     model, config = load_run(tmp_path / "run")
     emotion = load_emotion_data(data)
     features = emotion.clip_vectors(emotion.tags.clip_ids[:9])

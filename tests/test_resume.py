@@ -73,13 +73,14 @@ def test_sigkill_mid_epoch_then_rerun_resumes_and_matches_an_uninterrupted_run(s
 
 @pytest.mark.slow
 def test_same_seed_gives_identical_emotion_metrics_on_cpu(small_emotion_store, tmp_path):
-    from keras_music.config import EmotionModelConfig, TrainingConfig
+    from keras_music.config import TrainingConfig
+    from keras_music.models.cnn_lstm import CNNLSTMConfig
     from keras_music.data.sequences import SequenceConfig
-    from keras_music.train import train_emotion
+    from keras_music.training import train_emotion
 
     def run(name, seed):
         return train_emotion(str(small_emotion_store), tmp_path / name,
-                             EmotionModelConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
+                             CNNLSTMConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
                              SequenceConfig(crop_frames=48, batch_size=8),
                              TrainingConfig(epochs=3, batch_size=8, min_epochs=0, seed=seed,
                                             validation_fraction=0.2, test_fraction=0.2), verbose=0)

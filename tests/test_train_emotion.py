@@ -9,12 +9,14 @@ import sys
 
 import pytest
 
-from keras_music.config import EmotionModelConfig, TrainingConfig
+from keras_music.config import TrainingConfig
+from keras_music.models.cnn_lstm import CNNLSTMConfig
+from keras_music.models.tag_mlp import TagMLPConfig
 from keras_music.data.demo import make_emotion_demo
 from keras_music.data.sequences import SequenceConfig
 from keras_music.evaluate import evaluate_emotion
 from keras_music.extract import extract_folder
-from keras_music.train import train_emotion
+from keras_music.training import train_emotion
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def test_cnn_lstm_learns_the_demo_cues_and_the_run_rescores(demo_store, tmp_path
     out = tmp_path / "run"
     training = TrainingConfig(epochs=25, batch_size=8, patience=25, min_epochs=0, seed=0,
                               validation_fraction=0.2, test_fraction=0.2)
-    config = EmotionModelConfig(conv_channels=(8, 16), lstm_units=32, head_units=32)
+    config = CNNLSTMConfig(conv_channels=(8, 16), lstm_units=32, head_units=32)
     report = train_emotion(str(demo_store), out, config, SequenceConfig(crop_frames=64, batch_size=8), training,
                            verbose=0)
     print(f"\ndemo test macro ROC-AUC {report['macro_roc_auc']:.3f} on {report['n']} clips")
@@ -94,7 +96,7 @@ def test_main_job_defaults_run_on_the_generated_demo(tmp_path):
 def test_cal500_mlp_tagger_end_to_end(cal500_labels, tmp_path):
     """CAL500 has only per-song aggregated features: the mlp tagger trains on them; sequence models refuse."""
     data = str(cal500_labels.parent)
-    report = train_emotion(data, tmp_path / "run", EmotionModelConfig(model="mlp"), SequenceConfig(),
+    report = train_emotion(data, tmp_path / "run", TagMLPConfig(), SequenceConfig(),
                            TrainingConfig(epochs=3, min_epochs=0, validation_fraction=0.15, test_fraction=0.15),
                            verbose=0)
     assert report["n"] == 75 and len(report["per_tag"]) == 18 and report["accuracy"] is None

@@ -9,10 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from keras_music.config import GenreMLPConfig, TrainingConfig
+from keras_music.config import TrainingConfig
+from keras_music.models.genre_mlp import GenreMLPConfig
 from keras_music.data.genre import load_genre_csv, split_by_song
 from keras_music.evaluate import evaluate_genre
-from keras_music.train import train_genre
+from keras_music.training import train_genre
 
 
 def run_cli(*args, cwd=None):

@@ -13,8 +13,12 @@ from pathlib import Path
 import keras_tuner as kt
 import pytest
 
-from keras_music.config import EmotionModelConfig, GenreMLPConfig, TrainingConfig
-from tuning.hypermodels import SPACES, SearchSpaceError, configs_from_hparams, declare, load_space
+from keras_music.config import TrainingConfig
+from keras_music.hparams import SearchSpaceError, configs_from_hparams, default_hparams, load_space
+from keras_music.models.registry import REGISTRY
+from tuning.hypermodels import declare
+
+GENRE = REGISTRY["genre_mlp"]
 
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = [sys.executable, "-m", "tuning.search"]
@@ -39,48 +43,50 @@ def trial_records(project: Path) -> list[dict]:
 ])
 def test_bad_spaces_are_named(overrides, message):
     with pytest.raises(SearchSpaceError, match=message):
-        load_space("genre_mlp", overrides)
+        load_space(GENRE, overrides)
 
 
 def test_space_file_overrides_and_fixes_entries(tmp_path):
     path = tmp_path / "space.json"
     path.write_text(json.dumps({"units": {"type": "choice", "values": [32, 64]}, "dropout": 0.25}))
-    space = load_space("genre_mlp", path)
+    space = load_space(GENRE, path)
     hp = kt.HyperParameters()
     values = declare(hp, space)
-    assert values["units"] == 32 and values["dropout"] == 0.25 and set(values) == set(SPACES["genre_mlp"])
+    assert values["units"] == 32 and values["dropout"] == 0.25 and set(values) == set(GENRE.space)
     with pytest.raises(SearchSpaceError, match="does not exist"):
-        load_space("genre_mlp", tmp_path / "missing.json")
+        load_space(GENRE, tmp_path / "missing.json")
 
 
 def test_hyperparameters_map_onto_the_package_configs():
-    genre, training = configs_from_hparams("genre_mlp", {"layers": 3, "units": 256, "dropout": 0.2,
+    genre, training = configs_from_hparams(GENRE, {"layers": 3, "units": 256, "dropout": 0.2,
                                                          "learning_rate": 3e-4, "batch_size": 128},
-                                           GenreMLPConfig(), TrainingConfig())
+                                           GENRE.config(), TrainingConfig())
     assert genre.hidden_units == (256, 128, 64) and genre.dropout == 0.2 and genre.learning_rate == 3e-4
     assert training.batch_size == 128
-    cnn, _ = configs_from_hparams("cnn_lstm", {"conv_blocks": 3, "conv_channels": 8, "lstm_units": 32},
-                                  EmotionModelConfig(), TrainingConfig())
+    cnn, _ = configs_from_hparams(REGISTRY["cnn_lstm"], {"conv_blocks": 3, "conv_channels": 8, "lstm_units": 32},
+                                  REGISTRY["cnn_lstm"].config(), TrainingConfig())
     assert cnn.conv_channels == (8, 16, 32) and cnn.lstm_units == 32
     with pytest.raises(SearchSpaceError, match="unknown hyperparameter"):
-        configs_from_hparams("mlp_lstm", {"conv_blocks": 2}, EmotionModelConfig(), TrainingConfig())
+        configs_from_hparams(REGISTRY["mlp_lstm"], {"conv_blocks": 2}, REGISTRY["mlp_lstm"].config(),
+                             TrainingConfig())
 
 
 def test_sequence_hypermodels_build_the_package_models(mer4q_dir):
     from keras_music.data.emotion import load_emotion_data
     from keras_music.data.sequences import SequenceConfig
-    from keras_music.train import EMOTION_TRAINING, emotion_split
-    from tuning.hypermodels import HYPERMODELS
+    from keras_music.training import EMOTION_TRAINING, TaggerFit, emotion_split
+    from tuning.hypermodels import FamilyHyperModel
 
     emotion = load_emotion_data(str(mer4q_dir))
     train_ids, val_ids, _ = emotion_split(emotion, EMOTION_TRAINING)
     for name, layer in (("mlp_lstm", "frame_dense"), ("cnn_lstm", "mel_conv_0")):
-        hypermodel = HYPERMODELS[name](emotion, train_ids[:40], val_ids, EmotionModelConfig(), SequenceConfig(),
-                                       EMOTION_TRAINING)
+        family = REGISTRY[name]
+        hypermodel = FamilyHyperModel(family, TaggerFit(emotion, train_ids[:40], val_ids), family.config(),
+                                      EMOTION_TRAINING, SequenceConfig())
         hp = kt.HyperParameters()
         model = hypermodel.build(hp)
         assert model.name == name and model.get_layer(layer) is not None
-        assert set(hp.values) == set(SPACES[name])
+        assert set(hp.values) == set(family.space)
         if name == "cnn_lstm":
             convs = [layer.name for layer in model.layers if layer.name.startswith("mel_conv_")]
             assert len(convs) == hp.values["conv_blocks"]
@@ -92,7 +98,7 @@ def test_genre_search_resumes_refuses_other_projects_and_feeds_train(tmp_path):
     first = run(SEARCH + common + ["--max-trials", "2"])
     assert first.returncode == 0, first.stderr[-3000:]
     assert "| rank | trial | val_accuracy | layers | units |" in first.stdout
-    project = tmp_path / "genre-mlp"
+    project = tmp_path / "genre_mlp"
     assert [r["status"] for r in trial_records(project)] == ["COMPLETED"] * 2
 
     # Same command, more trials: the two finished trials are kept, one new trial runs.
@@ -130,7 +136,7 @@ def test_emotion_search_on_cal500_maximises_masked_macro_auc(tmp_path, cal500_la
                            "--max-trials", "1", "--epochs", "2", "--directory", str(tmp_path)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "best val_macro_auc = " in result.stdout and "| head_units |" in result.stdout
-    best = json.loads((tmp_path / "emotion-mlp" / "best_hparams.json").read_text())
+    best = json.loads((tmp_path / "tag_mlp" / "best_hparams.json").read_text())
     assert best["objective"] == "val_macro_auc" and best["direction"] == "max" and 0.5 < best["score"] <= 1
 
 
@@ -162,7 +168,7 @@ def test_distributed_search_chief_and_two_workers_on_loopback(tmp_path):
     for tuner_id, (code, _, stderr) in outputs.items():
         assert code == 0, f"{tuner_id}: {stderr[-3000:]}"
 
-    records = trial_records(tmp_path / "genre-mlp")
+    records = trial_records(tmp_path / "genre_mlp")
     assert len(records) == 4 and all(r["status"] == "COMPLETED" for r in records)
     # Every trial ran exactly once, on a worker (the chief only serves the oracle).
     runs = [line.split(": trial with ", 1) for tuner_id in ("tuner0", "tuner1")
@@ -178,15 +184,6 @@ def test_distributed_search_chief_and_two_workers_on_loopback(tmp_path):
     assert "the chief prints the results" in outputs["tuner0"][2]
 
 
-@pytest.mark.parametrize("name", sorted(SPACES))
-def test_default_hparams_round_trip_to_the_default_configs(name):
-    from tuning.hypermodels import default_hparams
-
-    base = GenreMLPConfig() if name == "genre_mlp" else EmotionModelConfig()
-    training = TrainingConfig()
-    values = default_hparams(name, base, training)
-    assert set(values) == set(SPACES[name])
-    assert configs_from_hparams(name, values, base, training) == (base, training)
 
 
 @pytest.mark.slow
@@ -194,6 +191,6 @@ def test_hyperband_search_runs_its_brackets(tmp_path):
     result = run(SEARCH + ["--task", "genre", "--features", "seed", "--tuner", "hyperband", "--epochs", "3",
                            "--directory", str(tmp_path)])
     assert result.returncode == 0, result.stderr[-3000:]
-    records = trial_records(tmp_path / "genre-mlp")
+    records = trial_records(tmp_path / "genre_mlp")
     assert records and all(r["status"] == "COMPLETED" for r in records)
     assert "best val_accuracy = " in result.stdout

@@ -1,5 +1,6 @@
-"""KerasTuner search over the keras_music builders (`python -m tuning.search`, to come).
+"""KerasTuner search over the registered model families (`python -m tuning.search`).
 
-HyperModels here only map hyperparameters onto the package's config dataclasses and call
-the same builders as `keras_music.train`; no model is defined twice.
+One HyperModel (`hypermodels.FamilyHyperModel`) serves every family: it maps a trial's
+values onto the family's config and calls the training library, so no model is defined
+twice. Nothing in `keras_music` imports this package.
 """

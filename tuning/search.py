@@ -29,7 +29,7 @@ import os
 import sys
 from pathlib import Path
 
-from tuning.hypermodels import MODEL_NAMES
+from keras_music.models.registry import ALIASES, REGISTRY, get_family
 
 logger = logging.getLogger("tuning.search")
 
@@ -39,14 +39,16 @@ MARKER = "keras_music_search.json"  # what this project folder searches; checked
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tuning.search", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["genre", "emotion"], default="genre", help="Default: genre.")
-    parser.add_argument("--model", choices=["mlp", "mlp_lstm", "cnn_lstm"], default=None,
-                        help="genre: mlp; emotion: cnn_lstm (default), mlp_lstm or mlp (per-clip vectors).")
+    parser.add_argument("--task", choices=["genre", "emotion"], default=None,
+                        help="Default: the --model's task, else genre.")
+    parser.add_argument("--model", choices=sorted({*REGISTRY, *(m for _, m in ALIASES)}), default=None,
+                        help="A registered family (genre: genre_mlp; emotion: cnn_lstm (default), mlp_lstm, "
+                             "tag_mlp); 'mlp' = genre_mlp or tag_mlp by --task.")
     parser.add_argument("--data", default="demo", help="As for keras_music.train. Default: demo.")
     parser.add_argument("--labels", default=None, help="Emotion with a feature store: labels CSV.")
     parser.add_argument("--features", choices=["seed", "full"], default="full", help="Genre feature set.")
     parser.add_argument("--space", default=None, help="JSON file overriding entries of the search space "
-                        "(see tuning/hypermodels.py for the format and each model's names).")
+                        "(format in keras_music/hparams.py; names in each family's space, keras_music/models/).")
     parser.add_argument("--tuner", choices=["random", "bayesian", "hyperband"], default="random",
                         help="Default: random.")
     parser.add_argument("--max-trials", type=int, default=10,
@@ -58,17 +60,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="Seeds the tuner and every trial's model. Default: 0.")
     parser.add_argument("--split-seed", type=int, default=0, help="Seeds the train/validation split. Default: 0.")
     parser.add_argument("--directory", default="tuning-runs", help="Default: tuning-runs.")
-    parser.add_argument("--project-name", default=None, help="Default: <task>-<model>.")
+    parser.add_argument("--project-name", default=None, help="Default: the model family (e.g. genre_mlp).")
     parser.add_argument("--overwrite", action="store_true", help="Start over instead of resuming.")
     parser.add_argument("--top", type=int, default=5, help="Trials in the final table. Default: 5.")
     parser.add_argument("--out", default=None, help="Best hyperparameters JSON. Default: DIRECTORY/PROJECT/"
                         "best_hparams.json.")
     args = parser.parse_args(argv)
-    args.model = args.model or ("mlp" if args.task == "genre" else "cnn_lstm")
-    if (args.task, args.model) not in MODEL_NAMES:
-        parser.error(f"--model {args.model} does not fit --task {args.task}: choose from "
-                     f"{sorted(m for t, m in MODEL_NAMES if t == args.task)}.")
-    args.project_name = args.project_name or f"{args.task}-{args.model}"
+    task = args.task or (REGISTRY[args.model].task if args.model in REGISTRY else "genre")
+    try:
+        args.family = get_family(args.model, task)
+    except ValueError as error:
+        parser.error(str(error))
+    args.task, args.model = task, args.family.name
+    args.project_name = args.project_name or args.model
     if args.max_trials < 1:
         parser.error("--max-trials must be at least 1.")
     return args
@@ -92,27 +96,28 @@ def check_project(project_dir: Path, identity: dict, overwrite: bool) -> None:
                          "--overwrite to discard it.")
 
 
-def make_hypermodel(args, name: str, space: dict, epochs: int):
-    """The hypermodel of `name` on the same seeded split as `keras_music.train`."""
-    from keras_music.config import EmotionModelConfig, GenreMLPConfig
-    from keras_music.train import EMOTION_TRAINING, GENRE_TRAINING, emotion_split, genre_split
-    from tuning.hypermodels import HYPERMODELS
+def make_hypermodel(args, space: dict, epochs: int):
+    """The family's hypermodel on the same seeded split as `keras_music.train`."""
+    import dataclasses
 
-    if args.task == "genre":
+    from keras_music.training import EMOTION_TRAINING, GENRE_TRAINING, GenreFit, TaggerFit, emotion_split, genre_split
+    from tuning.hypermodels import FamilyHyperModel
+
+    family = args.family
+    if family.task == "genre":
         training = dataclasses.replace(GENRE_TRAINING, epochs=epochs, seed=args.seed, split_seed=args.split_seed)
         class_names, train, validation, _ = genre_split(args.data, training)
-        return HYPERMODELS[name](train, validation, len(class_names),
-                                 dataclasses.replace(GenreMLPConfig(), feature_set=args.features), training, space)
+        model_config = family.config(feature_set=args.features, ensemble_size=1)
+        return FamilyHyperModel(family, GenreFit(train, validation, len(class_names), model_config), model_config,
+                                training, space=space)
     from keras_music.data.emotion import load_emotion_data
     from keras_music.data.sequences import SequenceConfig
 
     training = dataclasses.replace(EMOTION_TRAINING, epochs=epochs, seed=args.seed, split_seed=args.split_seed)
     emotion = load_emotion_data(args.data, args.labels)
     train_ids, val_ids, _ = emotion_split(emotion, training)
-    from tuning.hypermodels import EMOTION_MODELS
-
-    return HYPERMODELS[name](emotion, train_ids, val_ids, EmotionModelConfig(model=EMOTION_MODELS[name]),
-                             SequenceConfig(), training, space)
+    return FamilyHyperModel(family, TaggerFit(emotion, train_ids, val_ids), family.config(), training,
+                            SequenceConfig(), space=space)
 
 
 def make_tuner(kind: str, hypermodel, args, epochs: int):
@@ -148,9 +153,8 @@ def main(argv=None) -> int:
     from keras_music.data.genre import GenreDataError
     import keras
 
-    from tuning.hypermodels import SearchSpaceError, load_space
+    from keras_music.hparams import SearchSpaceError, load_space
 
-    name = MODEL_NAMES[(args.task, args.model)]
     epochs = args.epochs or (30 if args.task == "genre" else 40)
     patience = args.patience or (5 if args.task == "genre" else 8)
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID")
@@ -158,14 +162,14 @@ def main(argv=None) -> int:
     chief = not distributed or "chief" in (tuner_id or "")
     project_dir = Path(args.directory) / args.project_name
     try:
-        space = load_space(name, args.space)
+        space = load_space(args.family, args.space)
         identity = {"task": args.task, "model": args.model, "data": args.data, "labels": args.labels,
                     "features": args.features if args.task == "genre" else None, "tuner": args.tuner,
                     "space": space, "epochs": epochs, "patience": patience, "split_seed": args.split_seed,
                     "seed": args.seed}
         if chief:
             check_project(project_dir, identity, args.overwrite)
-        hypermodel = make_hypermodel(args, name, space, epochs)
+        hypermodel = make_hypermodel(args, space, epochs)
         tuner = make_tuner(args.tuner, hypermodel, args, epochs)
         if chief:
             save_json(project_dir / MARKER, identity)
@@ -196,8 +200,8 @@ def main(argv=None) -> int:
           f"(trial {best.trial_id}).\n")
     print(results_table(trials[:args.top], objective, list(space)))
     features = f" --features {args.features}" if args.task == "genre" else ""
-    print(f"\nBest hyperparameters: {out}\nTrain with them: python -m keras_music.train --task {args.task} "
-          f"--model {args.model} --data {args.data}{features} --split-seed {args.split_seed} --hparams {out}")
+    print(f"\nBest hyperparameters: {out}\nTrain with them: python -m keras_music.train --model {args.model} "
+          f"--data {args.data}{features} --split-seed {args.split_seed} --hparams {out}")
     return 0
 
 

@@ -8,7 +8,7 @@ The raw file has three traps that this module owns, so no model or benchmark mee
 * About 1,300 tracks appear several times with different classes, so a split by row
   leaks: `split_by_song` splits by normalised (artist, track).
 * `Popularity`, `key` and `instrumentalness` have gaps. They stay NaN here; the model
-  imputes them with values adapted on the training split (see `models/mlp.py`).
+  imputes them with values adapted on the training split (`fit_genre_preprocessing`).
 
 `load_genre_csv` returns a frame with snake_case columns (`GENRE_COLUMNS` maps them),
 which are also the input names of the saved genre model.
@@ -230,3 +230,65 @@ def split_by_song(frame: pd.DataFrame, seed: int, validation_fraction: float, te
     The fractions are of songs, not rows (see `keras_music.data.splits.split_by_group`).
     """
     return split_by_group(song_keys(frame), seed, validation_fraction, test_fraction)
+
+
+def fit_genre_preprocessing(train: pd.DataFrame, feature_set: str, numeric_bins: int) -> dict:
+    """Constants of the in-model preprocessing, computed on training rows only.
+
+    The genre model adapts its preprocessing layers to these (`models/genre_mlp.py`), so a
+    saved model scores raw CSV rows.
+
+    Returns a JSON-ready dict: per-numeric-column median fill values and missing flags,
+    mean and variance of the imputed (+flags) vector, quantile bin edges, the vocabulary
+    of each categorical column, and (for `full`) the artist vocabulary.
+    """
+    bins = numeric_bins
+    groups = FEATURE_SETS[feature_set]
+    numeric = list(groups["numeric"])
+    fill = [float(np.nanmedian(train[c].to_numpy(dtype="float64"))) for c in numeric]
+    indicator = [c in NULLABLE for c in numeric]
+    values = train[numeric].to_numpy(dtype="float64")
+    filled = np.where(np.isnan(values), np.asarray(fill), values)
+    flags = np.isnan(values[:, indicator]).astype("float64")
+    matrix = np.concatenate([filled, flags], axis=1)
+    stats = {
+        "feature_set": feature_set,
+        "numeric": numeric,
+        "fill_values": fill,
+        "indicator": indicator,
+        "mean": matrix.mean(axis=0).tolist(),
+        # Constant columns (e.g. a flag never set in training) get variance 1, not 0.
+        "variance": np.where(matrix.var(axis=0) > 0, matrix.var(axis=0), 1.0).tolist(),
+        "categories": {
+            c: sorted({int(v) for v in train[c].fillna(MISSING_KEY)})
+            for c in groups["categorical"]
+        },
+    }
+    if bins:
+        # Quantile bin edges per column: piecewise encodings let an MLP cut where trees cut.
+        quantiles = np.linspace(0, 1, bins + 1)
+        stats["bin_edges"] = [
+            sorted(set(np.quantile(filled[:, i], quantiles).round(6).tolist())) for i in range(len(numeric))
+        ]
+    if "artist_name" in groups["text"]:
+        stats["artists"] = sorted(train["artist_name"].unique().tolist())
+    return stats
+
+
+def genre_dataset(frame: pd.DataFrame, feature_set: str, batch_size: int, num_classes: int | None = None,
+                  shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """tf.data of `(dict of (batch, 1) columns, one-hot labels)`; labels omitted if `num_classes` is None."""
+    import tensorflow as tf
+
+    columns = {
+        name: frame[name].to_numpy(dtype=str if name == "artist_name" else "float32").reshape(-1, 1)
+        for name in feature_columns(feature_set)
+    }
+    if num_classes is None:
+        dataset = tf.data.Dataset.from_tensor_slices(columns)
+    else:
+        labels = np.eye(num_classes, dtype="float32")[frame["label"].to_numpy()]
+        dataset = tf.data.Dataset.from_tensor_slices((columns, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(frame), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

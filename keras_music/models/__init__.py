@@ -1,4 +1,5 @@
-"""Model builders, one module per family; shared blocks in `layers.py`.
+"""Model families, one module each (config dataclass, builder, `FAMILY`), listed in
+`registry.py`; `family.py` says what a family entry holds; shared blocks in `layers.py`.
 
 Importing this package registers every custom layer, loss and metric a saved keras_music
 model can hold, so `keras.saving.load_model(path)` needs no `custom_objects`.
@@ -6,3 +7,4 @@ model can hold, so `keras.saving.load_model(path)` needs no `custom_objects`.
 
 from keras_music import audio, losses, metrics  # noqa: F401  (registration side effect)
 from keras_music.models import layers  # noqa: F401
+from keras_music.models.registry import REGISTRY, families, get_family  # noqa: F401

@@ -1,5 +1,6 @@
-"""CNN-LSTM: mel and MFCC each through Conv2D over (time, frequency), channels flattened
-into the feature axis, branches concatenated per frame -> LSTM -> max over time -> MLP.
+"""CNN-LSTM: each named feature (mel, MFCC) through its own Conv2D branch over (time,
+frequency), channels flattened into the feature axis, branches concatenated per frame ->
+LSTM -> max over time -> MLP.
 
 Output lengths (T = input frames, L = real frames of one example):
 
@@ -13,14 +14,16 @@ Output lengths (T = input frames, L = real frames of one example):
   L' = max(1, floor((L - k_t) / s_t) + 1). With W = 216 (10 s crops): k_t = 54, s_t = 27,
   so a 216-frame crop leaves 7 steps for the LSTM.
 
-Both branches use the same time kernel and stride, so their steps line up.
+All branches use the same time kernel and stride, so their steps line up.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 
-from keras_music.config import EmotionModelConfig
+from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, check_variant
 from keras_music.models.layers import (
     ConvLength,
     LengthMask,
@@ -34,7 +37,37 @@ from keras_music.models.layers import (
 SEED_CHANNELS = 5
 
 
-def conv_branch(frames, length, bands: int, config: EmotionModelConfig, name: str):
+@dataclasses.dataclass(frozen=True)
+class CNNLSTMConfig:
+    """The two-input CNN-LSTM tagger.
+
+    Args:
+        variant: str. `default` (what learns: normalisation inside the model, small
+            kernels, pooling in time) or `seed` (the paper's CNN exactly: 5 channels,
+            kernel 1/4 of each input dimension for `window_frames`, stride half the kernel).
+        conv_channels: tuple of int. Channels of the default CNN's 3x3 blocks (each block
+            halves time and frequency with 2x2 max-pooling).
+        lstm_units: int. LSTM width.
+        head_units: int. Hidden width of the head after max over time.
+        dropout: float. Dropout before the logits (half of it after the convolutions).
+        window_frames: int. Input length the seed CNN's kernel is sized for (216 frames =
+            10 s crops at hop 1024).
+        learning_rate: float. Adam learning rate.
+    """
+
+    variant: str = "default"
+    conv_channels: tuple[int, ...] = (16, 32)
+    lstm_units: int = 64
+    head_units: int = 64
+    dropout: float = 0.3
+    window_frames: int = 216
+    learning_rate: float = 1e-3
+
+    def __post_init__(self):
+        check_variant(self.variant)
+
+
+def conv_branch(frames, length, bands: int, config: CNNLSTMConfig, name: str):
     """`(batch, T, bands)` -> `(batch, T', bands' * channels)` and the real lengths L'."""
     x = keras.layers.Reshape((-1, bands, 1), name=f"{name}_as_image")(frames)
     if config.variant == "seed":
@@ -55,28 +88,61 @@ def conv_branch(frames, length, bands: int, config: EmotionModelConfig, name: st
     return x, length
 
 
-def build_cnn_lstm(config: EmotionModelConfig, tags: list[str], stats: dict | None, n_mels: int = 64,
-                   n_mfcc: int = 20) -> keras.Model:
-    """Compiled two-input CNN-LSTM tagger (see the module docstring for the variants).
+def build_cnn_lstm(config: CNNLSTMConfig, tags: list[str], inputs: dict[str, int], stats: dict | None) -> keras.Model:
+    """Compiled CNN-LSTM tagger, one convolution branch per named input (see the module docstring).
 
     Args:
-        config: EmotionModelConfig. Variant, channels, LSTM and head sizes, learning rate.
+        config: CNNLSTMConfig.
         tags: list of str. One logit per tag, metrics named after them.
+        inputs: dict. Width of each named sequence feature, e.g. `{"mel": 64, "mfcc": 20}`.
         stats: dict or None. `feature_statistics` of the training clips (default variant).
-        n_mels, n_mfcc: int. Feature sizes of the inputs.
 
     Returns:
-        A `keras.Model` named `cnn_lstm` with inputs `mel`, `mfcc`, `length` and output
-        `logits` `(batch, len(tags))`.
+        A `keras.Model` named `cnn_lstm` with one input per named feature plus `length`,
+        and output `logits` `(batch, len(tags))`.
     """
-    inputs = sequence_inputs(n_mels, n_mfcc)
+    model_inputs = sequence_inputs(inputs)
     min_frames = max(1, config.window_frames // 4) if config.variant == "seed" else 2 ** len(config.conv_channels)
-    mel, mfcc, _ = normalised_inputs(inputs, stats if config.variant == "default" else None, min_frames)
-    mel, length = conv_branch(mel, inputs["length"], n_mels, config, "mel")
-    mfcc, _ = conv_branch(mfcc, inputs["length"], n_mfcc, config, "mfcc")
-    frames = keras.layers.Concatenate(name="frame_features")([mel, mfcc])
+    features, _ = normalised_inputs(model_inputs, stats if config.variant == "default" else None, min_frames)
+    branches, length = [], None
+    for name, frames in features.items():
+        branch, branch_length = conv_branch(frames, model_inputs["length"], inputs[name], config, name)
+        branches.append(branch)
+        length = branch_length if length is None else length  # every branch gives the same lengths
+    frames = keras.layers.Concatenate(name="frame_features")(branches) if len(branches) > 1 else branches[0]
     mask = LengthMask(name="step_mask")([frames, length])
     if config.dropout:
         frames = keras.layers.Dropout(config.dropout / 2, name="frame_dropout")(frames)
     logits = recurrent_head(frames, mask, config.lstm_units, config.head_units, config.dropout, len(tags))
-    return compile_tagger(keras.Model(inputs, logits, name="cnn_lstm"), tags, config.learning_rate)
+    return compile_tagger(keras.Model(model_inputs, logits, name="cnn_lstm"), tags, config.learning_rate)
+
+
+def _derive(values: dict, config: CNNLSTMConfig) -> dict:
+    """`conv_blocks` 3x3 blocks, channels doubling from `conv_channels`."""
+    blocks = int(values.pop("conv_blocks", len(config.conv_channels)))
+    channels = int(values.pop("conv_channels", config.conv_channels[0]))
+    return {"conv_channels": tuple(channels * 2 ** i for i in range(blocks))}
+
+
+def _underive(config: CNNLSTMConfig) -> dict:
+    return {"conv_blocks": len(config.conv_channels), "conv_channels": config.conv_channels[0]}
+
+
+FAMILY = ModelFamily(
+    name="cnn_lstm",
+    task="emotion",
+    inputs="sequences",
+    config=CNNLSTMConfig,
+    build=build_cnn_lstm,
+    summary="tags from frame sequences: a Conv2D branch per feature, LSTM, max over time",
+    space={
+        "conv_blocks": {"type": "int", "min": 1, "max": 3},
+        "conv_channels": {"type": "choice", "values": [8, 16, 32]},
+        "lstm_units": {"type": "choice", "values": [32, 64, 128]},
+        "head_units": {"type": "choice", "values": [32, 64, 128]},
+        "dropout": DROPOUT,
+        "learning_rate": LEARNING_RATE,
+    },
+    derive=_derive,
+    underive=_underive,
+)

@@ -291,30 +291,31 @@ class PadTime(keras.layers.Layer):
         return config
 
 
-def sequence_inputs(n_mels: int, n_mfcc: int) -> dict:
-    """The named inputs of every sequence model: `mel`, `mfcc` `(batch, T, bands)` and `length` `(batch,)`."""
-    return {
-        "mel": keras.Input(shape=(None, n_mels), name="mel"),
-        "mfcc": keras.Input(shape=(None, n_mfcc), name="mfcc"),
-        "length": keras.Input(shape=(), dtype="int32", name="length"),
-    }
+def sequence_inputs(features: dict[str, int]) -> dict:
+    """The named inputs of every sequence model: one `(batch, T, width)` input per named
+    feature (e.g. `mel`, `mfcc`) and `length` `(batch,)`, the real frames of each example."""
+    inputs = {name: keras.Input(shape=(None, width), name=name) for name, width in features.items()}
+    inputs["length"] = keras.Input(shape=(), dtype="int32", name="length")
+    return inputs
 
 
 def normalised_inputs(inputs: dict, stats: dict | None, min_frames: int = 1):
-    """Pad time to `min_frames`, standardise mel and MFCC with training-split statistics
-    (inside the model) and zero the padding.
+    """Pad time to `min_frames`, standardise every named feature with training-split
+    statistics (`<name>_mean`, `<name>_std`; inside the model) and zero the padding.
 
-    Returns `(mel, mfcc, mask)`.
+    Returns `(features, mask)`: a dict of the normalised `(batch, T, width)` tensors in input
+    order, and the `(batch, T)` frame mask.
     """
-    mel, mfcc = (PadTime(min_frames, name=f"{key}_min_frames")(inputs[key]) for key in ("mel", "mfcc"))
-    mask = LengthMask(name="frame_mask")([mel, inputs["length"]])
-    out = []
-    for key, x in (("mel", mel), ("mfcc", mfcc)):
+    names = [name for name in inputs if name != "length"]
+    padded = {name: PadTime(min_frames, name=f"{name}_min_frames")(inputs[name]) for name in names}
+    mask = LengthMask(name="frame_mask")([padded[names[0]], inputs["length"]])
+    out = {}
+    for name, x in padded.items():
         if stats is not None:
-            x = keras.layers.Normalization(mean=stats[f"{key}_mean"], variance=[s * s for s in stats[f"{key}_std"]],
-                                           name=f"{key}_standardise")(x)
-        out.append(ZeroPadded(name=f"{key}_zero_padding")([x, mask]))
-    return out[0], out[1], mask
+            x = keras.layers.Normalization(mean=stats[f"{name}_mean"], variance=[s * s for s in stats[f"{name}_std"]],
+                                           name=f"{name}_standardise")(x)
+        out[name] = ZeroPadded(name=f"{name}_zero_padding")([x, mask])
+    return out, mask
 
 
 def recurrent_head(frames, mask, lstm_units: int, head_units: int, dropout: float, num_tags: int):

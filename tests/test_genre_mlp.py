@@ -6,15 +6,14 @@ import keras
 import numpy as np
 import pytest
 
-from keras_music.config import GenreMLPConfig
-from keras_music.data.genre import feature_columns
+from keras_music.data.genre import feature_columns, fit_genre_preprocessing, genre_dataset
+from keras_music.models.genre_mlp import GenreMLPConfig, build_genre_mlp
 from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV
-from keras_music.models.mlp import build_genre_mlp, fit_genre_preprocessing, genre_dataset
 
 
 def small_model(frame, feature_set):
     config = GenreMLPConfig(feature_set=feature_set, hidden_units=(16,))
-    return build_genre_mlp(config, fit_genre_preprocessing(frame, config), num_classes=11)
+    return build_genre_mlp(config, fit_genre_preprocessing(frame, config.feature_set, config.numeric_bins), num_classes=11)
 
 
 @pytest.mark.parametrize("feature_set", ["seed", "full"])
@@ -31,7 +30,7 @@ def test_inputs_are_raw_columns_and_output_is_a_distribution(demo_frame, feature
 
 def test_preprocessing_is_adapted_on_training_rows_only(demo_frame):
     train = demo_frame.iloc[:300]
-    stats = fit_genre_preprocessing(train, GenreMLPConfig(feature_set="full", numeric_bins=4))
+    stats = fit_genre_preprocessing(train, "full", 4)
     i = stats["numeric"].index("instrumentalness")
     assert stats["fill_values"][i] == pytest.approx(np.nanmedian(train["instrumentalness"]))
     assert stats["fill_values"][i] != pytest.approx(np.nanmedian(demo_frame["instrumentalness"].iloc[300:]))
@@ -73,7 +72,7 @@ def test_save_and_load_give_identical_predictions(demo_frame, tmp_path):
 def test_mismatched_preprocessing_is_refused(demo_frame):
     with pytest.raises(ValueError, match="refit"):
         build_genre_mlp(GenreMLPConfig(feature_set="full"),
-                        fit_genre_preprocessing(demo_frame, GenreMLPConfig(feature_set="seed")), 11)
+                        fit_genre_preprocessing(demo_frame, "seed", 16), 11)
 
 
 @pytest.mark.parametrize("layer", [

@@ -1,0 +1,89 @@
+"""What the package knows about a model family: one `ModelFamily` per family, listed in `registry.py`.
+
+A family bundles everything the CLIs, the training library, the KerasTuner hypermodel and
+the benchmarks need, so none of them asks "which model is this?" on its own:
+
+* `config`: its frozen config dataclass; the dataclass defaults are the family's default
+  hyperparameters.
+* `build`: the builder. Taggers (`task == "emotion"`) share one signature,
+  `build(config, tags, inputs, stats) -> compiled keras.Model`, where `inputs` maps each
+  named input to its width (e.g. `{"mel": 64, "mfcc": 20}` for sequences, `{"features": 168}`
+  for a per-clip vector) and `stats` holds `<name>_mean` / `<name>_std` of the training
+  data. The genre family: `build(config, preprocessing, num_classes)`.
+* `inputs`: what it eats. `sequences` (frame sequences of named features plus `length`),
+  `clip_vector` (one `features` vector per clip) or `table` (raw CSV columns).
+* `space`: the KerasTuner search space as plain data (see `keras_music.hparams` for the
+  entry format). Space names are config fields, `batch_size` (a training setting), or
+  names the family derives fields from (`derive` / `underive`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Callable
+
+INPUT_KINDS = ("sequences", "clip_vector", "table")
+VARIANTS = ("default", "seed")  # what learns / the paper's choices (families with a `variant` field)
+
+LEARNING_RATE = {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"}
+DROPOUT = {"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}
+
+
+def check_variant(variant: str) -> None:
+    """For configs with a `variant` field: a clear error for anything but `VARIANTS`."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFamily:
+    """One model family (see the module docstring).
+
+    Args:
+        name: str. Registry key, also the `--model` value and the saved run's `model`.
+        task: str. `emotion` (multi-label tags, masked loss) or `genre` (classes).
+        inputs: str. One of `INPUT_KINDS`.
+        config: type. The family's frozen config dataclass.
+        build: callable. The builder (signature per task, see the module docstring).
+        space: dict. KerasTuner search space.
+        summary: str. One line for `--help` and the docs.
+        derive: callable or None. `(values, config) -> dict of config fields` for the space
+            names that are not fields (it pops them from `values`).
+        underive: callable or None. `config -> dict of those names`: the inverse of `derive`.
+    """
+
+    name: str
+    task: str
+    inputs: str
+    config: type
+    build: Callable
+    space: dict
+    summary: str
+    derive: Callable | None = None
+    underive: Callable | None = None
+
+    def __post_init__(self):
+        if self.inputs not in INPUT_KINDS:
+            raise ValueError(f"{self.name}: inputs must be one of {INPUT_KINDS}, got {self.inputs!r}.")
+
+    @property
+    def has_variants(self) -> bool:
+        """Whether the config has a `variant` field (`seed` = the paper's choices, `default`)."""
+        return "variant" in {f.name for f in dataclasses.fields(self.config)}
+
+    def config_from_hparams(self, values: dict, config):
+        """`config` with the hyperparameter `values` applied (`batch_size` is not a model field
+        and is ignored here; `keras_music.hparams.configs_from_hparams` applies it)."""
+        values = {k: v for k, v in values.items() if k != "batch_size"}
+        fields = dict(self.derive(values, config)) if self.derive else {}
+        hints = typing.get_type_hints(self.config)
+        for name, value in values.items():
+            fields[name] = int(value) if hints.get(name) is int else value
+        return dataclasses.replace(config, **fields)
+
+    def hparams_from_config(self, config) -> dict:
+        """The values of the space's names (except `batch_size`) that reproduce `config`."""
+        derived = self.underive(config) if self.underive else {}
+        return {name: derived[name] if name in derived else getattr(config, name)
+                for name in self.space if name != "batch_size"}

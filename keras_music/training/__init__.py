@@ -1,0 +1,30 @@
+"""Training as a library: what `python -m keras_music.train`, `tuning/` and `bench/` call.
+
+    genre.py    split by song, the genre MLP ensemble (`fit_genre_mlp`), `train_genre`
+    emotion.py  split by artist, `build_tagger` for any registered family, `train_emotion`
+    common.py   the run folder's model file, run identity, one-line epoch summaries
+
+Resumable backups live in `keras_music.resume`, the multi-worker loop in
+`keras_music.multiworker`; both are used from here only.
+"""
+
+from keras_music.training.common import epoch_summary, print_epoch, run_identity, save_model  # noqa: F401
+from keras_music.training.emotion import (  # noqa: F401
+    EMOTION_TRAINING,
+    TaggerFit,
+    build_tagger,
+    describe,
+    emotion_split,
+    feature_dims,
+    train_emotion,
+)
+from keras_music.training.genre import (  # noqa: F401
+    GENRE_TRAINING,
+    GenreFit,
+    average_models,
+    class_weights,
+    fit_genre_mlp,
+    genre_split,
+    load_genre_data,
+    train_genre,
+)

@@ -1,0 +1,55 @@
+"""What every training run shares: the run folder's model file, run identity, epoch lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from keras_music.config import atomic_path, config_to_dict
+
+SUMMARY_KEYS = ("loss", "val_loss", "val_macro_auc", "val_macro_pr_auc", "val_macro_accuracy")
+
+
+def save_model(model, out_dir: Path) -> Path:
+    """`out_dir/model.keras`, written to a temporary name first so a crash leaves no half file."""
+    with atomic_path(out_dir / "model.keras", keep_suffix=True) as tmp:
+        model.save(tmp)
+    return out_dir / "model.keras"
+
+
+def run_identity(data, labels, *configs) -> dict:
+    """What a backup must match to be resumed: the data and every config of the run."""
+    return json.loads(json.dumps({"data": str(data), "labels": None if labels is None else str(labels),
+                                  **{type(c).__name__: config_to_dict(c) for c in configs}}))
+
+
+def history_columns(history: list[dict]) -> dict[str, list[float]]:
+    """Per-epoch log rows -> one list per metric (what `History.history` holds)."""
+    keys = [k for k in (history[0] if history else {}) if k != "epoch"]
+    return {key: [row[key] for row in history if key in row] for key in keys}
+
+
+def epoch_summary(epochs: int):
+    """A Keras callback printing one short line per epoch: losses and macro metrics only.
+
+    The per-tag metrics (e.g. `val_auc_happy`) stay in History, `history.csv` and
+    TensorBoard; on the console they would make each line hundreds of characters long.
+    """
+    import keras
+
+    class EpochSummary(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            print_epoch(epoch, epochs, logs or {}, time.perf_counter() - self.start)
+
+    return EpochSummary()
+
+
+def print_epoch(epoch: int, epochs: int, logs: dict, seconds: float) -> None:
+    """The one-line epoch summary on stderr (`epoch 3/60  loss ...  val_macro_auc ...  (1.2 s)`)."""
+    values = "  ".join(f"{k} {logs[k]:.4f}" for k in SUMMARY_KEYS if k in logs)
+    print(f"epoch {epoch + 1}/{epochs}  {values}  ({seconds:.1f} s)", file=sys.stderr, flush=True)

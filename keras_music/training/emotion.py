@@ -1,0 +1,197 @@
+"""Emotion training: the seeded split by artist, building a tagger of any registered family,
+`model.fit` with the masked loss, resumable backups and early stopping, and the run folder.
+
+`train_emotion` is the one training recipe, shared by `python -m keras_music.train`,
+`tuning/` (through `build_tagger` and `emotion_dataset`) and `bench/emotion.py`. The family
+comes from the config's type (`family_for_config`), so a new family needs no change here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from keras_music import __version__
+from keras_music.config import EMOTION_TRAINING, TrainingConfig, config_to_dict, save_json
+from keras_music.data.emotion import emotion_dataset, load_emotion_data
+from keras_music.data.sequences import EpochClock, feature_statistics
+from keras_music.data.splits import split_by_group
+from keras_music.evaluate import score_tagger
+from keras_music.models.registry import family_for_config
+from keras_music.multiworker import fit_multi_worker, is_chief, multi_worker_strategy
+from keras_music.reports import plot_history, write_report
+from keras_music.resume import ResumableEarlyStopping, ResumableTraining, write_history_csv
+from keras_music.training.common import epoch_summary, history_columns, print_epoch, run_identity, save_model
+
+logger = logging.getLogger("keras_music.training")
+
+
+
+def describe(model_config) -> str:
+    """`cnn_lstm (default)`: the family, and the variant where the family has variants."""
+    family = family_for_config(model_config)
+    return f"{family.name} ({model_config.variant})" if family.has_variants else family.name
+
+
+def feature_dims(emotion) -> dict[str, int]:
+    """Width of each named sequence feature of the dataset (empty for vector-only data)."""
+    if emotion.source is None:
+        return {}
+    return dict(getattr(emotion, "feature_dims", None) or {"mel": emotion.n_mels, "mfcc": emotion.n_mfcc})
+
+
+def build_tagger(model_config, emotion, train_ids):
+    """The compiled tagger of `model_config`'s family, with input statistics from the training clips only."""
+    family = family_for_config(model_config)
+    tags = emotion.tags.tags
+    if family.inputs == "clip_vector":
+        vectors = emotion.clip_vectors(train_ids)
+        return family.build(model_config, tags, {"features": vectors.shape[1]},
+                            {"features_mean": vectors.mean(axis=0), "features_std": vectors.std(axis=0)})
+    if family.inputs != "sequences":
+        raise ValueError(f"{family.name} is a {family.task} model, not an emotion tagger.")
+    return family.build(model_config, tags, feature_dims(emotion), feature_statistics(emotion.sequences(), train_ids))
+
+
+def emotion_split(emotion, training: TrainingConfig) -> tuple[list[str], list[str], list[str]]:
+    """Seeded train / validation / test clip ids, grouped by artist where artists are known."""
+    ids = emotion.tags.clip_ids
+    split = split_by_group([emotion.groups[c] for c in ids], training.split_seed, training.validation_fraction,
+                           training.test_fraction)
+    parts = tuple([ids[i] for i in rows] for rows in (split.train, split.validation, split.test))
+    if not all(parts):
+        raise ValueError(f"{emotion.description}: too few clips ({len(ids)}) for train, validation and test.")
+    logger.info("%s: %d clips, %d tags; split by %s (split seed %d): %d train, %d validation, %d test",
+                emotion.description, len(ids), len(emotion.tags.tags),
+                "artist" if any(g != c for c, g in emotion.groups.items()) else "clip", training.split_seed,
+                *map(len, parts))
+    return parts
+
+
+class TaggerFit:
+    """Builds and fits one tagger of any registered family on fixed training / validation clips:
+    `train_emotion`'s fit, or a KerasTuner trial (`tuning/`)."""
+
+    objective = ("val_macro_auc", "max")
+
+    def __init__(self, emotion, train_ids, val_ids):
+        self.emotion, self.train_ids, self.val_ids = emotion, list(train_ids), list(val_ids)
+
+    def build(self, model_config):
+        return build_tagger(model_config, self.emotion, self.train_ids)
+
+    def fit(self, model, model_config, training: TrainingConfig, sequence_config, epochs: int | None = None,
+            verbose: int = 0, callbacks=(), clock: EpochClock | None = None, fill_last_batch: bool = False):
+        """`model.fit` on the training stream (order and crops drawn per epoch from `clock`),
+        with the masked loss; validation every epoch."""
+        vectors = family_for_config(model_config).inputs == "clip_vector"
+        clock = clock or EpochClock()
+        return model.fit(
+            emotion_dataset(self.emotion, self.train_ids, sequence_config, vectors, training=True, seed=training.seed,
+                            fill_last_batch=fill_last_batch, clock=clock),
+            validation_data=emotion_dataset(self.emotion, self.val_ids, sequence_config, vectors,
+                                            fill_last_batch=fill_last_batch),
+            epochs=epochs or training.epochs,
+            shuffle=False,  # emotion_dataset shuffles (seeded by epoch)
+            verbose=verbose,
+            callbacks=[clock.callback(), *callbacks],
+        )
+
+
+def train_emotion(data: str, out_dir: Path, model_config, sequence_config, training: TrainingConfig,
+                  labels: str | None = None, strategy: str = "default", verbose: int = 2,
+                  splits: tuple[list[str], list[str], list[str]] | None = None) -> dict:
+    """Fit an emotion tagger on the training clips, early-stop on validation macro ROC-AUC, report on test.
+
+    `splits` (train, validation, test clip ids) overrides the seeded split, e.g. for the
+    folds of a cross-validation. `strategy`: `default` (one device), `mirrored`
+    (MirroredStrategy over local devices) or `multi_worker` (MultiWorkerMirroredStrategy
+    from TF_CONFIG, trained by `keras_music.multiworker`; only worker 0 writes the run
+    folder). Writes the run folder and returns the test report (also in
+    `out_dir/report.json`; `report["chief"]` is False on the other workers).
+    """
+    family = family_for_config(model_config)
+    multi_worker = strategy == "multi_worker"
+    if multi_worker:  # before any other TensorFlow work, as collective ops require
+        scope = multi_worker_strategy()
+    else:
+        scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
+    emotion = load_emotion_data(data, labels)
+    train_ids, val_ids, test_ids = splits or emotion_split(emotion, training)
+    mirrored = strategy != "default"  # replicas need full batches (see make_dataset)
+    keras.utils.set_random_seed(training.seed)
+    with scope.scope():
+        model = build_tagger(model_config, emotion, train_ids)
+    vectors = family.inputs == "clip_vector"
+    clock = EpochClock()  # the epoch that training batches are drawn for (resumable order)
+    if multi_worker:
+        history = fit_multi_worker(
+            scope, model, emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True,
+                                          seed=training.seed, fill_last_batch=True, clock=clock),
+            clock, training.epochs, training.patience, training.min_epochs,
+            validate=lambda: score_tagger(model, emotion, val_ids, sequence_config)["macro_roc_auc"],
+            on_epoch=lambda epoch, logs: print_epoch(epoch, training.epochs, logs, logs["seconds"]))
+        report = score_tagger(model, emotion, test_ids, sequence_config)
+        report.update({"split": "test", "data": data, "epochs_run": len(history), "resumed_after_epoch": None,
+                       "chief": is_chief(scope), "workers": scope.num_replicas_in_sync})
+        if not report["chief"]:
+            return report  # worker 0 writes the run folder
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_history_csv(history, out_dir / "history.csv")
+        return _save_emotion_run(model, out_dir, report, history_columns(history), model_config, sequence_config,
+                                 training, emotion, data, (train_ids, val_ids, test_ids))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    early_stopping = ResumableEarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
+                                            start_from_epoch=training.min_epochs, restore_best_weights=True)
+    # Killed at any point, the same command resumes from the last finished epoch (keras_music.resume).
+    resumable = ResumableTraining(out_dir / "backup", early_stopping, history_csv=out_dir / "history.csv",
+                                  identity=run_identity(data, labels, model_config, sequence_config, training))
+    TaggerFit(emotion, train_ids, val_ids).fit(
+        model, model_config, training, sequence_config, clock=clock, fill_last_batch=mirrored,
+        verbose=1 if verbose == 1 else 0,
+        callbacks=[
+            *([epoch_summary(training.epochs)] if verbose == 2 else []),
+            early_stopping,
+            keras.callbacks.TensorBoard(log_dir=str(out_dir / "tensorboard"), write_graph=False),
+            resumable,  # last: saves after the early-stopping update, restores after its reset
+        ],
+    )
+    report = score_tagger(model, emotion, test_ids, sequence_config)
+    report.update({"split": "test", "data": data, "epochs_run": len(resumable.history),
+                   "resumed_after_epoch": None if resumable.resumed_from is None else resumable.resumed_from + 1,
+                   "chief": True})
+    report = _save_emotion_run(model, out_dir, report, history_columns(resumable.history), model_config,
+                               sequence_config, training, emotion, data, (train_ids, val_ids, test_ids))
+    resumable.remove_backup()  # only now is the run folder complete
+    return report
+
+
+def _save_emotion_run(model, out_dir: Path, report: dict, history: dict, model_config, sequence_config, training,
+                      emotion, data: str, splits) -> dict:
+    """Write model.keras, config.json, history.png and report.json of an emotion run."""
+    family = family_for_config(model_config)
+    train_ids, val_ids, test_ids = splits
+    save_model(model, out_dir)
+    save_json(out_dir / "config.json", {
+        "task": "emotion",
+        "model": family.name,
+        "model_config": config_to_dict(model_config),
+        "sequence_config": config_to_dict(sequence_config),
+        "training_config": config_to_dict(training),
+        "tags": emotion.tags.tags,
+        "features": feature_dims(emotion),
+        "n_mels": emotion.n_mels,  # read by runs' consumers before named features
+        "n_mfcc": emotion.n_mfcc,
+        "recipe": config_to_dict(emotion.recipe) if emotion.recipe else None,
+        "data": data,
+        "splits": {"train": train_ids, "validation": val_ids, "test": test_ids},
+        "keras_music_version": __version__,
+    })
+    curves = {k: v for k, v in history.items() if k.split("val_")[-1] in ("loss", "macro_auc", "macro_pr_auc")}
+    plot_history(curves, out_dir / "history.png",
+                 title=f"{describe(model_config)} on {emotion.description}: loss and macro AUC")
+    write_report(out_dir / "report.json", report)
+    return report
