@@ -1,4 +1,4 @@
-"""Audio in, log-mel + MFCC frames out.
+"""Audio in, named feature frames out (`mel`, and `mfcc` unless the recipe has none).
 
 Two halves with different rules:
 
@@ -6,7 +6,8 @@ Two halves with different rules:
   Ogg Vorbis and MP3. It runs only in extraction and prediction, never inside a model.
 * Everything after decoding is core TensorFlow (`tf.signal`), so it can live inside an
   exported model that stock TF Serving loads: `resample` (an FFT resampler; tfio's is
-  70x slower and delays the signal), and the Keras layers `LogMel` and `MFCC`.
+  70x slower and delays the signal), and the front-end layer `AudioFeatures` (waveforms ->
+  dict of named features; `LogMel` and `MFCC` remain for saved models that name them).
 
 The filterbank and framing follow the `FeatureRecipe` (by default librosa 0.11's
 conventions: Slaney mel scale and area normalisation, centred zero-padded frames),
@@ -25,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_music.config import FeatureRecipe, config_from_dict, config_to_dict
+from keras_music.config import FeatureArrays, FeatureRecipe, config_from_dict, config_to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -184,15 +185,85 @@ def mel_filterbank(recipe: FeatureRecipe) -> np.ndarray:
     return weights.T.astype("float32")
 
 
-# --- feature layers (core TF ops) ------------------------------------------------------------
+# --- feature front end (core TF ops) --------------------------------------------------------
+
+def compressed_mel(waveforms, recipe: FeatureRecipe, filterbank):
+    """Waveforms `(batch, samples)` -> the `mel` feature `(batch, frames, n_mels)`.
+
+    Hann-windowed STFT (periodic window, as librosa), power spectrum, the recipe's mel
+    filterbank, then its `mel_compression`. With `center`, frames are centred by zero
+    padding, so frames = 1 + samples // hop_length.
+    """
+    r = recipe
+    waveforms = tf.cast(waveforms, tf.float32)
+    if r.center:
+        waveforms = tf.pad(waveforms, [[0, 0], [r.n_fft // 2, r.n_fft // 2]])
+    stft = tf.signal.stft(waveforms, frame_length=r.n_fft, frame_step=r.hop_length, fft_length=r.n_fft,
+                          window_fn=tf.signal.hann_window, pad_end=False)
+    power = tf.math.square(tf.math.abs(stft))
+    mel = tf.tensordot(power, filterbank, axes=1)
+    if r.mel_compression == "musicnn":
+        # musicnn casts the power to float16, then computes log10(10000 x + 1) in float32.
+        mel = tf.cast(tf.cast(mel, tf.float16), tf.float32)
+        return tf.math.log(10000.0 * mel + 1.0) / tf.math.log(10.0)
+    return 10.0 * tf.math.log(mel + r.log_floor) / tf.math.log(10.0)
+
+
+def mfcc_of(mel, n_mfcc: int):
+    """The orthonormal DCT-II of the compressed mel (scipy's `dct(type=2, norm='ortho')`),
+    first `n_mfcc` coefficients: the shared 4Q recipe, not `librosa.feature.mfcc`'s scaling."""
+    return tf.signal.dct(tf.cast(mel, tf.float32), type=2, norm="ortho")[..., :n_mfcc]
+
+
+def _recipe_of(recipe, layer: str) -> FeatureRecipe:
+    """A layer's recipe argument: a FeatureRecipe, or its dict form (what get_config saves)."""
+    if isinstance(recipe, FeatureRecipe):
+        return recipe
+    return config_from_dict(FeatureRecipe, recipe or {}, source=f"{layer} recipe")
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class AudioFeatures(keras.layers.Layer):
+    """Waveforms `(batch, samples)` at the recipe's rate -> dict of the recipe's named features.
+
+    `{"mel": (batch, frames, n_mels), "mfcc": (batch, frames, n_mfcc)}` (no `mfcc` when
+    `n_mfcc` is 0): the one front end of extraction, serving graphs and ports. Core TF ops
+    only, so exported models that contain it load in stock TF Serving.
+
+    Args:
+        recipe: FeatureRecipe or its dict (JSON) form. The config stores the dict, and the
+            filterbank is rebuilt from it on load.
+    """
+
+    def __init__(self, recipe=None, **kwargs):
+        super().__init__(trainable=False, **{k: v for k, v in kwargs.items() if k != "trainable"})
+        self.recipe = _recipe_of(recipe, "AudioFeatures")
+        self.filterbank = tf.constant(mel_filterbank(self.recipe))
+
+    def call(self, waveforms):
+        mel = compressed_mel(waveforms, self.recipe, self.filterbank)
+        features = {"mel": mel}
+        if self.recipe.n_mfcc:
+            features["mfcc"] = mfcc_of(mel, self.recipe.n_mfcc)
+        return features
+
+    def compute_output_shape(self, input_shape):
+        samples = input_shape[1]
+        frames = None if samples is None else self.recipe.num_frames(samples)
+        return {name: (input_shape[0], frames, dims) for name, dims in self.recipe.feature_dims.items()}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"recipe": config_to_dict(self.recipe)})
+        return config
+
 
 @keras.saving.register_keras_serializable(package="keras_music")
 class LogMel(keras.layers.Layer):
-    """Waveforms `(batch, samples)` -> log-mel power in dB, `(batch, frames, n_mels)`.
+    """Waveforms `(batch, samples)` -> the `mel` feature `(batch, frames, n_mels)` alone.
 
-    Hann-windowed STFT (periodic window, as librosa), power spectrum, mel filterbank of the
-    recipe, then `10 * log10(mel + log_floor)`. With `center`, frames are centred by zero
-    padding, so frames = 1 + samples // hop_length.
+    Kept because saved models name it (`keras_music>LogMel`); new code uses `AudioFeatures`.
+    Same computation (`compressed_mel`).
 
     Args:
         recipe: dict. A `FeatureRecipe` as a dict (its JSON form), so the config stores the
@@ -201,19 +272,11 @@ class LogMel(keras.layers.Layer):
 
     def __init__(self, recipe=None, **kwargs):
         super().__init__(trainable=False, **{k: v for k, v in kwargs.items() if k != "trainable"})
-        self.recipe = config_from_dict(FeatureRecipe, recipe or {}, source="LogMel recipe")
+        self.recipe = _recipe_of(recipe, "LogMel")
         self.filterbank = tf.constant(mel_filterbank(self.recipe))
 
     def call(self, waveforms):
-        r = self.recipe
-        waveforms = tf.cast(waveforms, tf.float32)
-        if r.center:
-            waveforms = tf.pad(waveforms, [[0, 0], [r.n_fft // 2, r.n_fft // 2]])
-        stft = tf.signal.stft(waveforms, frame_length=r.n_fft, frame_step=r.hop_length, fft_length=r.n_fft,
-                              window_fn=tf.signal.hann_window, pad_end=False)
-        power = tf.math.square(tf.math.abs(stft))
-        mel = tf.tensordot(power, self.filterbank, axes=1)
-        return 10.0 * tf.math.log(mel + r.log_floor) / tf.math.log(10.0)
+        return compressed_mel(waveforms, self.recipe, self.filterbank)
 
     def compute_output_shape(self, input_shape):
         samples = input_shape[1]
@@ -228,10 +291,9 @@ class LogMel(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_music")
 class MFCC(keras.layers.Layer):
-    """Log-mel in dB `(batch, frames, n_mels)` -> MFCC `(batch, frames, n_mfcc)`.
+    """The `mel` feature `(batch, frames, n_mels)` -> MFCC `(batch, frames, n_mfcc)` (`mfcc_of`).
 
-    The orthonormal DCT-II of the dB values (scipy's `dct(type=2, norm='ortho')`), first
-    `n_mfcc` coefficients: the shared 4Q recipe, not `librosa.feature.mfcc`'s scaling.
+    Kept because saved models name it (`keras_music>MFCC`); new code uses `AudioFeatures`.
 
     Args:
         n_mfcc: int. Coefficients kept. Defaults to `20`.
@@ -242,7 +304,7 @@ class MFCC(keras.layers.Layer):
         self.n_mfcc = int(n_mfcc)
 
     def call(self, log_mel):
-        return tf.signal.dct(tf.cast(log_mel, tf.float32), type=2, norm="ortho")[..., : self.n_mfcc]
+        return mfcc_of(log_mel, self.n_mfcc)
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.n_mfcc)
@@ -255,18 +317,20 @@ class MFCC(keras.layers.Layer):
 
 @functools.lru_cache(maxsize=8)
 def _feature_function(recipe: FeatureRecipe):
-    """One traced graph per recipe: waveform `(samples,)` -> (log-mel, MFCC)."""
-    log_mel_layer, mfcc_layer = LogMel(config_to_dict(recipe)), MFCC(recipe.n_mfcc)
+    """One traced graph per recipe: waveform `(samples,)` -> dict of named features."""
+    front_end = AudioFeatures(recipe)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)], reduce_retracing=True)
     def features(samples):
-        log_mel = log_mel_layer(samples[None, :])
-        return log_mel[0], mfcc_layer(log_mel)[0]
+        return {name: value[0] for name, value in front_end(samples[None, :]).items()}
 
     return features
 
 
-def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe()) -> tuple[np.ndarray, np.ndarray]:
-    """Log-mel `(T, n_mels)` and MFCC `(T, n_mfcc)` of one mono signal at the recipe's rate."""
-    log_mel, mfcc = _feature_function(recipe)(tf.convert_to_tensor(samples, tf.float32))
-    return log_mel.numpy(), mfcc.numpy()
+def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe()) -> FeatureArrays:
+    """The recipe's named features of one mono signal at its rate: `{"mel": (T, n_mels), "mfcc": (T, n_mfcc)}`.
+
+    A `FeatureArrays` dict, which still unpacks as the old `(mel, mfcc)` tuple (deprecated).
+    """
+    features = _feature_function(recipe)(tf.convert_to_tensor(samples, tf.float32))
+    return FeatureArrays((name, features[name].numpy()) for name in recipe.feature_dims)

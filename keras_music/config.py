@@ -52,10 +52,13 @@ GENRE_TRAINING = TrainingConfig()
 
 @dataclasses.dataclass(frozen=True)
 class FeatureRecipe:
-    """How audio becomes log-mel + MFCC frames; saved beside every feature store and model.
+    """How audio becomes named feature frames (`mel`, and `mfcc` unless `n_mfcc` is 0);
+    saved beside every feature store and model.
 
     The defaults are the recipe of the shared 4Q features (librosa 0.11 conventions), so
-    features we compute and the shared ones are interchangeable.
+    features we compute and the shared ones are interchangeable. Named presets: `RECIPES`.
+    Fields added later default to the earlier behaviour, so every saved recipe.json keeps
+    its meaning.
 
     Args:
         sample_rate: int. Audio is resampled to this rate (Hz). Defaults to `22050`.
@@ -65,13 +68,17 @@ class FeatureRecipe:
         fmin: float. Lowest mel edge (Hz). Defaults to `0.0`.
         fmax: float or None. Highest mel edge (Hz); None = Nyquist. Defaults to `None`.
         log_floor: float. `10 * log10(power + log_floor)`; 1e-10 makes silence -100 dB.
-        n_mfcc: int. MFCCs kept: orthonormal DCT-II of the log-mel (dB). Defaults to `20`.
+        n_mfcc: int. MFCCs kept: orthonormal DCT-II of the compressed mel. 0 = no `mfcc`
+            feature. Defaults to `20`.
         mel_scale: str. `slaney` (librosa's default) or `htk` (tf.signal's).
         mel_norm: str. `slaney` (area-normalised filters, librosa's default) or `none`.
         center: bool. Centre frames by padding n_fft // 2 zeros at both ends (librosa's
             `center=True, pad_mode='constant'`), so T = 1 + n_samples // hop_length.
         max_seconds: float or None. Extraction keeps at most this much audio from the
             start. Defaults to `30.0`.
+        mel_compression: str. How mel power becomes the `mel` feature: `db` is
+            `10 * log10(power + log_floor)`; `musicnn` is musicnn's input, `log10(10000 * x + 1)`
+            of the power cast to float16 (its pre-trained weights expect that rounding).
     """
 
     sample_rate: int = 22050
@@ -86,19 +93,28 @@ class FeatureRecipe:
     mel_norm: str = "slaney"
     center: bool = True
     max_seconds: float | None = 30.0
+    mel_compression: str = "db"
 
     def __post_init__(self):
         if self.mel_scale not in ("slaney", "htk"):
             raise ValueError(f"mel_scale must be 'slaney' or 'htk', got {self.mel_scale!r}.")
         if self.mel_norm not in ("slaney", "none"):
             raise ValueError(f"mel_norm must be 'slaney' or 'none', got {self.mel_norm!r}.")
-        if not 0 < self.n_mfcc <= self.n_mels:
-            raise ValueError(f"n_mfcc must be in 1..n_mels ({self.n_mels}), got {self.n_mfcc}.")
+        if self.mel_compression not in MEL_COMPRESSIONS:
+            raise ValueError(f"mel_compression must be one of {MEL_COMPRESSIONS}, got {self.mel_compression!r}.")
+        if not 0 <= self.n_mfcc <= self.n_mels:
+            raise ValueError(f"n_mfcc must be in 0..n_mels ({self.n_mels}), got {self.n_mfcc}.")
         if self.hop_length <= 0 or self.n_fft <= 0 or self.sample_rate <= 0:
             raise ValueError("sample_rate, n_fft and hop_length must be positive.")
         top = self.sample_rate / 2 if self.fmax is None else self.fmax
         if not 0 <= self.fmin < top <= self.sample_rate / 2:
             raise ValueError(f"need 0 <= fmin < fmax <= sample_rate / 2, got fmin={self.fmin}, fmax={top}.")
+
+    @property
+    def feature_dims(self) -> dict[str, int]:
+        """The named features this recipe produces and their sizes, in their fixed order
+        (`mel` first): the keys of feature stores, pipelines and model inputs."""
+        return {"mel": self.n_mels, **({"mfcc": self.n_mfcc} if self.n_mfcc else {})}
 
     @property
     def mel_fmax(self) -> float:
@@ -110,6 +126,31 @@ class FeatureRecipe:
         if self.center:
             return 1 + num_samples // self.hop_length
         return max(0, 1 + (num_samples - self.n_fft) // self.hop_length)
+
+
+MEL_COMPRESSIONS = ("db", "musicnn")
+
+RECIPES = {
+    # The shared 4Q features (`FeatureRecipe()`): 22,050 Hz, 64 dB mel bands + 20 MFCC.
+    "4q": FeatureRecipe(),
+    # musicnn's input (Pons and Serra 2019; its `batch_data`): 16 kHz, 96 Slaney mel bands of
+    # 512-sample frames every 256, float16 power, log10(10000 x + 1). Whole files, as musicnn
+    # tags whole tracks.
+    "musicnn": FeatureRecipe(sample_rate=16000, n_fft=512, hop_length=256, n_mels=96, n_mfcc=0,
+                             mel_compression="musicnn", max_seconds=None),
+}
+
+
+class FeatureArrays(dict):
+    """Named feature arrays of one clip (`{"mel": (T, n_mels), "mfcc": (T, n_mfcc)}`).
+
+    A plain dict by name, except that iterating it yields the arrays in name order, so
+    callers written for the old `(mel, mfcc)` tuple (`mel, mfcc = compute_features(...)`)
+    keep working. Deprecated use; new code reads `features["mel"]` or `.items()`.
+    """
+
+    def __iter__(self):
+        return iter(self.values())
 
 
 def config_to_dict(config) -> dict:

@@ -72,7 +72,7 @@ def mer4q_dir() -> Path:
 def small_emotion_store(tmp_path_factory) -> Path:
     """A feature store of 40 synthetic 4 s demo clips with labels.csv (extracted once per session)."""
     from keras_music.data.demo import make_emotion_demo
-    from keras_music.extract import extract_folder
+    from keras_music.data.extraction import extract_folder
 
     root = make_emotion_demo(tmp_path_factory.mktemp("small-demo"), num_clips=40, seconds=4.0, seed=5)
     summary = extract_folder(root / "audio", root / "store", workers=1)

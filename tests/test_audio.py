@@ -1,17 +1,20 @@
-"""Decoding real files, the FFT resampler, and LogMel / MFCC against librosa."""
+"""Decoding real files, the FFT resampler, and the AudioFeatures front end (LogMel / MFCC) against librosa."""
 
 from __future__ import annotations
 
 import wave
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_music.audio import MFCC, AudioDecodeError, LogMel, compute_features, decode_audio, load_audio, \
-    mel_filterbank, resample
-from keras_music.config import FeatureRecipe, config_to_dict
+from keras_music.audio import MFCC, AudioDecodeError, AudioFeatures, LogMel, compute_features, decode_audio, \
+    load_audio, mel_filterbank, resample
+from keras_music.config import RECIPES, FeatureRecipe, config_from_dict, config_to_dict
+
+SHARED_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
 
 # From ../shared/audio/README.md: (rate, duration in s). MP3 durations are the source
 # lengths (the decoder drops LAME's encoder delay), within 0.1 s of ffprobe's figures.
@@ -109,7 +112,8 @@ def test_features_match_librosa_on_the_same_samples(audio_dir):
     recipe = FeatureRecipe()
     samples, rate = decode_audio(audio_dir / "mozart_k545_bright_22k_mono_16bit.wav")
     assert rate == recipe.sample_rate
-    log_mel, mfcc = compute_features(samples, recipe)
+    features = compute_features(samples, recipe)
+    log_mel, mfcc = features["mel"], features["mfcc"]
     ref_mel, ref_mfcc = librosa_features(samples, recipe)
     assert log_mel.shape == ref_mel.shape == (recipe.num_frames(samples.size), 64)
     audible = ref_mel > -80
@@ -124,7 +128,7 @@ def test_end_to_end_features_agree_with_librosa_after_resampling(audio_dir):
     librosa = pytest.importorskip("librosa")
     recipe = FeatureRecipe()
     path = audio_dir / "mozart_k545_bright_44k_stereo_16bit.flac"
-    ours, _ = compute_features(load_audio(path, recipe), recipe)
+    ours = compute_features(load_audio(path, recipe), recipe)["mel"]
     reference, _ = librosa_features(librosa.load(path, sr=recipe.sample_rate, mono=True, duration=30)[0], recipe)
     assert ours.shape == reference.shape
     # Below ~9 kHz the two resamplers agree; near Nyquist soxr's anti-aliasing roll-off and
@@ -135,6 +139,33 @@ def test_end_to_end_features_agree_with_librosa_after_resampling(audio_dir):
     print(f"\nend to end, bands 0-55 above -60 dB: max {error.max():.3f} dB, p99 {np.percentile(error, 99):.3f} dB;"
           f" bands 56-63: median {np.median(top):.3f} dB, max {top.max():.3f} dB")
     assert np.percentile(error, 99) <= 0.5 and np.median(error) <= 0.05
+
+
+def test_front_end_round_trips_in_a_saved_model(tmp_path):
+    recipe = FeatureRecipe(n_mels=32, n_mfcc=13)
+    inputs = keras.Input(shape=(None,), name="waveform")
+    model = keras.Model(inputs, AudioFeatures(recipe, name="features")(inputs))
+    audio = np.random.default_rng(0).normal(0, 0.1, (2, 22050)).astype("float32")
+    expected = model.predict(audio, verbose=0)
+    assert expected["mel"].shape == (2, recipe.num_frames(22050), 32) and expected["mfcc"].shape == (2, 22, 13)
+    single = compute_features(audio[0], recipe)
+    np.testing.assert_allclose(single["mel"], expected["mel"][0], atol=1e-4)
+    model.save(tmp_path / "front_end.keras")
+    restored = keras.saving.load_model(tmp_path / "front_end.keras").predict(audio, verbose=0)
+    assert restored.keys() == expected.keys()
+    for name in expected:
+        np.testing.assert_allclose(expected[name], restored[name], atol=1e-5)
+
+
+def test_compute_features_is_a_dict_by_name_that_still_unpacks_as_the_old_tuple():
+    samples = np.random.default_rng(1).normal(0, 0.1, 22050).astype("float32")
+    features = compute_features(samples)
+    assert list(features.keys()) == ["mel", "mfcc"] and dict(features).keys() == features.keys()
+    mel, mfcc = features  # the pre-dict API (deprecated)
+    assert mel is features["mel"] and mfcc is features["mfcc"]
+    only_mel = compute_features(samples, FeatureRecipe(n_mfcc=0))
+    assert list(only_mel.keys()) == ["mel"]
+    np.testing.assert_array_equal(only_mel["mel"], mel)
 
 
 def test_layers_round_trip_in_a_saved_model(tmp_path):
@@ -158,3 +189,75 @@ def test_recipe_rejects_bad_values():
         FeatureRecipe(n_mfcc=100)
     with pytest.raises(ValueError, match="fmax"):
         FeatureRecipe(fmax=20000.0)
+    with pytest.raises(ValueError, match="mel_compression"):
+        FeatureRecipe(mel_compression="log")
+
+
+def test_recipes_name_their_features_and_old_recipe_json_keeps_its_meaning():
+    assert FeatureRecipe().feature_dims == {"mel": 64, "mfcc": 20}
+    assert FeatureRecipe(n_mfcc=0).feature_dims == {"mel": 64}
+    assert RECIPES["4q"] == FeatureRecipe()
+    musicnn = RECIPES["musicnn"]
+    assert musicnn.feature_dims == {"mel": 96} and musicnn.mel_compression == "musicnn"
+    assert (musicnn.sample_rate, musicnn.n_fft, musicnn.hop_length) == (16000, 512, 256)
+    # A recipe.json written before the named features existed (today's fields only).
+    old = {"sample_rate": 22050, "n_fft": 2048, "hop_length": 1024, "n_mels": 64, "fmin": 0.0, "fmax": None,
+           "log_floor": 1e-10, "n_mfcc": 20, "mel_scale": "slaney", "mel_norm": "slaney", "center": True,
+           "max_seconds": 30.0}
+    assert config_from_dict(FeatureRecipe, old) == FeatureRecipe()
+    for recipe in RECIPES.values():
+        assert config_from_dict(FeatureRecipe, config_to_dict(recipe)) == recipe
+
+
+# --- the musicnn recipe against musicnn 0.1.0's own input (../shared/reference/musicnn) -------------
+
+MUSICNN_FILES = ("mozart_k545_bright_22k_mono_16bit.wav", "beethoven_op18no4_minor_44k_stereo.ogg",
+                 "bach_chorale_bwv269_calm_22k_mono_64k.mp3")
+# One float16 step of the power mel (relative 2**-10 at most) moves log10(10000 x + 1) by at most
+# log10(1 + 2**-10) = 4.2e-4: float32 STFT noise may round a value to the neighbouring float16.
+FLOAT16_STEP = 5e-4
+
+
+def musicnn_patches(features: np.ndarray, frames: int = 187) -> np.ndarray:
+    """musicnn's `batch_data(path, 187, 187)`: non-overlapping patches from frame 0, the tail dropped."""
+    return np.stack([features[start:start + frames] for start in range(0, len(features) - frames + 1, frames)])
+
+
+def musicnn_reference(name: str) -> np.ndarray:
+    path = SHARED_REFERENCE / "musicnn" / f"MTT_musicnn__{Path(name).stem}.npz"
+    if not path.is_file():
+        pytest.skip(f"musicnn reference not found at {path}")
+    with np.load(path) as arrays:
+        return arrays["patches"]
+
+
+@pytest.mark.parametrize("name", MUSICNN_FILES)
+def test_musicnn_recipe_reproduces_musicnn_patches_from_the_same_samples(audio_dir, name):
+    """Test A: librosa's decoding + soxr_hq resampling (as musicnn), then OUR front end."""
+    librosa = pytest.importorskip("librosa")
+    reference = musicnn_reference(name)
+    samples, _ = librosa.load(audio_dir / name, sr=16000)
+    ours = musicnn_patches(compute_features(samples, RECIPES["musicnn"])["mel"])
+    assert ours.shape == reference.shape
+    error = np.abs(ours - reference)
+    print(f"\n{name}: musicnn patches {reference.shape}, same samples: max |ours - musicnn| {error.max():.2e}, "
+          f"{np.mean(error > 1e-5):.3%} of values a float16 step apart (tolerance {FLOAT16_STEP:.0e}, one step)")
+    assert error.max() <= FLOAT16_STEP
+
+
+@pytest.mark.parametrize("name", MUSICNN_FILES)
+def test_musicnn_recipe_from_our_decoder_and_resampler(audio_dir, name):
+    """Test B (measured, loose bound): OUR decoding (tensorflow-io) and FFT resampler instead of librosa's."""
+    reference = musicnn_reference(name)
+    recipe = RECIPES["musicnn"]
+    ours = musicnn_patches(compute_features(load_audio(audio_dir / name, recipe), recipe)["mel"])
+    count = min(len(ours), len(reference))
+    error = np.abs(ours[:count] - reference[:count])
+    low, top = error[..., :88], error[..., 88:]  # bands 88-95 lie above ~7 kHz, near the 8 kHz Nyquist
+    print(f"\n{name}: {len(ours)} patches (musicnn {len(reference)}); bands 0-87: median {np.median(low):.2e}, "
+          f"p99 {np.percentile(low, 99):.3f}, max {low.max():.3f}; bands 88-95: median {np.median(top):.3f}, "
+          f"max {top.max():.3f}")
+    assert abs(len(ours) - len(reference)) <= 1
+    # Measured: bands 0-87 agree to float16 rounding (max <= 0.003); above ~7 kHz soxr's anti-aliasing
+    # roll-off and the FFT resampler's brick-wall cut differ by design (max 0.4-2.5 there).
+    assert np.median(low) <= 1e-3 and np.percentile(low, 99) <= 0.01 and low.max() <= 0.05

@@ -13,7 +13,7 @@ import pytest
 from keras_music.audio import compute_features, load_audio
 from keras_music.config import FeatureRecipe
 from keras_music.data.store import FeatureStore, StoreError
-from keras_music.extract import extract_folder
+from keras_music.data.extraction import extract_folder
 
 
 @pytest.fixture
@@ -49,7 +49,8 @@ def test_extraction_stores_every_good_clip_and_reports_bad_ones(audio_folder, tm
     entries = {e["clip_id"]: e for e in store.manifest()}
     assert set(clips) == set(entries) and len(clips) == 7
     flac = "mozart_k545_bright_44k_stereo_16bit"
-    mel, mfcc = compute_features(load_audio(audio_folder / f"{flac}.flac"))
+    features = compute_features(load_audio(audio_folder / f"{flac}.flac"))
+    mel, mfcc = features["mel"], features["mfcc"]
     assert clips[flac]["mel"].shape == (entries[flac]["frames"], 64) == mel.shape
     assert clips[flac]["mfcc"].shape == (mel.shape[0], 20)
     np.testing.assert_allclose(clips[flac]["mel"], mel, atol=0.07)  # float16 storage of dB values
@@ -108,3 +109,30 @@ def test_cli_extract_dry_run_and_exit_status(audio_folder, tmp_path):
     empty = subprocess.run([sys.executable, "-m", "keras_music.extract", str(tmp_path / "empty"), "--out",
                             str(tmp_path / "empty-store")], capture_output=True, text=True, timeout=300)
     assert empty.returncode == 1 and "No audio files" in empty.stderr and not (tmp_path / "empty-store").exists()
+
+
+def test_recipe_flag_takes_a_named_recipe_or_a_json_file(tmp_path):
+    from keras_music.config import RECIPES, config_to_dict, save_json
+    from keras_music.extract import parse_args, recipe_from_args
+
+    assert recipe_from_args(parse_args(["a", "--out", "s", "--recipe", "musicnn"])) == RECIPES["musicnn"]
+    assert recipe_from_args(parse_args(["a", "--out", "s"])) == FeatureRecipe()
+    save_json(tmp_path / "recipe.json", config_to_dict(FeatureRecipe(n_mels=32)))
+    assert recipe_from_args(parse_args(["a", "--out", "s", "--recipe", str(tmp_path / "recipe.json"),
+                                        "--hop-length", "512"])) == FeatureRecipe(n_mels=32, hop_length=512)
+    with pytest.raises(FileNotFoundError, match="named recipe"):
+        recipe_from_args(parse_args(["a", "--out", "s", "--recipe", "nope"]))
+
+
+def test_musicnn_store_holds_only_mel(tmp_path, audio_dir):
+    from keras_music.config import RECIPES
+
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    shutil.copy(audio_dir / "mozart_k545_bright_22k_mono_16bit.wav", folder)
+    summary = extract_folder(folder, tmp_path / "store", RECIPES["musicnn"], workers=1)
+    assert summary.written == 1
+    store = FeatureStore(tmp_path / "store")
+    assert store.features == {"mel": 96}
+    (clip,) = stored_clips(store).values()
+    assert clip["mel"].shape == (1 + 12 * 16000 // 256, 96) and "mfcc" not in clip

@@ -14,6 +14,11 @@ from keras_music.data.tags import TagTable
 LENGTHS = {"c0": 7, "c1": 30, "c2": 12, "c3": 1, "c4": 25, "c5": 18}
 
 
+def clip_features(clip_id):
+    mel, mfcc = clip_arrays(clip_id)
+    return {"mel": mel, "mfcc": mfcc}
+
+
 def clip_arrays(clip_id):
     rng = np.random.default_rng(int(clip_id[1:]))
     frames = LENGTHS[clip_id]
@@ -39,7 +44,7 @@ def source(request, tmp_path):
         return ClipSource.from_npz(NpzClips(tmp_path))
     store = FeatureStore(tmp_path / "store")
     store.open_for_writing(FeatureRecipe(n_mels=8, n_mfcc=3))
-    records = [({"clip_id": c, "source": c, "frames": LENGTHS[c], "seconds": 0.0}, serialize_clip(c, *clip_arrays(c)))
+    records = [({"clip_id": c, "source": c, "frames": LENGTHS[c], "seconds": 0.0}, serialize_clip(c, clip_features(c)))
                for c in ("c3", "c1", "c5", "c0", "c4", "c2")]  # stored out of id order
     store.write_shard(records[:4])
     store.write_shard(records[4:])

@@ -59,7 +59,8 @@ def test_mer4q_folder(mer4q_dir):
     assert [c["positive"] for c in tags.counts().values()] == [192, 191, 191, 191]
     assert len(set(groups.values())) == 551  # artist groups, as the dataset README counts
     assert clips.clip_ids() == sorted(tags.clip_ids)
-    mel, mfcc = clips.load("MT0013621344")  # the one 10 s clip
+    features = clips.load("MT0013621344")  # the one 10 s clip
+    mel, mfcc = features["mel"], features["mfcc"]
     assert mel.shape == (218, 64) and mfcc.shape == (218, 20) and mel.dtype == np.float32
 
 

@@ -15,7 +15,7 @@ from keras_music.models.tag_mlp import TagMLPConfig
 from keras_music.data.demo import make_emotion_demo
 from keras_music.data.sequences import SequenceConfig
 from keras_music.evaluate import evaluate_emotion
-from keras_music.extract import extract_folder
+from keras_music.data.extraction import extract_folder
 from keras_music.training import train_emotion
 
 

@@ -6,6 +6,9 @@
                   MULAN features per song; no sequences, so only the `mlp` tagger takes it
     STORE         a feature store made by `keras_music.extract`; labels from STORE/labels.csv
                   (or `labels=`), a CSV of clip_id + tag columns
+
+Folders are read by the one entry of `READERS` that recognises their layout; a new layout
+is a module with its loader plus one `DatasetReader` entry there.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import dataclasses
 import json
 import logging
 import os
+import typing
 from pathlib import Path
 
 import numpy as np
 
 from keras_music.config import FeatureRecipe, config_from_dict
 from keras_music.data.sequences import ClipSource
+from keras_music.data.store import SHARD_DIR
 from keras_music.data.tags import TagTable, join_ids
 
 logger = logging.getLogger(__name__)
@@ -32,18 +37,28 @@ DEMO_VERSION = "emotion-demo-v1"
 class EmotionData:
     """Everything a run needs: features, labels of the matched clips, and a group per clip.
 
-    Sequence datasets have a `source` (mel + MFCC frames); aggregated ones (CAL500) have
-    `vectors` (one feature vector per clip) and no source.
+    Sequence datasets have a `source` (named feature frames, sizes in `feature_dims`);
+    aggregated ones (CAL500) have `vectors` (one feature vector per clip), no source and
+    empty `feature_dims`.
     """
 
     source: ClipSource | None
     tags: TagTable
     groups: dict[str, str]
-    n_mels: int
-    n_mfcc: int
+    feature_dims: dict[str, int]
     description: str
     vectors: dict[str, np.ndarray] | None = None
     recipe: FeatureRecipe | None = None  # how the sequences were computed (None: aggregated features)
+
+    @property
+    def n_mels(self) -> int:
+        """Size of the `mel` feature (0 if none); kept for callers written before `feature_dims`."""
+        return self.feature_dims.get("mel", 0)
+
+    @property
+    def n_mfcc(self) -> int:
+        """Size of the `mfcc` feature (0 if none); kept for callers written before `feature_dims`."""
+        return self.feature_dims.get("mfcc", 0)
 
     def sequences(self) -> ClipSource:
         """The frame-sequence source, or a clear error for aggregated-only data (CAL500)."""
@@ -53,13 +68,15 @@ class EmotionData:
         return self.source
 
     def clip_vectors(self, clip_ids) -> np.ndarray:
-        """One vector per clip: the dataset's own aggregated features, or else the mean and
-        standard deviation over time of every mel and MFCC band (`(clips, 2 * (n_mels + n_mfcc))`)."""
+        """One vector per clip: the dataset's own aggregated features, or else the mean and then the
+        standard deviation over time of every band of every named feature, features in name order
+        (`(clips, 2 * sum(feature_dims))`; for the 4Q recipe mel then mfcc)."""
         if self.vectors is not None:
             return np.stack([self.vectors[c] for c in clip_ids])
+        names = self.source.feature_names
         pooled = {}
         for clip in self.source.dataset(clip_ids).as_numpy_iterator():
-            frames = np.concatenate([clip["mel"], clip["mfcc"]], axis=1)
+            frames = np.concatenate([clip[name] for name in names], axis=1)
             pooled[clip["clip_id"].decode()] = np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
         return np.stack([pooled[c] for c in clip_ids])
 
@@ -75,7 +92,7 @@ def demo_store(root: Path | None = None) -> tuple[Path, Path]:
     Returns `(store folder, labels CSV)`.
     """
     from keras_music.data.demo import make_emotion_demo
-    from keras_music.extract import extract_folder
+    from keras_music.data.extraction import extract_folder
 
     root = root or cache_dir() / DEMO_VERSION
     make_emotion_demo(root)
@@ -85,50 +102,91 @@ def demo_store(root: Path | None = None) -> tuple[Path, Path]:
     return root / "store", root / "labels.csv"
 
 
-def _matched(source: ClipSource | None, tags: TagTable, groups: dict[str, str], description: str, n_mels, n_mfcc,
-             vectors: dict[str, np.ndarray] | None = None, recipe: FeatureRecipe | None = None):
+def _matched(source: ClipSource | None, tags: TagTable, groups: dict[str, str], description: str,
+             feature_dims: dict[str, int], vectors: dict[str, np.ndarray] | None = None,
+             recipe: FeatureRecipe | None = None) -> EmotionData:
     report = join_ids(tags, source.clip_ids() if source is not None else vectors)
     if not report.matched:
         raise ValueError(f"{description}: no clip has both features and labels (check the clip ids).")
     return EmotionData(source, tags.rows(report.matched), {c: groups.get(c, c) for c in report.matched},
-                       n_mels, n_mfcc, description, vectors, recipe)
+                       dict(feature_dims), description, vectors, recipe)
+
+
+# --- dataset readers: one entry per layout ---------------------------------------------------
+
+def _read_cal500(path: Path, labels: str | None) -> EmotionData:
+    from keras_music.data.cal500 import load_cal500_emotions, load_cal500_vectors
+
+    return _matched(None, load_cal500_emotions(path / "labels"), {}, str(path), {},
+                    vectors=load_cal500_vectors(path / "mulan_features.csv"))
+
+
+def _read_npz_folder(path: Path, labels: str | None) -> EmotionData:
+    from keras_music.data.mer4q import load_mer4q
+
+    # An .npz folder may say how it was computed (recipe.json); the shared 4Q folder
+    # follows its README's recipe, which is FeatureRecipe's default.
+    recipe_path = path / "recipe.json"
+    recipe = (config_from_dict(FeatureRecipe, json.loads(recipe_path.read_text()), source=str(recipe_path))
+              if recipe_path.is_file() else FeatureRecipe())
+    tags, clips, groups = load_mer4q(path, feature_names=tuple(recipe.feature_dims))
+    first = clips.load(clips.clip_ids()[0])
+    dims = {name: array.shape[1] for name, array in first.items()}
+    return _matched(ClipSource.from_npz(clips), tags, groups, str(path), dims, recipe=recipe)
+
+
+def _read_store(path: Path, labels: str | None) -> EmotionData:
+    from keras_music.data.mer4q import tags_from_csv
+    from keras_music.data.store import FeatureStore
+
+    store = FeatureStore(path)
+    labels_path = Path(labels) if labels else path / "labels.csv"
+    return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, str(path), store.features,
+                    recipe=store.recipe)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetReader:
+    """One on-disk layout `load_emotion_data` accepts: `recognise(path)` says whether a folder
+    has this layout, `load(path, labels)` reads it; `layout` describes it in error messages."""
+
+    name: str
+    layout: str
+    recognise: typing.Callable[[Path], bool]
+    load: typing.Callable[[Path, str | None], EmotionData]
+
+
+READERS = [
+    DatasetReader("cal500", "a CAL500 folder (mulan_features.csv + labels/)",
+                  lambda path: (path / "mulan_features.csv").is_file(), _read_cal500),
+    DatasetReader("npz", "a folder with labels.csv + features/*.npz",
+                  lambda path: (path / "features").is_dir(), _read_npz_folder),
+    DatasetReader("store", "a feature store folder (recipe.json + shards/, from keras_music.extract)",
+                  lambda path: (path / "recipe.json").is_file() and (path / SHARD_DIR).is_dir(), _read_store),
+]
+ALIASES = {"mer4q": SHARED_DATASETS / "mer4q", "cal500": SHARED_DATASETS / "cal500"}  # plus "demo"
+
+
+def _accepted() -> str:
+    return ", ".join(["'demo'", *(repr(alias) for alias in ALIASES), *(reader.layout for reader in READERS)])
 
 
 def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
-    """Features + tags for `--data` (see the module docstring)."""
-    from keras_music.data.mer4q import load_mer4q, tags_from_csv
-    from keras_music.data.store import FeatureStore
-
+    """Features + tags for `--data` (see the module docstring): an alias, or a folder one reader of
+    `READERS` recognises (exactly one must)."""
     if data == "demo":
         store_path, labels_path = demo_store()
-        store = FeatureStore(store_path)
-        recipe = store.recipe
-        return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, "demo", recipe.n_mels,
-                        recipe.n_mfcc, recipe=recipe)
-    path = SHARED_DATASETS / data if data in ("mer4q", "cal500") else Path(data)
-    if (path / "mulan_features.csv").is_file():
-        from keras_music.data.cal500 import load_cal500_emotions, load_cal500_vectors
-
-        return _matched(None, load_cal500_emotions(path / "labels"), {}, str(path), 0, 0,
-                        vectors=load_cal500_vectors(path / "mulan_features.csv"))
+        return dataclasses.replace(_read_store(store_path, str(labels_path)), description="demo")
+    path = ALIASES.get(data, Path(data))
     if not path.exists():
-        raise FileNotFoundError(f"--data {data!r}: {str(path)!r} does not exist (expected 'demo', 'mer4q', "
-                                "'cal500', a feature store folder, or a folder with labels.csv + features/*.npz).")
-    if (path / "features").is_dir():
-        tags, clips, groups = load_mer4q(path)
-        mel, mfcc = clips.load(clips.clip_ids()[0])
-        # An .npz folder may say how it was computed (recipe.json); the shared 4Q folder
-        # follows its README's recipe, which is FeatureRecipe's default.
-        recipe_path = path / "recipe.json"
-        recipe = (config_from_dict(FeatureRecipe, json.loads(recipe_path.read_text()), source=str(recipe_path))
-                  if recipe_path.is_file() else FeatureRecipe())
-        return _matched(ClipSource.from_npz(clips), tags, groups, str(path), mel.shape[1], mfcc.shape[1],
-                        recipe=recipe)
-    store = FeatureStore(path)
-    recipe = store.recipe  # raises a clear StoreError when this is not a store
-    labels_path = Path(labels) if labels else path / "labels.csv"
-    return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, str(path), recipe.n_mels,
-                    recipe.n_mfcc, recipe=recipe)
+        raise FileNotFoundError(f"--data {data!r}: {str(path)!r} does not exist (expected {_accepted()}).")
+    matches = [reader for reader in READERS if reader.recognise(path)]
+    if not matches:
+        raise ValueError(f"--data {data!r}: {str(path)!r} has none of the accepted layouts (expected {_accepted()}).")
+    if len(matches) > 1:
+        raise ValueError(f"--data {data!r}: {str(path)!r} looks like several layouts at once "
+                         f"({', '.join(reader.name for reader in matches)}); keep one.")
+    return matches[0].load(path, labels)
 
 
 def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bool, training: bool = False,

@@ -4,7 +4,8 @@ Layout (as `../shared/datasets/mer4q/`):
 
     labels.csv           clip_id + label columns (categorical strings, or 0/1 with empty = unknown)
     metadata.csv         optional; an `artist` column gives groups for artist-disjoint splits
-    features/<clip_id>.npz   arrays `mel` (T, n_mels) and `mfcc` (T, n_mfcc), same T
+    features/<clip_id>.npz   one array per named feature, same T: `mel` (T, n_mels) and `mfcc` (T, n_mfcc)
+    recipe.json          optional; the FeatureRecipe (and so the feature names), else the 4Q recipe
 
 Categorical columns become one tag per value (`quadrant` -> `quadrant_q1` ... `quadrant_q4`),
 all known; 0/1 columns become one tag each, with empty cells unknown (mask 0).
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from keras_music.config import FeatureArrays
 from keras_music.data.tags import TagTable, slug
 
 DEFAULT_COLUMNS = ("quadrant",)
@@ -70,9 +72,16 @@ def artist_group(name: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class NpzClips:
-    """Per-clip `.npz` features in `root/features/`, loaded on demand."""
+    """Per-clip `.npz` features in `root/features/`, loaded on demand.
+
+    Args:
+        root: the dataset folder.
+        feature_names: tuple of str. The arrays every clip holds, one per named feature.
+            Defaults to the 4Q recipe's `("mel", "mfcc")`.
+    """
 
     root: Path
+    feature_names: tuple[str, ...] = ("mel", "mfcc")
 
     @property
     def feature_dir(self) -> Path:
@@ -83,24 +92,27 @@ class NpzClips:
             raise FileNotFoundError(f"{self.feature_dir} does not exist (expected features/<clip_id>.npz files).")
         return sorted(p.stem for p in self.feature_dir.glob("*.npz"))
 
-    def load(self, clip_id: str) -> tuple[np.ndarray, np.ndarray]:
-        """`(mel, mfcc)` as float32, checked: same frame count, finite values."""
+    def load(self, clip_id: str) -> FeatureArrays:
+        """`{name: (T, dims)}` float32 per feature name, checked: 2-D, same frame count, finite values."""
         path = self.feature_dir / f"{clip_id}.npz"
+        names = " and ".join(repr(name) for name in self.feature_names)
         try:
             with np.load(path) as arrays:
-                mel, mfcc = arrays["mel"].astype("float32"), arrays["mfcc"].astype("float32")
+                features = FeatureArrays((name, arrays[name].astype("float32")) for name in self.feature_names)
         except (OSError, ValueError, KeyError) as error:
-            raise ValueError(f"{path}: cannot read arrays 'mel' and 'mfcc' ({error}).") from error
-        if mel.ndim != 2 or mfcc.ndim != 2 or mel.shape[0] != mfcc.shape[0]:
-            raise ValueError(f"{path}: expected mel (T, n_mels) and mfcc (T, n_mfcc) with the same T, "
-                             f"got {mel.shape} and {mfcc.shape}.")
-        for name, array in (("mel", mel), ("mfcc", mfcc)):
+            raise ValueError(f"{path}: cannot read arrays {names} ({error}).") from error
+        shapes = {name: array.shape for name, array in features.items()}
+        if any(len(shape) != 2 for shape in shapes.values()) or len({shape[0] for shape in shapes.values()}) != 1:
+            raise ValueError(f"{path}: expected arrays {names}, each (T, dims) with the same T, got "
+                             + ", ".join(f"{name} {shape}" for name, shape in shapes.items()) + ".")
+        for name, array in features.items():
             if not np.isfinite(array).all():
                 raise ValueError(f"{path}: {name} contains NaN or infinite values.")
-        return mel, mfcc
+        return features
 
 
-def load_mer4q(root: str | Path, columns=DEFAULT_COLUMNS) -> tuple[TagTable, NpzClips, dict[str, str]]:
+def load_mer4q(root: str | Path, columns=DEFAULT_COLUMNS,
+               feature_names=("mel", "mfcc")) -> tuple[TagTable, NpzClips, dict[str, str]]:
     """Tags, features and artist groups of a 4Q-style folder.
 
     Returns:
@@ -115,4 +127,4 @@ def load_mer4q(root: str | Path, columns=DEFAULT_COLUMNS) -> tuple[TagTable, Npz
         meta = pd.read_csv(metadata, dtype=str, keep_default_na=False)
         if {"clip_id", "artist"} <= set(meta.columns):
             groups.update({c: "artist:" + artist_group(a) for c, a in zip(meta["clip_id"], meta["artist"])})
-    return tags, NpzClips(root), groups
+    return tags, NpzClips(root, tuple(feature_names)), groups

@@ -1,11 +1,12 @@
-"""tf.data pipelines of padded (mel, mfcc) sequences with labels and a label mask.
+"""tf.data pipelines of padded named-feature sequences with labels and a label mask.
 
 Each element is `(inputs, labels, mask)`, which `model.fit` takes as
 `(x, y, sample_weight)`:
 
-* `inputs`: dict with `mel` `(batch, T, n_mels)`, `mfcc` `(batch, T, n_mfcc)`, right-padded
-  with zeros, and `length` `(batch,)`, the number of real frames of each example (models
-  turn it into a time mask; right padding keeps the cuDNN LSTM path usable).
+* `inputs`: dict with one entry per named feature of the source (for the 4Q recipe `mel`
+  `(batch, T, n_mels)` and `mfcc` `(batch, T, n_mfcc)`), right-padded with zeros, and
+  `length` `(batch,)`, the number of real frames of each example (models turn it into a
+  time mask; right padding keeps the cuDNN LSTM path usable).
 * `labels`, `mask`: float32 `(batch, tags)`; mask 0 marks unknown cells.
 
 Training streams take a seeded random crop of `crop_frames` per clip per epoch (short
@@ -90,29 +91,30 @@ def _epoch_passes(clock: EpochClock, one_pass, cardinality: int) -> tf.data.Data
 class ClipSource:
     """Where sequences come from: a feature store or a folder of `.npz` clips.
 
-    `dataset(clip_ids)` yields dicts `{clip_id, mel, mfcc}` for exactly those ids.
+    `dataset(clip_ids)` yields dicts `{"clip_id", **features}` for exactly those ids, one
+    float32 `(T, dims)` tensor per name of `feature_names` (all with the same T).
     """
 
-    def __init__(self, clip_ids, make_dataset):
+    def __init__(self, clip_ids, make_dataset, feature_names=("mel", "mfcc")):
         self._clip_ids = list(clip_ids)
         self._make_dataset = make_dataset
+        self.feature_names = tuple(feature_names)
 
     @classmethod
     def from_store(cls, store) -> "ClipSource":
         ids = [entry["clip_id"] for entry in store.manifest()]
-        recipe = store.recipe
+        features = store.features
 
         def with_shapes(clip):
             return {"clip_id": clip["clip_id"],
-                    "mel": tf.ensure_shape(clip["mel"], [None, recipe.n_mels]),
-                    "mfcc": tf.ensure_shape(clip["mfcc"], [None, recipe.n_mfcc])}
+                    **{name: tf.ensure_shape(clip[name], [None, dims]) for name, dims in features.items()}}
 
         def make(wanted):
             table = _id_table(wanted)
             dataset = store.dataset().filter(lambda clip: table.lookup(clip["clip_id"]) >= 0)
             return dataset.map(with_shapes)
 
-        return cls(ids, make)
+        return cls(ids, make, tuple(features))
 
     @classmethod
     def from_npz(cls, clips) -> "ClipSource":
@@ -123,17 +125,19 @@ class ClipSource:
         never touch the files or the Python interpreter.
         """
 
+        names = tuple(clips.feature_names)
+
         def make(wanted):
             arrays = [clips.load(clip_id) for clip_id in wanted]
-            lengths = [mel.shape[0] for mel, _ in arrays]
-            ragged = {key: tf.RaggedTensor.from_row_lengths(
-                np.concatenate([pair[i] for pair in arrays]).astype("float16"), lengths)
-                for i, key in enumerate(("mel", "mfcc"))}
+            lengths = [features[names[0]].shape[0] for features in arrays]
+            ragged = {name: tf.RaggedTensor.from_row_lengths(
+                np.concatenate([features[name] for features in arrays]).astype("float16"), lengths)
+                for name in names}
             dataset = tf.data.Dataset.from_tensor_slices({"clip_id": list(wanted), **ragged})
-            return dataset.map(lambda c: {"clip_id": c["clip_id"], "mel": tf.cast(c["mel"], tf.float32),
-                                          "mfcc": tf.cast(c["mfcc"], tf.float32)})
+            return dataset.map(lambda c: {"clip_id": c["clip_id"],
+                                          **{name: tf.cast(c[name], tf.float32) for name in names}})
 
-        return cls(clips.clip_ids(), make)
+        return cls(clips.clip_ids(), make, names)
 
     def clip_ids(self) -> list[str]:
         return list(self._clip_ids)
@@ -153,21 +157,23 @@ def _id_table(clip_ids) -> tf.lookup.StaticHashTable:
 
 
 def feature_statistics(source: ClipSource, clip_ids) -> dict[str, list[float]]:
-    """Per-dimension mean and standard deviation of mel and mfcc over all frames of `clip_ids`.
+    """Per-dimension mean and standard deviation of every named feature over all frames of `clip_ids`:
+    `{"<name>_mean": [...], "<name>_std": [...]}` per name (e.g. `mel_mean`, which models read).
 
     Computed on training clips only, then used inside the model (or by `make_dataset`).
     """
+    names = source.feature_names
     sums, squares, count = {}, {}, 0
     for clip in source.dataset(clip_ids).as_numpy_iterator():
-        for key in ("mel", "mfcc"):
+        for key in names:
             values = clip[key].astype("float64")
             sums[key] = sums.get(key, 0.0) + values.sum(axis=0)
             squares[key] = squares.get(key, 0.0) + (values ** 2).sum(axis=0)
-        count += clip["mel"].shape[0]
+        count += clip[names[0]].shape[0]
     if count == 0:
         raise ValueError("no frames to compute statistics from (empty training split?).")
     stats = {}
-    for key in ("mel", "mfcc"):
+    for key in names:
         mean = sums[key] / count
         std = np.sqrt(np.maximum(squares[key] / count - mean ** 2, 0.0))
         stats[f"{key}_mean"] = mean.tolist()
@@ -175,17 +181,24 @@ def feature_statistics(source: ClipSource, clip_ids) -> dict[str, list[float]]:
     return stats
 
 
+def feature_names_of(clip) -> list[str]:
+    """The named features of a `ClipSource` element: every key but `clip_id`, in sorted order
+    (tf.data hands dicts to map functions with sorted keys)."""
+    return sorted(key for key in clip if key != "clip_id")
+
+
 def random_crop(clip, crop_frames: int, seed):
-    """A window of `crop_frames` frames at a random start (the whole clip when it is shorter).
+    """A window of `crop_frames` frames of every feature at a random start (the whole clip when it is shorter).
 
     `seed` is a stateless seed pair, so the same pipeline seed gives the same crops in every
     run, and a new pair each epoch gives new crops.
     """
-    frames = tf.shape(clip["mel"])[0]
+    names = feature_names_of(clip)
+    frames = tf.shape(clip[names[0]])[0]
     start = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=tf.maximum(frames - crop_frames, 0) + 1,
                                         dtype=tf.int32)
     end = tf.minimum(start + crop_frames, frames)
-    return {**clip, "mel": clip["mel"][start:end], "mfcc": clip["mfcc"][start:end]}
+    return {**clip, **{name: clip[name][start:end] for name in names}}
 
 
 def shuffle_blocks(dataset: tf.data.Dataset, block: int, seed) -> tf.data.Dataset:
@@ -252,13 +265,14 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
 
         dataset = _epoch_passes(clock, one_pass, len(clip_ids))
 
+    names = source.feature_names
+
     def to_example(clip):
-        mel, mfcc = clip["mel"], clip["mfcc"]
+        inputs = {name: clip[name] for name in names}
         if stats is not None:
-            mel = (mel - stats["mel_mean"]) / stats["mel_std"]
-            mfcc = (mfcc - stats["mfcc_mean"]) / stats["mfcc_std"]
+            inputs = {name: (value - stats[f"{name}_mean"]) / stats[f"{name}_std"] for name, value in inputs.items()}
         row = row_of.lookup(clip["clip_id"])
-        inputs = {"mel": mel, "mfcc": mfcc, "length": tf.shape(mel)[0]}
+        inputs["length"] = tf.shape(inputs[names[0]])[0]
         return inputs, tf.gather(labels, row), tf.gather(mask, row)
 
     dataset = dataset.map(to_example, num_parallel_calls=AUTOTUNE)
@@ -292,15 +306,16 @@ def window_dataset(source: ClipSource, clip_ids, window: int, hop: int, batch_si
     Windows of one clip share its index, so callers average their outputs per clip.
     """
     index = _id_table(list(clip_ids))
+    names = source.feature_names
 
     def windows(clip):
-        frames = tf.shape(clip["mel"])[0]
+        frames = tf.shape(clip[names[0]])[0]
         row = index.lookup(clip["clip_id"])
 
         def cut(start):
             end = tf.minimum(start + window, frames)
-            mel = clip["mel"][start:end]
-            return {"mel": mel, "mfcc": clip["mfcc"][start:end], "length": tf.shape(mel)[0]}, row
+            inputs = {name: clip[name][start:end] for name in names}
+            return {**inputs, "length": tf.shape(inputs[names[0]])[0]}, row
 
         return tf.data.Dataset.from_tensor_slices(window_starts(frames, window, hop)).map(cut)
 

@@ -1,10 +1,17 @@
-"""Feature store: sharded TFRecords of (mel, mfcc) sequences, a manifest, and the recipe.
+"""Feature store: sharded TFRecords of named feature sequences, a manifest, and the recipe.
 
 Layout of a store folder:
 
     recipe.json          the FeatureRecipe every clip was computed with
+    store.json           the record schema: {"schema": 2, "features": {"mel": 64, "mfcc": 20}}
     manifest.jsonl       one JSON line per stored clip: clip_id, source, frames, seconds, shard
     shards/NNNNN.tfrecord
+
+Records (schema 2): one `tf.train.Example` per clip with `clip_id`, `frames`, and per named
+feature of `store.json` one serialized float16 tensor `(frames, dims)` under the feature's
+name. Schema 1 (stores written before `store.json` existed) is the same layout with the
+names fixed to `mel` and `mfcc`, so it reads as schema 2 with those names; the next writer
+adds its `store.json`. Other schemas raise `StoreError` asking to re-extract.
 
 Crash safety: a shard is written as `NNNNN.tfrecord.tmp` and renamed when complete, and
 only then is the manifest replaced (temp file + rename) by one that lists its clips. The manifest is
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,43 +35,56 @@ from keras_music.config import FeatureRecipe, atomic_path, config_from_dict, con
 logger = logging.getLogger(__name__)
 
 RECIPE_FILE = "recipe.json"
+STORE_FILE = "store.json"
 MANIFEST_FILE = "manifest.jsonl"
 SHARD_DIR = "shards"
+SCHEMA = 2
+LEGACY_FEATURES = ("mel", "mfcc")  # schema 1: no store.json, these names
+RESERVED_KEYS = ("clip_id", "frames")  # record keys that are not features
+REEXTRACT = "re-extract it with `python -m keras_music.extract AUDIO_DIR --out STORE --force`"
 
 
 class StoreError(ValueError):
     """A feature store that is missing, inconsistent, or made with another recipe."""
 
 
-def serialize_clip(clip_id: str, mel: np.ndarray, mfcc: np.ndarray) -> bytes:
-    """One `tf.train.Example`: id, frame count, and float16 `mel` `(T, n_mels)` / `mfcc` `(T, n_mfcc)`."""
-    if mel.shape[0] != mfcc.shape[0]:
-        raise ValueError(f"{clip_id}: mel has {mel.shape[0]} frames but mfcc {mfcc.shape[0]}.")
-    feature = {
+def serialize_clip(clip_id: str, features, *legacy_mfcc) -> bytes:
+    """One `tf.train.Example`: id, frame count, and a float16 tensor per named feature.
+
+    Args:
+        clip_id: str.
+        features: dict name -> `(T, dims)` array, all with the same T. The old call
+            `serialize_clip(clip_id, mel, mfcc)` still works (deprecated).
+    """
+    if isinstance(features, Mapping):
+        features = dict(features.items())  # a plain dict: FeatureArrays iterates its values
+    else:
+        features = dict(zip(LEGACY_FEATURES, (features, *legacy_mfcc), strict=True))
+    if not features:
+        raise ValueError(f"{clip_id}: no features to store.")
+    clashes = sorted(set(features) & set(RESERVED_KEYS))
+    if clashes:
+        raise ValueError(f"{clip_id}: feature name(s) {clashes} are reserved record keys.")
+    frames = {name: np.shape(array)[0] for name, array in features.items()}
+    if len(set(frames.values())) != 1:
+        raise ValueError(f"{clip_id}: features differ in frame count: {frames}.")
+    record = {
         "clip_id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[clip_id.encode()])),
-        "frames": tf.train.Feature(int64_list=tf.train.Int64List(value=[mel.shape[0]])),
-        "mel": tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[tf.io.serialize_tensor(mel.astype("float16")).numpy()])),
-        "mfcc": tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[tf.io.serialize_tensor(mfcc.astype("float16")).numpy()])),
+        "frames": tf.train.Feature(int64_list=tf.train.Int64List(value=[next(iter(frames.values()))])),
     }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    for name, array in features.items():
+        record[name] = tf.train.Feature(bytes_list=tf.train.BytesList(
+            value=[tf.io.serialize_tensor(np.asarray(array).astype("float16")).numpy()]))
+    return tf.train.Example(features=tf.train.Features(feature=record)).SerializeToString()
 
 
-def parse_clip(record):
-    """Inverse of `serialize_clip` inside tf.data: dict of clip_id, frames, float32 mel and mfcc."""
-    parsed = tf.io.parse_single_example(record, {
-        "clip_id": tf.io.FixedLenFeature([], tf.string),
-        "frames": tf.io.FixedLenFeature([], tf.int64),
-        "mel": tf.io.FixedLenFeature([], tf.string),
-        "mfcc": tf.io.FixedLenFeature([], tf.string),
-    })
-    return {
-        "clip_id": parsed["clip_id"],
-        "frames": parsed["frames"],
-        "mel": tf.cast(tf.io.parse_tensor(parsed["mel"], tf.float16), tf.float32),
-        "mfcc": tf.cast(tf.io.parse_tensor(parsed["mfcc"], tf.float16), tf.float32),
-    }
+def parse_clip(record, names=LEGACY_FEATURES):
+    """Inverse of `serialize_clip` inside tf.data: dict of clip_id, frames and each of `names` as float32."""
+    spec = {"clip_id": tf.io.FixedLenFeature([], tf.string), "frames": tf.io.FixedLenFeature([], tf.int64)}
+    spec.update({name: tf.io.FixedLenFeature([], tf.string) for name in names})
+    parsed = tf.io.parse_single_example(record, spec)
+    return {"clip_id": parsed["clip_id"], "frames": parsed["frames"],
+            **{name: tf.cast(tf.io.parse_tensor(parsed[name], tf.float16), tf.float32) for name in names}}
 
 
 class FeatureStore:
@@ -80,6 +101,37 @@ class FeatureStore:
             raise StoreError(f"{self.root} is not a feature store: {RECIPE_FILE} is missing "
                              "(create one with `python -m keras_music.extract AUDIO_DIR --out STORE`).")
         return config_from_dict(FeatureRecipe, json.loads(path.read_text()), source=str(path))
+
+    @property
+    def schema(self) -> int:
+        """Record schema: 1 for stores without store.json, else its `schema`."""
+        return self._store_info()[0]
+
+    @property
+    def features(self) -> dict[str, int]:
+        """Named features of every record and their sizes, in order (`mel` first)."""
+        return self._store_info()[1]
+
+    def _store_info(self) -> tuple[int, dict[str, int]]:
+        recipe, path = self.recipe, self.root / STORE_FILE
+        if not path.is_file():  # schema 1: written before store.json; always mel + mfcc
+            if tuple(recipe.feature_dims) != LEGACY_FEATURES:
+                raise StoreError(f"{self.root}: {STORE_FILE} is missing and the recipe does not produce "
+                                 f"{LEGACY_FEATURES}; the store is unreadable, {REEXTRACT}.")
+            return 1, recipe.feature_dims
+        try:
+            info = json.loads(path.read_text())
+            schema, features = info["schema"], {str(k): int(v) for k, v in info["features"].items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise StoreError(f"{path}: expected {{\"schema\": {SCHEMA}, \"features\": {{name: size}}}} "
+                             f"({type(error).__name__}: {error}); {REEXTRACT}.") from error
+        if schema != SCHEMA:
+            raise StoreError(f"{path}: record schema {schema!r}, this version reads schema 1 and {SCHEMA}; "
+                             f"{REEXTRACT}.")
+        if features != recipe.feature_dims:
+            raise StoreError(f"{path}: features {features} but {RECIPE_FILE} produces {recipe.feature_dims}; "
+                             f"{REEXTRACT}.")
+        return schema, features
 
     def manifest(self) -> list[dict]:
         """Entries of every stored clip, in the order they were written."""
@@ -109,7 +161,23 @@ class FeatureStore:
         shards = [str(p) for p in self.recorded_shards()]
         if not shards:
             raise StoreError(f"{self.root}: the store holds no shards yet.")
-        return tf.data.TFRecordDataset(shards).map(parse_clip, num_parallel_calls=tf.data.AUTOTUNE)
+        names = tuple(self.features)
+        self._check_first_record(shards[0], names)
+        return tf.data.TFRecordDataset(shards).map(lambda record: parse_clip(record, names),
+                                                   num_parallel_calls=tf.data.AUTOTUNE)
+
+    def _check_first_record(self, shard: str, names) -> None:
+        """Fail now, with a StoreError, rather than inside tf.data when records lack the declared features."""
+        try:
+            record = next(iter(tf.data.TFRecordDataset([shard]).take(1)), None)
+        except tf.errors.OpError as error:
+            raise StoreError(f"{shard}: unreadable shard ({error.message[:200]}); {REEXTRACT}.") from error
+        if record is None:
+            return
+        keys = set(tf.train.Example.FromString(record.numpy()).features.feature)
+        missing = [key for key in (*RESERVED_KEYS, *names) if key not in keys]
+        if missing:
+            raise StoreError(f"{shard}: records lack {missing} (they hold {sorted(keys)}); {REEXTRACT}.")
 
     # --- writing ---------------------------------------------------------------------------
     def open_for_writing(self, recipe: FeatureRecipe) -> None:
@@ -120,8 +188,12 @@ class FeatureStore:
             if self.recipe != recipe:
                 raise StoreError(f"{self.root} was made with another recipe ({self.recipe}); "
                                  f"use a new --out folder or --force to start over.")
+            self.features  # noqa: B018 -- raises StoreError for a schema this version cannot extend
         else:
             save_json(recipe_path, config_to_dict(recipe))
+        if not (self.root / STORE_FILE).is_file():
+            # New store, or a schema-1 one: its records are schema 2 with names mel + mfcc.
+            save_json(self.root / STORE_FILE, {"schema": SCHEMA, "features": recipe.feature_dims})
         recorded = set(self.recorded_shards())
         for leftover in (self.root / SHARD_DIR).iterdir():
             if leftover not in recorded:

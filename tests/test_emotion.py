@@ -1,0 +1,40 @@
+"""`load_emotion_data`: aliases, then the one reader of READERS that recognises the folder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keras_music.data.emotion import READERS, load_emotion_data
+
+
+def npz_folder(root, with_recipe=False):
+    (root / "features").mkdir(parents=True)
+    for i in range(4):
+        np.savez(root / "features" / f"c{i}.npz", mel=np.zeros((6, 8), "float32"), mfcc=np.ones((6, 3), "float32"))
+    (root / "labels.csv").write_text("clip_id,quadrant\n" + "".join(f"c{i},Q{1 + i % 2}\n" for i in range(4)))
+    if with_recipe:  # an npz folder may say how it was computed; it is still an npz folder, not a store
+        (root / "recipe.json").write_text('{"n_mels": 8, "n_mfcc": 3}')
+    return root
+
+
+@pytest.mark.parametrize("with_recipe", [False, True])
+def test_npz_folder_gives_named_feature_sizes(tmp_path, with_recipe):
+    emotion = load_emotion_data(str(npz_folder(tmp_path / "clips", with_recipe)))
+    assert emotion.feature_dims == {"mel": 8, "mfcc": 3} and (emotion.n_mels, emotion.n_mfcc) == (8, 3)
+    vectors = emotion.clip_vectors(["c0", "c1"])  # mean then std over time, mel then mfcc
+    np.testing.assert_array_equal(vectors[0], [0] * 8 + [1] * 3 + [0] * 11)
+
+
+def test_a_folder_no_reader_recognises_lists_the_accepted_layouts(tmp_path):
+    with pytest.raises(ValueError, match="none of the accepted layouts") as error:
+        load_emotion_data(str(tmp_path))
+    for reader in READERS:
+        assert reader.layout in str(error.value)
+    with pytest.raises(FileNotFoundError, match="does not exist.*'demo', 'mer4q', 'cal500'"):
+        load_emotion_data(str(tmp_path / "nowhere"))
+
+
+def test_cal500_has_no_sequence_features(cal500_labels):
+    emotion = load_emotion_data("cal500")
+    assert emotion.feature_dims == {} and (emotion.n_mels, emotion.n_mfcc) == (0, 0) and emotion.source is None
