@@ -15,7 +15,6 @@ from keras_music.training.emotion import (  # noqa: F401
     build_tagger,
     describe,
     emotion_split,
-    feature_dims,
     train_emotion,
 )
 from keras_music.training.genre import (  # noqa: F401

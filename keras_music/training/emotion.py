@@ -36,13 +36,6 @@ def describe(model_config) -> str:
     return f"{family.name} ({model_config.variant})" if family.has_variants else family.name
 
 
-def feature_dims(emotion) -> dict[str, int]:
-    """Width of each named sequence feature of the dataset (empty for vector-only data)."""
-    if emotion.source is None:
-        return {}
-    return dict(getattr(emotion, "feature_dims", None) or {"mel": emotion.n_mels, "mfcc": emotion.n_mfcc})
-
-
 def build_tagger(model_config, emotion, train_ids):
     """The compiled tagger of `model_config`'s family, with input statistics from the training clips only."""
     family = family_for_config(model_config)
@@ -53,7 +46,7 @@ def build_tagger(model_config, emotion, train_ids):
                             {"features_mean": vectors.mean(axis=0), "features_std": vectors.std(axis=0)})
     if family.inputs != "sequences":
         raise ValueError(f"{family.name} is a {family.task} model, not an emotion tagger.")
-    return family.build(model_config, tags, feature_dims(emotion), feature_statistics(emotion.sequences(), train_ids))
+    return family.build(model_config, tags, emotion.feature_dims, feature_statistics(emotion.sequences(), train_ids))
 
 
 def emotion_split(emotion, training: TrainingConfig) -> tuple[list[str], list[str], list[str]]:
@@ -182,7 +175,7 @@ def _save_emotion_run(model, out_dir: Path, report: dict, history: dict, model_c
         "sequence_config": config_to_dict(sequence_config),
         "training_config": config_to_dict(training),
         "tags": emotion.tags.tags,
-        "features": feature_dims(emotion),
+        "features": emotion.feature_dims,
         "n_mels": emotion.n_mels,  # read by runs' consumers before named features
         "n_mfcc": emotion.n_mfcc,
         "recipe": config_to_dict(emotion.recipe) if emotion.recipe else None,
