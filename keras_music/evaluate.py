@@ -24,6 +24,16 @@ from keras_music.data.genre import GenreDataError
 
 logger = logging.getLogger("keras_music.evaluate")
 
+
+def __getattr__(name):
+    """`tagger_logits` and `score_tagger` moved to `keras_music.scoring`; train.py and bench/ still
+    import them from here (lazily, so `--help` does not load TensorFlow)."""
+    if name in ("tagger_logits", "score_tagger"):
+        from keras_music import scoring
+
+        return getattr(scoring, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 EXAMPLES = """examples:
   python -m keras_music.evaluate --model runs/genre-full --data ../shared/datasets/genre/train.csv
   python -m keras_music.evaluate --model runs/genre-full --data new_tracks.csv --json > scores.json
@@ -84,47 +94,12 @@ def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
     return report
 
 
-def tagger_logits(model, emotion, clip_ids, sequence_config):
-    """`(logits, labels, mask)` of a tagger on `clip_ids`: per-clip vectors, or sequences scored
-    as the mean logits of their windows (`SequenceConfig.window_hop`; whole clips when 0)."""
-    import numpy as np
-
-    from keras_music.data.emotion import emotion_dataset
-    from keras_music.data.sequences import window_dataset
-
-    clip_ids = list(clip_ids)
-    vectors = "features" in model.input  # the per-clip MLP tagger
-    if vectors or not (sequence_config.window_hop and sequence_config.crop_frames):
-        # A store streams clips in its own order: take labels from the same elements.
-        batches = [(np.asarray(model(inputs, training=False)), label.numpy(), mask.numpy())
-                   for inputs, label, mask in emotion_dataset(emotion, clip_ids, sequence_config, vectors)]
-        logits, labels, masks = (np.concatenate(part) for part in zip(*batches))
-        return logits, labels, masks
-    rows = emotion.tags.rows(clip_ids)
-    sums = np.zeros((len(clip_ids), len(emotion.tags.tags)))
-    counts = np.zeros(len(clip_ids))
-    for inputs, row in window_dataset(emotion.sequences(), clip_ids, sequence_config.crop_frames,
-                                      sequence_config.window_hop, sequence_config.batch_size):
-        np.add.at(sums, row.numpy(), np.asarray(model(inputs, training=False)))
-        np.add.at(counts, row.numpy(), 1)
-    if not counts.all():
-        raise ValueError(f"{int((counts == 0).sum())} clip(s) produced no window (empty sequences?).")
-    return sums / counts[:, None], rows.labels, rows.mask
-
-
-def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
-    """`tagging_report` of a tagger on `clip_ids` (see `tagger_logits`)."""
-    from keras_music.reports import tagging_report
-
-    logits, labels, masks = tagger_logits(model, emotion, clip_ids, sequence_config)
-    return tagging_report(emotion.tags.tags, labels, masks, logits)
-
-
 def evaluate_emotion(run_dir: str | Path, data: str, labels: str | None = None, split: str = "all") -> dict:
     """Tagging report of an emotion run on a labelled dataset (all clips, or the run's test clips)."""
     from keras_music.config import config_from_dict
     from keras_music.data.emotion import load_emotion_data
     from keras_music.data.sequences import SequenceConfig
+    from keras_music.scoring import score_tagger
 
     model, config = load_run(run_dir)
     emotion = load_emotion_data(data, labels)
