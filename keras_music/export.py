@@ -18,8 +18,11 @@ Signatures (core TensorFlow ops only; no tensorflow-io op is in any exported gra
 * `serve_audio` (sequence emotion models): `audio` (batch,) string of WAV file bytes (16-bit PCM, any
   rate from 8 to 192 kHz, mono or multichannel) -> `probabilities`, `logits`: decoded
   with `tf.audio.decode_wav`, mixed to mono, FFT-resampled to the model's rate, log-mel
-  + MFCC with `tf.signal`, cut into the training crop length every `window_hop` frames,
-  logits averaged over the windows (as `keras_music.evaluate` scores clips).
+  + MFCC with `tf.signal`, cut into the training crop length every `window_hop` frames and
+  logits averaged over the windows, by `keras_music.scoring` (as `keras_music.evaluate`
+  scores clips). Also `window_logits` (batch, windows, tags), zero-padded past each
+  file's `window_count` (batch,) windows: the curve over time, and what predict combines
+  the chunks of very long files from.
 
 Assets: `assets/labels.txt`, `assets/metadata.json` (task, labels, feature recipe,
 sample rate, per-tag decision thresholds tuned on the validation split, a fingerprint of
@@ -168,7 +171,7 @@ def emotion_archive(model, config: dict):
 
     from keras_music.audio import MFCC, LogMel, resample
     from keras_music.config import config_to_dict
-    from keras_music.data.sequences import window_starts
+    from keras_music.scoring import clip_windows, mean_logits
 
     recipe = recipe_of(config)
     n_mels, n_mfcc, n_tags = config["n_mels"], config["n_mfcc"], len(config["tags"])
@@ -188,7 +191,7 @@ def emotion_archive(model, config: dict):
     def serving_default(mel, mfcc, length):
         return outputs(model({"mel": mel, "mfcc": mfcc, "length": length}, training=False))
 
-    def clip_logits(wav_bytes):
+    def window_logits(wav_bytes):
         audio, rate = tf.audio.decode_wav(wav_bytes)
         tf.debugging.assert_greater(tf.shape(audio)[0], 0, message="WAV has no samples")
         tf.debugging.assert_greater_equal(rate, MIN_RATE, message=f"sample rate below {MIN_RATE} Hz; the model "
@@ -200,21 +203,18 @@ def emotion_archive(model, config: dict):
                           lambda: resample(mono, tf.cast(rate, tf.float64), recipe.sample_rate))
         log_mel = log_mel_layer(samples[None, :])
         mfcc = mfcc_layer(log_mel)
-        frames = tf.shape(log_mel)[1]
-        tf.debugging.assert_greater(frames, 0, message=f"audio shorter than one analysis frame ({recipe.n_fft} "
-                                    f"samples at {recipe.sample_rate} Hz)")
-        if window and hop:
-            starts = window_starts(frames, window, hop)
-            index = tf.minimum(starts[:, None] + tf.range(window)[None, :], frames - 1)
-            lengths = tf.minimum(frames - starts, window)
-            mel_windows, mfcc_windows = tf.gather(log_mel[0], index), tf.gather(mfcc[0], index)
-        else:
-            lengths, mel_windows, mfcc_windows = frames[None], log_mel, mfcc
-        logits = model({"mel": mel_windows, "mfcc": mfcc_windows, "length": lengths}, training=False)
-        return tf.reduce_mean(logits, axis=0)
+        tf.debugging.assert_greater(tf.shape(log_mel)[1], 0, message=f"audio shorter than one analysis frame "
+                                    f"({recipe.n_fft} samples at {recipe.sample_rate} Hz)")
+        windows = clip_windows({"mel": log_mel[0], "mfcc": mfcc[0]}, window, hop)
+        return model(windows, training=False)
 
     def serve_audio(audio):
-        return outputs(tf.map_fn(clip_logits, audio, fn_output_signature=tf.TensorSpec([n_tags], tf.float32)))
+        # Ragged: files have different window counts; padded with zeros for the signature.
+        per_window = tf.map_fn(window_logits, audio, fn_output_signature=tf.RaggedTensorSpec(
+            [None, n_tags], tf.float32, ragged_rank=0))
+        logits = tf.map_fn(mean_logits, per_window, fn_output_signature=tf.TensorSpec([n_tags], tf.float32))
+        return {**outputs(logits), "window_logits": per_window.to_tensor(),
+                "window_count": tf.cast(per_window.row_lengths(), tf.int32)}
 
     archive.add_endpoint("serving_default", serving_default, input_signature=[
         tf.TensorSpec([None, None, n_mels], tf.float32, name="mel"),
@@ -362,7 +362,9 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
                          "window_frames": sequences.crop_frames, "window_hop_frames": sequences.window_hop,
                          "thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
                          "signatures": {"serving_default": "mel, mfcc, length -> probabilities, logits",
-                                        "serve_audio": "audio (WAV bytes) -> probabilities, logits"}})
+                                        "serve_audio": "audio (WAV bytes) -> probabilities, logits (mean "
+                                                       "of the windows), window_logits (batch, windows, tags; "
+                                                       "zero-padded), window_count"}})
         archive = emotion_archive(model, config)
     else:
         metadata["signatures"] = {"serving_default": "raw CSV columns -> probabilities"}
