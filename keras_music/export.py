@@ -123,7 +123,7 @@ def fingerprint(config: dict) -> str:
 def validation_thresholds(model, config: dict, data: str | None) -> tuple[list[float], str]:
     """Per-tag thresholds tuned on the run's validation clips, and where they came from."""
     from keras_music.data.emotion import load_emotion_data
-    from keras_music.evaluate import tagger_logits
+    from keras_music.scoring import tagger_logits
 
     tags = config["tags"]
     try:
