@@ -65,7 +65,7 @@ def time_librosa(files, workers: int) -> float:
 
 
 def time_ours(folder: Path, workers: int) -> float:
-    from keras_music.extract import extract_folder
+    from keras_music.data.extraction import extract_folder
 
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "features.json", help="Default: %(default)s")
     args = parser.parse_args(argv)
     from keras_music.audio import decode_audio
-    from keras_music.extract import find_audio
+    from keras_music.data.extraction import find_audio
 
     originals = find_audio(args.audio)
     speed = {}

@@ -64,7 +64,7 @@ def demo_export(workdir: Path) -> Path:
     from keras_music.data.demo import make_emotion_demo
     from keras_music.data.sequences import SequenceConfig
     from keras_music.export import export_run
-    from keras_music.extract import extract_folder
+    from keras_music.data.extraction import extract_folder
     from keras_music.models.cnn_lstm import CNNLSTMConfig
     from keras_music.training import train_emotion
 

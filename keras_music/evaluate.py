@@ -21,8 +21,10 @@ import sys
 from pathlib import Path
 
 from keras_music.data.genre import GenreDataError
+from keras_music.training.common import load_run, run_features
 
 logger = logging.getLogger("keras_music.evaluate")
+
 
 EXAMPLES = """examples:
   python -m keras_music.evaluate --model runs/genre-full --data ../shared/datasets/genre/train.csv
@@ -50,24 +52,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_run(run_dir: str | Path):
-    """The Keras model and `config.json` of a run folder, with clear errors if either is missing."""
-    import keras
-
-    import keras_music.models  # noqa: F401  (registers the custom layers, loss and metrics)
-
-    run_dir = Path(run_dir)
-    model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
-    for path in (model_path, config_path):
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{str(path)!r} does not exist; --model must be a run folder written by "
-                "`python -m keras_music.train` (with model.keras and config.json)."
-            )
-    config = json.loads(config_path.read_text())
-    return keras.saving.load_model(model_path), config
-
-
 def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
     """Classification report of a genre run on a labelled CSV."""
     from keras_music.data.genre import load_genre_csv
@@ -84,55 +68,21 @@ def evaluate_genre(run_dir: str | Path, data: str | Path) -> dict:
     return report
 
 
-def tagger_logits(model, emotion, clip_ids, sequence_config):
-    """`(logits, labels, mask)` of a tagger on `clip_ids`: per-clip vectors, or sequences scored
-    as the mean logits of their windows (`SequenceConfig.window_hop`; whole clips when 0)."""
-    import numpy as np
-
-    from keras_music.data.emotion import emotion_dataset
-    from keras_music.data.sequences import window_dataset
-
-    clip_ids = list(clip_ids)
-    vectors = "features" in model.input  # the per-clip MLP tagger
-    if vectors or not (sequence_config.window_hop and sequence_config.crop_frames):
-        # A store streams clips in its own order: take labels from the same elements.
-        batches = [(np.asarray(model(inputs, training=False)), label.numpy(), mask.numpy())
-                   for inputs, label, mask in emotion_dataset(emotion, clip_ids, sequence_config, vectors)]
-        logits, labels, masks = (np.concatenate(part) for part in zip(*batches))
-        return logits, labels, masks
-    rows = emotion.tags.rows(clip_ids)
-    sums = np.zeros((len(clip_ids), len(emotion.tags.tags)))
-    counts = np.zeros(len(clip_ids))
-    for inputs, row in window_dataset(emotion.sequences(), clip_ids, sequence_config.crop_frames,
-                                      sequence_config.window_hop, sequence_config.batch_size):
-        np.add.at(sums, row.numpy(), np.asarray(model(inputs, training=False)))
-        np.add.at(counts, row.numpy(), 1)
-    if not counts.all():
-        raise ValueError(f"{int((counts == 0).sum())} clip(s) produced no window (empty sequences?).")
-    return sums / counts[:, None], rows.labels, rows.mask
-
-
-def score_tagger(model, emotion, clip_ids, sequence_config) -> dict:
-    """`tagging_report` of a tagger on `clip_ids` (see `tagger_logits`)."""
-    from keras_music.reports import tagging_report
-
-    logits, labels, masks = tagger_logits(model, emotion, clip_ids, sequence_config)
-    return tagging_report(emotion.tags.tags, labels, masks, logits)
-
-
 def evaluate_emotion(run_dir: str | Path, data: str, labels: str | None = None, split: str = "all") -> dict:
     """Tagging report of an emotion run on a labelled dataset (all clips, or the run's test clips)."""
     from keras_music.config import config_from_dict
     from keras_music.data.emotion import load_emotion_data
     from keras_music.data.sequences import SequenceConfig
+    from keras_music.scoring import score_tagger
 
     model, config = load_run(run_dir)
     emotion = load_emotion_data(data, labels)
     if emotion.tags.tags != config["tags"]:
         raise ValueError(f"{data}: tags {emotion.tags.tags} differ from the model's {config['tags']}.")
-    if (emotion.n_mels, emotion.n_mfcc) != (config["n_mels"], config["n_mfcc"]):
-        raise ValueError(f"{data}: features have {emotion.n_mels} mel bands / {emotion.n_mfcc} MFCCs, the model "
-                         f"expects {config['n_mels']} / {config['n_mfcc']} (extract with the run's recipe).")
+    expected = run_features(config)
+    if emotion.feature_dims != expected and config.get("features") != {}:
+        raise ValueError(f"{data}: features {emotion.feature_dims} (name: width), the model expects {expected} "
+                         "(extract with the run's recipe).")
     ids = emotion.tags.clip_ids
     if split == "test":
         wanted = set(config["splits"]["test"])

@@ -11,15 +11,19 @@ that a server could pick up.
 Signatures (core TensorFlow ops only; no tensorflow-io op is in any exported graph):
 
 * `serving_default`: the model on its named feature inputs.
-  Emotion: `mel` (batch, frames, n_mels), `mfcc` (batch, frames, n_mfcc) float32,
+  Emotion: one (batch, frames, width) float32 input per named feature of the run's recipe
+  (today `mel` (batch, frames, n_mels) and `mfcc` (batch, frames, n_mfcc)),
   `length` (batch,) int32 -> `probabilities`, `logits` (batch, tags).
   Genre: one (batch, 1) input per raw CSV column -> `probabilities` (batch, classes).
   A per-clip emotion tagger (`--model mlp`): `features` (batch, dims) -> the same outputs.
 * `serve_audio` (sequence emotion models): `audio` (batch,) string of WAV file bytes (16-bit PCM, any
   rate from 8 to 192 kHz, mono or multichannel) -> `probabilities`, `logits`: decoded
   with `tf.audio.decode_wav`, mixed to mono, FFT-resampled to the model's rate, log-mel
-  + MFCC with `tf.signal`, cut into the training crop length every `window_hop` frames,
-  logits averaged over the windows (as `keras_music.evaluate` scores clips).
+  + MFCC with `tf.signal`, cut into the training crop length every `window_hop` frames and
+  logits averaged over the windows, by `keras_music.scoring` (as `keras_music.evaluate`
+  scores clips). Also `window_logits` (batch, windows, tags), zero-padded past each
+  file's `window_count` (batch,) windows: the curve over time, and what predict combines
+  the chunks of very long files from.
 
 Assets: `assets/labels.txt`, `assets/metadata.json` (task, labels, feature recipe,
 sample rate, per-tag decision thresholds tuned on the validation split, a fingerprint of
@@ -43,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_music import __version__
+from keras_music.training.common import load_run, run_features
 
 logger = logging.getLogger("keras_music.export")
 
@@ -120,7 +125,7 @@ def fingerprint(config: dict) -> str:
 def validation_thresholds(model, config: dict, data: str | None) -> tuple[list[float], str]:
     """Per-tag thresholds tuned on the run's validation clips, and where they came from."""
     from keras_music.data.emotion import load_emotion_data
-    from keras_music.evaluate import tagger_logits
+    from keras_music.scoring import tagger_logits
 
     tags = config["tags"]
     try:
@@ -156,9 +161,11 @@ def sequence_config_of(config: dict):
     return config_from_dict(SequenceConfig, config["sequence_config"])
 
 
-def is_per_clip(model) -> bool:
-    """The per-clip MLP tagger takes one `features` vector per clip instead of sequences."""
-    return "features" in model.input
+def is_per_clip(config: dict) -> bool:
+    """Whether the run's family takes one vector per clip (`clip_vector`) instead of sequences."""
+    from keras_music.models.registry import family_of_run
+
+    return family_of_run(config).inputs == "clip_vector"
 
 
 def emotion_archive(model, config: dict):
@@ -166,18 +173,17 @@ def emotion_archive(model, config: dict):
     import keras
     import tensorflow as tf
 
-    from keras_music.audio import MFCC, LogMel, resample
-    from keras_music.config import config_to_dict
-    from keras_music.data.sequences import window_starts
+    from keras_music.audio import AudioFeatures, resample
+    from keras_music.scoring import clip_windows, mean_logits
 
     recipe = recipe_of(config)
-    n_mels, n_mfcc, n_tags = config["n_mels"], config["n_mfcc"], len(config["tags"])
+    features, n_tags = run_features(config), len(config["tags"])
     sequences = sequence_config_of(config)
     window, hop = sequences.crop_frames, sequences.window_hop
-    log_mel_layer, mfcc_layer = LogMel(config_to_dict(recipe)), MFCC(recipe.n_mfcc)
-    if (recipe.n_mels, recipe.n_mfcc) != (n_mels, n_mfcc):
-        raise ExportError(f"recipe gives {recipe.n_mels} mel bands / {recipe.n_mfcc} MFCCs, the model expects "
-                          f"{n_mels} / {n_mfcc}.")
+    front_end = AudioFeatures(recipe)
+    if recipe.feature_dims != features:
+        raise ExportError(f"the run's recipe gives features {recipe.feature_dims} (name: width), the model expects "
+                          f"{features}.")
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -185,10 +191,10 @@ def emotion_archive(model, config: dict):
     def outputs(logits):
         return {"probabilities": tf.sigmoid(logits), "logits": logits}
 
-    def serving_default(mel, mfcc, length):
-        return outputs(model({"mel": mel, "mfcc": mfcc, "length": length}, training=False))
+    def serving_default(inputs):
+        return outputs(model(inputs, training=False))
 
-    def clip_logits(wav_bytes):
+    def window_logits(wav_bytes):
         audio, rate = tf.audio.decode_wav(wav_bytes)
         tf.debugging.assert_greater(tf.shape(audio)[0], 0, message="WAV has no samples")
         tf.debugging.assert_greater_equal(rate, MIN_RATE, message=f"sample rate below {MIN_RATE} Hz; the model "
@@ -198,28 +204,23 @@ def emotion_archive(model, config: dict):
         mono = tf.reduce_mean(audio, axis=1)
         samples = tf.cond(tf.equal(rate, recipe.sample_rate), lambda: mono,
                           lambda: resample(mono, tf.cast(rate, tf.float64), recipe.sample_rate))
-        log_mel = log_mel_layer(samples[None, :])
-        mfcc = mfcc_layer(log_mel)
-        frames = tf.shape(log_mel)[1]
-        tf.debugging.assert_greater(frames, 0, message=f"audio shorter than one analysis frame ({recipe.n_fft} "
-                                    f"samples at {recipe.sample_rate} Hz)")
-        if window and hop:
-            starts = window_starts(frames, window, hop)
-            index = tf.minimum(starts[:, None] + tf.range(window)[None, :], frames - 1)
-            lengths = tf.minimum(frames - starts, window)
-            mel_windows, mfcc_windows = tf.gather(log_mel[0], index), tf.gather(mfcc[0], index)
-        else:
-            lengths, mel_windows, mfcc_windows = frames[None], log_mel, mfcc
-        logits = model({"mel": mel_windows, "mfcc": mfcc_windows, "length": lengths}, training=False)
-        return tf.reduce_mean(logits, axis=0)
+        clip = {name: values[0] for name, values in front_end(samples[None, :]).items()}
+        tf.debugging.assert_greater(tf.shape(clip["mel"])[0], 0, message=f"audio shorter than one analysis frame "
+                                    f"({recipe.n_fft} samples at {recipe.sample_rate} Hz)")
+        windows = clip_windows(clip, window, hop)
+        return model(windows, training=False)
 
     def serve_audio(audio):
-        return outputs(tf.map_fn(clip_logits, audio, fn_output_signature=tf.TensorSpec([n_tags], tf.float32)))
+        # Ragged: files have different window counts; padded with zeros for the signature.
+        per_window = tf.map_fn(window_logits, audio, fn_output_signature=tf.RaggedTensorSpec(
+            [None, n_tags], tf.float32, ragged_rank=0))
+        logits = tf.map_fn(mean_logits, per_window, fn_output_signature=tf.TensorSpec([n_tags], tf.float32))
+        return {**outputs(logits), "window_logits": per_window.to_tensor(),
+                "window_count": tf.cast(per_window.row_lengths(), tf.int32)}
 
-    archive.add_endpoint("serving_default", serving_default, input_signature=[
-        tf.TensorSpec([None, None, n_mels], tf.float32, name="mel"),
-        tf.TensorSpec([None, None, n_mfcc], tf.float32, name="mfcc"),
-        tf.TensorSpec([None], tf.int32, name="length")])
+    archive.add_endpoint("serving_default", serving_default, input_signature=[{
+        **{name: tf.TensorSpec([None, None, width], tf.float32, name=name) for name, width in features.items()},
+        "length": tf.TensorSpec([None], tf.int32, name="length")}])
     archive.add_endpoint("serve_audio", serve_audio,
                          input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
     return archive
@@ -297,7 +298,7 @@ def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
     from keras_music.audio import wav_bytes
 
     rng = np.random.default_rng(0)
-    if config["task"] == "emotion" and is_per_clip(model):
+    if config["task"] == "emotion" and is_per_clip(config):
         return [("serving_default", {"features": np.zeros((1, model.input["features"].shape[-1]), "float32")})]
     if config["task"] == "genre":
         columns = {}
@@ -308,9 +309,9 @@ def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
     frames = sequence_config_of(config).crop_frames or 64
     rate = recipe_of(config).sample_rate
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate) + 0.01 * rng.standard_normal(3 * rate)
-    return [("serving_default", {"mel": rng.normal(-40, 10, (1, frames, config["n_mels"])).astype("float32"),
-                                 "mfcc": rng.normal(0, 10, (1, frames, config["n_mfcc"])).astype("float32"),
-                                 "length": np.array([frames], "int32")}),
+    windows = {name: rng.normal(0, 10, (1, frames, width)).astype("float32")
+               for name, width in run_features(config).items()}
+    return [("serving_default", {**windows, "length": np.array([frames], "int32")}),
             ("serve_audio", {"audio": np.array([wav_bytes(tone, rate)], dtype=object)})]
 
 
@@ -329,7 +330,6 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
     """
     import tensorflow as tf
 
-    from keras_music.evaluate import load_run
 
     run_dir = Path(run_dir)
     model, config = load_run(run_dir)
@@ -346,7 +346,7 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         report = json.loads(report_path.read_text())
         metadata["test_metrics"] = {k: v for k, v in report.items() if isinstance(v, (int, float))
                                     and not isinstance(v, bool) and k not in ("epochs_run", "resumed_after_epoch")}
-    if task == "emotion" and is_per_clip(model):
+    if task == "emotion" and is_per_clip(config):
         thresholds, source = validation_thresholds(model, config, data)
         metadata.update({"thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
                          "signatures": {"serving_default": "features (one vector per clip: the training data's "
@@ -362,7 +362,9 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
                          "window_frames": sequences.crop_frames, "window_hop_frames": sequences.window_hop,
                          "thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
                          "signatures": {"serving_default": "mel, mfcc, length -> probabilities, logits",
-                                        "serve_audio": "audio (WAV bytes) -> probabilities, logits"}})
+                                        "serve_audio": "audio (WAV bytes) -> probabilities, logits (mean "
+                                                       "of the windows), window_logits (batch, windows, tags; "
+                                                       "zero-padded), window_count"}})
         archive = emotion_archive(model, config)
     else:
         metadata["signatures"] = {"serving_default": "raw CSV columns -> probabilities"}

@@ -25,9 +25,7 @@ import time
 from pathlib import Path
 
 from keras_music.config import RECIPES, FeatureRecipe, config_from_dict
-# Re-exported only for callers that still import them from here (predict.py, bench/); new code
-# imports keras_music.data.extraction.
-from keras_music.data.extraction import extract_folder, find_audio  # noqa: F401
+from keras_music.data.extraction import extract_folder, find_audio
 
 logger = logging.getLogger("keras_music.extract")
 

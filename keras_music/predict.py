@@ -2,15 +2,19 @@
 
     python -m keras_music.predict song.mp3 --model saved_models/emotion_cnn_lstm
     python -m keras_music.predict ../shared/audio --model saved_models/emotion_cnn_lstm/1 --format json
-    python -m keras_music.predict long.flac --model saved_models/emotion_4q --window 30 --hop 10 --per-window
+    python -m keras_music.predict long.flac --model saved_models/emotion_4q --per-window
 
 Files and folders (searched recursively for .wav, .flac, .ogg, .mp3) are decoded with the
-audio module (tensorflow-io), mixed to mono and resampled to the model's rate, then cut
-into windows of `--window` seconds every `--hop` seconds; each window goes to the
-model's `serve_audio` signature as WAV bytes (the same graph TF Serving runs). A file's
-scores are the sigmoid of the mean window logits; tags above the per-tag thresholds of
-the export's metadata are listed. The model is loaded once. Unreadable files are
-reported with the reason and skipped; the exit code is 1 when any file failed.
+audio module (tensorflow-io), mixed to mono and resampled to the model's rate, and each
+file goes whole, as WAV bytes, to the model's `serve_audio` signature (the graph TF
+Serving runs), which scores it as `keras_music.evaluate` does: windows of the model's
+training crop every `window_hop` frames, mean of the windows' logits
+(`keras_music.scoring`). Files longer than `--chunk-seconds` go in overlapping chunks
+planned by `keras_music.scoring.chunk_plan`, whose windows are exactly the whole file's,
+so the scores do not depend on the chunk size. A file's scores are the sigmoid of the mean
+window logits; tags above the per-tag thresholds of the export's metadata are listed.
+The model is loaded once. Unreadable files are reported with the reason and skipped; the
+exit code is 1 when any file failed.
 """
 
 from __future__ import annotations
@@ -61,60 +65,67 @@ class ExportedTagger:
         self.sample_rate = int(self.metadata["sample_rate"])
         self.thresholds = np.array([self.metadata["thresholds"][t] for t in self.labels])
         self._serve_audio = tf.saved_model.load(str(path)).signatures["serve_audio"]
+        if "window_count" not in self._serve_audio.structured_outputs:
+            raise ValueError(f"{path}: its serve_audio has no window_logits/window_count outputs (exported by an "
+                             "older keras_music); export the run again.")
+        from keras_music.config import FeatureRecipe, config_from_dict
 
-    def window_logits(self, wavs: list[bytes]) -> np.ndarray:
-        """Logits `(len(wavs), tags)` of WAV-encoded windows."""
+        self.recipe = config_from_dict(FeatureRecipe, self.metadata["recipe"], source=f"{metadata_path} recipe")
+        self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
+
+    def window_logits(self, wav: bytes) -> np.ndarray:
+        """Logits `(windows, tags)` of one WAV-encoded clip, its windows in `scoring.window_starts` order."""
         import tensorflow as tf
 
-        return self._serve_audio(audio=tf.constant(wavs, dtype=tf.string))["logits"].numpy()
+        out = self._serve_audio(audio=tf.constant([wav], dtype=tf.string))
+        return out["window_logits"].numpy()[0, :int(out["window_count"].numpy()[0])]
 
 
-def window_bounds(num_samples: int, rate: int, window_s: float, hop_s: float) -> list[tuple[int, int]]:
-    """(start, end) sample indices of windows of `window_s` every `hop_s` seconds.
+def tag_file(tagger: ExportedTagger, path: Path, chunk_seconds: float) -> dict:
+    """Scores of one file: per-file probabilities and tags, and each window's probabilities.
 
-    After the regular windows, the rest of the file becomes one last, shorter window when it
-    lasts at least 1 s (or a whole window, if windows are shorter); a shorter rest is left
-    out. A file shorter than a window is one window.
+    The file goes whole to `serve_audio`, or in the chunks of `scoring.chunk_plan` when it
+    is longer than `chunk_seconds`; either way the windows are the file's windows.
     """
-    window, hop = int(round(window_s * rate)), int(round(hop_s * rate))
-    if window < 1 or hop < 1:
-        raise ValueError(f"--window {window_s} s / --hop {hop_s} s are below one sample at {rate} Hz.")
-    if num_samples <= window:
-        return [(0, num_samples)]
-    bounds = [(start, min(start + window, num_samples)) for start in range(0, num_samples - window + 1, hop)]
-    if bounds[-1][1] < num_samples and num_samples - (bounds[-1][0] + hop) >= min(rate, window):
-        bounds.append((bounds[-1][0] + hop, num_samples))
-    return bounds
-
-
-def tag_file(tagger: ExportedTagger, path: Path, window_s: float, hop_s: float, batch_size: int) -> dict:
-    """Scores of one file: per-file probabilities and tags, and each window's probabilities."""
     from keras_music.audio import decode_audio, resample, wav_bytes
+    from keras_music.scoring import WindowMeans, chunk_plan, kept_windows
 
     samples, rate = decode_audio(path)
     if rate != tagger.sample_rate:
         samples = resample(samples, rate, tagger.sample_rate).numpy()
-    bounds = window_bounds(len(samples), tagger.sample_rate, window_s, hop_s)
-    logits = []
-    for i in range(0, len(bounds), batch_size):
-        wavs = [wav_bytes(samples[start:end], tagger.sample_rate) for start, end in bounds[i:i + batch_size]]
-        logits.append(tagger.window_logits(wavs))
-    logits = np.concatenate(logits)
-    probabilities = 1 / (1 + np.exp(-logits.mean(axis=0)))
+    recipe, window, hop = tagger.recipe, tagger.window, tagger.hop
+    logits, starts = [], []
+    for chunk in chunk_plan(len(samples), recipe, window, hop, int(chunk_seconds * tagger.sample_rate)):
+        positions, file_starts = kept_windows(chunk, recipe, window, hop)
+        chunk_logits = tagger.window_logits(wav_bytes(samples[chunk.start:chunk.end], tagger.sample_rate))
+        if len(chunk_logits) <= positions.max(initial=-1):
+            raise ValueError(f"{path}: serve_audio returned {len(chunk_logits)} windows for samples "
+                             f"{chunk.start}-{chunk.end}, keras_music.scoring expects more; the export and this "
+                             "keras_music disagree on the window rule (export the run again).")
+        logits.append(chunk_logits[positions])
+        starts.append(file_starts)
+    logits, starts = np.concatenate(logits), np.concatenate(starts)
+    means = WindowMeans(1, len(tagger.labels))
+    means.add(np.zeros(len(logits), int), logits)
+    probabilities = 1 / (1 + np.exp(-means.means()[0]))
+    frames = recipe.num_frames(len(samples))
+    width = window if window and hop else frames
+    seconds = recipe.hop_length / tagger.sample_rate  # per frame; window times are frame times, as librosa's
     return {
         "file": str(path),
         "seconds": round(len(samples) / tagger.sample_rate, 3),
         "probabilities": dict(zip(tagger.labels, map(float, probabilities))),
         "tags": [t for t, p, th in zip(tagger.labels, probabilities, tagger.thresholds) if p >= th],
-        "windows": [{"start": round(s / tagger.sample_rate, 3), "end": round(e / tagger.sample_rate, 3),
+        "windows": [{"start": round(s * seconds, 3),
+                     "end": round(min((s + width) * seconds, len(samples) / tagger.sample_rate), 3),
                      "probabilities": dict(zip(tagger.labels, map(float, 1 / (1 + np.exp(-row)))))}
-                    for (s, e), row in zip(bounds, logits)],
+                    for s, row in zip(starts.tolist(), logits)],
     }
 
 
 def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Audio files of the given files and folders (recursive), and (path, reason) of bad arguments."""
-    from keras_music.extract import find_audio
+    from keras_music.data.extraction import find_audio
 
     files, bad = [], []
     for name in paths:
@@ -164,15 +175,25 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="Audio files and/or folders (recursive).")
     parser.add_argument("--model", required=True, help="Export folder: saved_models/NAME or saved_models/NAME/VERSION.")
-    parser.add_argument("--window", type=float, default=30.0, help="Window length in seconds. Default: 30.")
-    parser.add_argument("--hop", type=float, default=None, help="Seconds between window starts. Default: --window.")
+    parser.add_argument("--window", type=float, default=None,
+                        help="Deprecated and ignored: files are scored with the model's own training window and "
+                             "hop (metadata window_frames / window_hop_frames), as keras_music.evaluate scores them.")
+    parser.add_argument("--hop", type=float, default=None, help="Deprecated and ignored (see --window).")
     parser.add_argument("--format", choices=["csv", "json"], default="csv", help="Default: csv.")
     parser.add_argument("--per-window", action="store_true", help="Also output every window's scores (a curve).")
-    parser.add_argument("--batch-size", type=int, default=8, help="Windows per model call. Default: 8.")
+    parser.add_argument("--chunk-seconds", type=float, default=600.0,
+                        help="Longest audio per serve_audio call (memory); longer files go in overlapping chunks "
+                             "whose windows are exactly the whole file's, so scores do not change. Default: 600.")
+    parser.add_argument("--batch-size", type=int, default=None, help="Deprecated and ignored: each call scores "
+                        "one whole file (or chunk).")
     parser.add_argument("--out", default=None, help="Write here instead of stdout (written atomically).")
     args = parser.parse_args(argv)
-    if args.window < 0.1 or (args.hop is not None and args.hop < 0.1) or args.batch_size < 1:
-        parser.error("--window and --hop must be at least 0.1 s, and --batch-size at least 1.")
+    if args.chunk_seconds < 60:
+        parser.error(f"--chunk-seconds must be at least 60 (got {args.chunk_seconds}).")
+    for flag in ("window", "hop", "batch_size"):
+        if getattr(args, flag) is not None:
+            print(f"warning: --{flag.replace('_', '-')} is deprecated and ignored; files are scored with the "
+                  "model's training window and hop (see --help).", file=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.audio import AudioDecodeError
@@ -187,7 +208,7 @@ def main(argv=None) -> int:
     results = []
     for i, path in enumerate(files, 1):
         try:
-            results.append(tag_file(tagger, path, args.window, args.hop or args.window, args.batch_size))
+            results.append(tag_file(tagger, path, args.chunk_seconds))
         except (AudioDecodeError, ValueError) as error:
             failed.append((str(path), str(error)))
         except Exception as error:  # a TF op error from the model graph (e.g. a rate it rejects)

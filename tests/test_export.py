@@ -76,8 +76,8 @@ def test_emotion_export_serves_both_signatures_without_keras_music(emotion_run, 
     import keras
 
     from keras_music.audio import compute_features, resample
-    from keras_music.data.sequences import window_starts
-    from keras_music.evaluate import load_run
+    from keras_music.training.common import load_run
+    from keras_music.scoring import window_starts
 
     export = export_run(emotion_run, "emotion_test", tmp_path / "models")
     assert export == tmp_path / "models" / "emotion_test" / "1"
@@ -105,7 +105,7 @@ def test_emotion_export_serves_both_signatures_without_keras_music(emotion_run, 
     assert np.max(np.abs(served["serving_default/probabilities"] - expected)) <= 1e-5
 
     window, hop = config["sequence_config"]["crop_frames"], config["sequence_config"]["window_hop"]
-    reference = []
+    reference, curves = [], []
     for path in wavs:  # the training-side code path: package decode + resample + features + windows
         audio, rate = tf.audio.decode_wav(path.read_bytes())
         samples = resample(tf.reduce_mean(audio, axis=1), int(rate), 22050).numpy()
@@ -115,7 +115,12 @@ def test_emotion_export_serves_both_signatures_without_keras_music(emotion_run, 
                         "mfcc": np.stack([coefficients[s:s + window] for s in starts]),
                         "length": np.full(len(starts), window, "int32")}, training=False)
         reference.append(np.asarray(logits).mean(axis=0))
+        curves.append(np.asarray(logits))
     assert np.max(np.abs(served["serve_audio/logits"] - np.stack(reference))) <= 1e-5
+    counts = served["serve_audio/window_count"]
+    assert counts.tolist() == [len(c) for c in curves]
+    for row, count, curve in zip(served["serve_audio/window_logits"], counts, curves):
+        assert np.max(np.abs(row[:count] - curve)) <= 1e-5 and not row[count:].any()  # zero-padded
 
     metadata = json.loads((export / "assets" / "metadata.json").read_text())
     assert metadata["labels"] == config["tags"] == (export / "assets" / "labels.txt").read_text().split()
@@ -199,7 +204,7 @@ def test_versions_increase_never_overwrite_and_a_failed_export_leaves_nothing(em
 
 
 def test_genre_export_serves_the_raw_columns(genre_run, tmp_path):
-    from keras_music.evaluate import load_run
+    from keras_music.training.common import load_run
     from keras_music.models.mlp import genre_dataset
     from keras_music.training import load_genre_data
 
@@ -225,7 +230,7 @@ def test_f1_thresholds_pick_the_best_cut():
 def test_per_clip_tagger_exports_its_features_signature(cal500_labels, tmp_path):
     from keras_music.data.emotion import load_emotion_data
     from keras_music.data.sequences import SequenceConfig
-    from keras_music.evaluate import load_run
+    from keras_music.training.common import load_run
     from keras_music.training import train_emotion
 
     data = str(cal500_labels.parent)

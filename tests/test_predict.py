@@ -1,4 +1,4 @@
-"""Tag audio files with an exported model: windows, aggregation, formats, bad files skipped and reported."""
+"""Tag audio files with an exported model: the same scores as evaluate and serve_audio, formats, bad files."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pytest
 
 from keras_music.audio import wav_bytes
 from keras_music.export import export_run
-from keras_music.predict import window_bounds
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,18 +27,6 @@ def predict(*args, timeout=600):
 @pytest.fixture(scope="module")
 def export(emotion_run, tmp_path_factory):
     return export_run(emotion_run, "tagger", tmp_path_factory.mktemp("models"))
-
-
-@pytest.mark.parametrize("seconds, window, hop, expected", [
-    (5.0, 30, 30, [(0, 5)]),                       # shorter than a window: the whole file
-    (70.0, 30, 30, [(0, 30), (30, 60), (60, 70)]),  # the rest (10 s) becomes a last, shorter window
-    (60.5, 30, 30, [(0, 30), (30, 60)]),            # a 0.5 s rest is dropped
-    (50.0, 30, 10, [(0, 30), (10, 40), (20, 50)]),
-])
-def test_window_bounds(seconds, window, hop, expected):
-    rate = 100
-    bounds = window_bounds(int(seconds * rate), rate, window, hop)
-    assert [(s / rate, e / rate) for s, e in bounds] == expected
 
 
 @pytest.mark.slow
@@ -64,24 +51,102 @@ def test_predict_folder_tags_every_readable_file_and_reports_the_rest(export, au
 
 @pytest.mark.slow
 def test_long_file_per_window_json_and_file_output(export, tmp_path):
+    from keras_music.scoring import window_starts
+
     rate = 22050
     t = np.arange(int(47 * rate)) / rate
     long_file = tmp_path / "long.wav"
     long_file.write_bytes(wav_bytes(0.3 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(t)), rate))
     out = tmp_path / "tags.json"
-    result = predict(long_file, "--model", export, "--window", "20", "--hop", "10", "--format", "json",
-                     "--per-window", "--out", out)
+    result = predict(long_file, "--model", export, "--window", "20", "--format", "json", "--per-window", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout == ""
+    assert result.stdout == "" and "--window is deprecated and ignored" in result.stderr
     (entry,) = json.loads(out.read_text())
-    assert [(w["start"], w["end"]) for w in entry["windows"]] == [(0, 20), (10, 30), (20, 40), (30, 47)]
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    window, hop = metadata["window_frames"], metadata["window_hop_frames"]  # the model's rule, not --window
+    starts = window_starts(1 + len(t) // 1024, window, hop).numpy()
+    assert [w["start"] for w in entry["windows"]] == [round(s * 1024 / rate, 3) for s in starts]
+    assert entry["windows"][-1]["end"] == 47.0 and entry["windows"][0]["end"] == round(window * 1024 / rate, 3)
     labels = list(entry["probabilities"])
     window_logits = np.array([[np.log(w["probabilities"][t] / (1 - w["probabilities"][t])) for t in labels]
                               for w in entry["windows"]])
     expected = 1 / (1 + np.exp(-window_logits.mean(axis=0)))
     np.testing.assert_allclose([entry["probabilities"][t] for t in labels], expected, atol=1e-4)
-    thresholds = json.loads((export / "assets" / "metadata.json").read_text())["thresholds"]
-    assert entry["tags"] == [t for t in labels if entry["probabilities"][t] >= thresholds[t]]
+    assert entry["tags"] == [t for t in labels if entry["probabilities"][t] >= metadata["thresholds"][t]]
+
+
+def three_minute_wav(audio_dir: Path, path: Path) -> Path:
+    """A 3-minute 44.1 kHz stereo 16-bit WAV: the shared Bach chorale looped (its own PCM, no requantisation)."""
+    import wave
+
+    with wave.open(str(audio_dir / "bach_chorale_bwv269_calm_44k_stereo_16bit.wav")) as source:
+        params, pcm = source.getparams(), source.readframes(source.getnframes())
+    frames = 180 * params.framerate
+    looped = (pcm * (frames // params.nframes + 1))[:frames * params.nchannels * params.sampwidth]
+    with wave.open(str(path), "wb") as out:
+        out.setparams(params)
+        out.writeframes(looped)
+    return path
+
+
+@pytest.mark.slow
+def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_predict(
+        emotion_run, export, audio_dir, tmp_path, capsys):
+    """Tolerance 1e-5 on probabilities (measured: ~1e-6). Sources of difference: predict re-encodes the resampled audio
+    as 16-bit PCM for serve_audio (+-1 LSB, about 3e-5 of full scale); the graph's float32 mean
+    of the window logits vs evaluate's float64 one; chunked STFT frames equal to the whole
+    file's up to float rounding. A float16 feature store (what `evaluate` reads after
+    `extract`) moves features by up to ~0.03 dB, so it is only reported here."""
+    import tensorflow as tf
+
+    from keras_music.audio import compute_features, decode_audio, resample
+    from keras_music.data.sequences import ClipSource
+    from keras_music.training.common import load_run
+    from keras_music.predict import main
+    from keras_music.predict import ExportedTagger
+    from keras_music.scoring import WindowMeans, chunk_plan, window_dataset
+
+    song = three_minute_wav(audio_dir, tmp_path / "three_minutes.wav")
+    model, config = load_run(emotion_run)
+    sequence_config = config["sequence_config"]
+
+    def evaluate_path(dtype):  # package features of the file -> evaluate's windows -> mean logits
+        samples, rate = decode_audio(song)
+        mel, mfcc = compute_features(resample(samples, rate, 22050).numpy())
+        clip = {"clip_id": "song", "mel": mel.astype(dtype).astype("float32"),
+                "mfcc": mfcc.astype(dtype).astype("float32")}
+        source = ClipSource(["song"], lambda ids: tf.data.Dataset.from_tensors(clip))
+        means = WindowMeans(1, len(config["tags"]))
+        for inputs, row in window_dataset(source, ["song"], sequence_config["crop_frames"],
+                                          sequence_config["window_hop"], sequence_config["batch_size"]):
+            means.add(row.numpy(), model(inputs, training=False))
+        return 1 / (1 + np.exp(-means.means()[0])), int(means.counts[0])
+
+    evaluated, windows = evaluate_path("float32")
+    from_store, _ = evaluate_path("float16")
+    served = tf.saved_model.load(str(export)).signatures["serve_audio"](audio=tf.constant([song.read_bytes()]))
+    assert served["window_count"].numpy().tolist() == [windows] and windows > 100
+    served = served["probabilities"].numpy()[0]
+    predicted = {}
+    tagger = ExportedTagger(export)
+    assert len(chunk_plan(180 * 22050, tagger.recipe, tagger.window, tagger.hop, 60 * 22050)) == 4
+    for chunk in ("600", "60"):  # the whole file in one call, and in 4 chunks of up to 60 s
+        out = tmp_path / f"chunks-{chunk}.json"
+        assert main([str(song), "--model", str(export), "--format", "json", "--out", str(out),
+                     "--chunk-seconds", chunk]) == 0
+        (entry,) = json.loads(out.read_text())
+        predicted[chunk] = np.array([entry["probabilities"][t] for t in config["tags"]])
+    differences = {"evaluate vs serve_audio": np.abs(evaluated - served).max(),
+                   "evaluate vs predict": np.abs(evaluated - predicted["600"]).max(),
+                   "serve_audio vs predict": np.abs(served - predicted["600"]).max(),
+                   "predict whole vs 60 s chunks": np.abs(predicted["600"] - predicted["60"]).max(),
+                   "evaluate float16 store vs float32": np.abs(from_store - evaluated).max()}
+    with capsys.disabled():
+        print(f"\n3-minute file, {windows} windows; max abs difference in probabilities:")
+        for name, value in differences.items():
+            print(f"  {name}: {value:.2e}")
+    assert max(v for k, v in differences.items() if "float16" not in k) <= 1e-5
+    assert differences["evaluate float16 store vs float32"] <= 1e-2
 
 
 @pytest.mark.slow

@@ -160,28 +160,3 @@ def test_filled_last_batch_adds_only_masked_rows(source, tags):
     lengths = np.concatenate([b[0]["length"] for b in batches])
     assert sorted(lengths[:6]) == sorted(LENGTHS.values())  # every real clip once (store order may differ)
     assert masks[:6].sum() == tags.mask.sum() and not masks[6:].any()
-
-
-@pytest.mark.parametrize("frames, expected", [(30, [0, 4, 8, 12, 16, 18]), (12, [0]), (7, [0]), (13, [0, 1])])
-def test_window_starts_cover_the_clip_to_its_end(frames, expected):
-    from keras_music.data.sequences import window_starts
-
-    assert window_starts(frames, 12, 4).numpy().tolist() == expected
-
-
-def test_window_dataset_yields_every_window_of_every_clip(source):
-    from keras_music.data.sequences import window_dataset
-
-    ids = ["c1", "c3", "c5"]
-    seen = {}
-    for inputs, rows in window_dataset(source, ids, window=12, hop=5, batch_size=4):
-        for mel, mfcc, length, row in zip(inputs["mel"].numpy(), inputs["mfcc"].numpy(), inputs["length"].numpy(),
-                                          rows.numpy()):
-            seen.setdefault(ids[row], []).append((mel[:length], mfcc[:length]))
-            assert not mel[length:].any()
-    for clip_id, starts in {"c1": [0, 5, 10, 15, 18], "c3": [0], "c5": [0, 5, 6]}.items():
-        mel, mfcc = clip_arrays(clip_id)
-        assert len(seen[clip_id]) == len(starts)
-        for (got_mel, got_mfcc), start in zip(seen[clip_id], starts):
-            np.testing.assert_array_equal(got_mel, mel[start:start + 12])
-            np.testing.assert_array_equal(got_mfcc, mfcc[start:start + 12])

@@ -14,9 +14,8 @@ clips stay whole) in a seeded order; both depend only on `(seed, epoch)`, where 
 comes from an `EpochClock` that `model.fit` keeps in step, so a run resumed at epoch e
 sees exactly the batches an uninterrupted run sees. Evaluation streams take whole clips,
 optionally bucketed by length.
-Scoring (`window_dataset`) cuts each clip into the training crop length every
-`window_hop` frames, so the model sees at test time what it saw in training, and the
-caller averages the windows' logits per clip.
+Scoring by windows of the training crop length every `window_hop` frames lives in
+`keras_music.scoring` (one rule for evaluation, export and predict).
 Normalisation statistics come from training clips only (`feature_statistics`).
 """
 
@@ -288,38 +287,6 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
     else:
         dataset = dataset.padded_batch(config.batch_size)
     return dataset.prefetch(AUTOTUNE)
-
-
-def window_starts(frames, window: int, hop: int):
-    """Start frames of `window`-frame windows every `hop` frames; the last ends at `frames`.
-
-    A clip shorter than `window` gives one window, the whole clip.
-    """
-    last = tf.maximum(frames - window, 0)
-    starts = tf.range(0, last + 1, hop)
-    return tf.cond(starts[-1] < last, lambda: tf.concat([starts, [last]], axis=0), lambda: starts)
-
-
-def window_dataset(source: ClipSource, clip_ids, window: int, hop: int, batch_size: int) -> tf.data.Dataset:
-    """Batches of `(inputs, clip_index)`: every window of every clip, `clip_index` = position in `clip_ids`.
-
-    Windows of one clip share its index, so callers average their outputs per clip.
-    """
-    index = _id_table(list(clip_ids))
-    names = source.feature_names
-
-    def windows(clip):
-        frames = tf.shape(clip[names[0]])[0]
-        row = index.lookup(clip["clip_id"])
-
-        def cut(start):
-            end = tf.minimum(start + window, frames)
-            inputs = {name: clip[name][start:end] for name in names}
-            return {**inputs, "length": tf.shape(inputs[names[0]])[0]}, row
-
-        return tf.data.Dataset.from_tensor_slices(window_starts(frames, window, hop)).map(cut)
-
-    return source.dataset(clip_ids).flat_map(windows).padded_batch(batch_size).prefetch(AUTOTUNE)
 
 
 def make_vector_dataset(vectors: np.ndarray, tags: TagTable, batch_size: int, training: bool = False,

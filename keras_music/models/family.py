@@ -24,6 +24,7 @@ import typing
 from typing import Callable
 
 INPUT_KINDS = ("sequences", "clip_vector", "table")
+CLIP_VECTOR_INPUT = "features"  # the one input of `clip_vector` families (a model's contract)
 VARIANTS = ("default", "seed")  # what learns / the paper's choices (families with a `variant` field)
 
 LEARNING_RATE = {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"}

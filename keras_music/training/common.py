@@ -53,3 +53,32 @@ def print_epoch(epoch: int, epochs: int, logs: dict, seconds: float) -> None:
     """The one-line epoch summary on stderr (`epoch 3/60  loss ...  val_macro_auc ...  (1.2 s)`)."""
     values = "  ".join(f"{k} {logs[k]:.4f}" for k in SUMMARY_KEYS if k in logs)
     print(f"epoch {epoch + 1}/{epochs}  {values}  ({seconds:.1f} s)", file=sys.stderr, flush=True)
+
+
+def load_run(run_dir: str | Path):
+    """The Keras model and `config.json` of a run folder, with clear errors if either is missing."""
+    import keras
+
+    import keras_music.models  # noqa: F401  (registers the custom layers, loss and metrics)
+
+    run_dir = Path(run_dir)
+    model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
+    for path in (model_path, config_path):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{str(path)!r} does not exist; --model must be a run folder written by "
+                "`python -m keras_music.train` (with model.keras and config.json)."
+            )
+    config = json.loads(config_path.read_text())
+    return keras.saving.load_model(model_path), config
+
+
+def run_features(config: dict) -> dict[str, int]:
+    """Name -> width of the features an emotion run was trained on (`{}` for per-clip vectors).
+
+    Runs written before features were named saved `n_mels` / `n_mfcc` instead."""
+    if "features" in config:
+        return dict(config["features"])
+    if not config.get("n_mels"):
+        return {}
+    return {"mel": config["n_mels"], "mfcc": config["n_mfcc"]}

@@ -19,10 +19,10 @@ from keras_music.config import EMOTION_TRAINING, TrainingConfig, config_to_dict,
 from keras_music.data.emotion import emotion_dataset, load_emotion_data
 from keras_music.data.sequences import EpochClock, feature_statistics
 from keras_music.data.splits import split_by_group
-from keras_music.evaluate import score_tagger
 from keras_music.models.registry import family_for_config
 from keras_music.multiworker import fit_multi_worker, is_chief, multi_worker_strategy
 from keras_music.reports import plot_history, write_report
+from keras_music.scoring import score_tagger
 from keras_music.resume import ResumableEarlyStopping, ResumableTraining, write_history_csv
 from keras_music.training.common import epoch_summary, history_columns, print_epoch, run_identity, save_model
 
@@ -176,8 +176,6 @@ def _save_emotion_run(model, out_dir: Path, report: dict, history: dict, model_c
         "training_config": config_to_dict(training),
         "tags": emotion.tags.tags,
         "features": emotion.feature_dims,
-        "n_mels": emotion.n_mels,  # read by runs' consumers before named features
-        "n_mfcc": emotion.n_mfcc,
         "recipe": config_to_dict(emotion.recipe) if emotion.recipe else None,
         "data": data,
         "splits": {"train": train_ids, "validation": val_ids, "test": test_ids},
