@@ -81,7 +81,7 @@ def agreement(files) -> list[dict]:
 
     rows = []
     for path in files:
-        ours, _ = compute_features(load_audio(path, RECIPE), RECIPE)
+        ours = compute_features(load_audio(path, RECIPE), RECIPE)["mel"]
         reference, _ = librosa_features(str(path))
         frames = min(len(ours), len(reference))
         diff = np.abs(ours[:frames] - reference[:frames])

@@ -46,7 +46,7 @@ def write_store(clips, clip_ids, root: Path) -> FeatureStore:
     store.open_for_writing(FeatureRecipe())
     for start in range(0, len(clip_ids), 64):
         batch = [({"clip_id": c, "source": str(clips.feature_dir / f"{c}.npz"), "frames": 0, "seconds": 0.0},
-                  serialize_clip(c, *clips.load(c))) for c in clip_ids[start:start + 64]]
+                  serialize_clip(c, clips.load(c))) for c in clip_ids[start:start + 64]]
         store.write_shard(batch)
     return store
 
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
         for name, dataset in (("store (streamed)", streamed), ("memory (same tensors)", in_memory)):
             keras.utils.set_random_seed(0)
             family = REGISTRY[args.model]
-            model = family.build(family.config(), tags.tags, {"mel": FeatureRecipe().n_mels, "mfcc": FeatureRecipe().n_mfcc}, stats)
+            model = family.build(family.config(), tags.tags, FeatureRecipe().feature_dims, stats)
             model.fit(dataset.take(2), epochs=1, verbose=0)  # trace once
             start = time.perf_counter()
             model.fit(dataset, epochs=args.epochs, verbose=0)

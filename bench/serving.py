@@ -106,7 +106,7 @@ def main(argv=None) -> int:
 
     from keras_music.audio import compute_features, wav_bytes
     from keras_music.config import FeatureRecipe, config_from_dict
-    from keras_music.data.sequences import window_starts
+    from keras_music.scoring import clip_windows
     from keras_music.predict import ExportedTagger
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,14 +121,8 @@ def main(argv=None) -> int:
         clip = music(30.0)
         one = tf.constant([wav_bytes(clip, RATE)])
         batch = tf.constant([wav_bytes(music(30.0, seed), RATE) for seed in range(16)])
-        log_mel, mfcc = compute_features(clip, recipe)
-        window = tagger.metadata["window_frames"]
-        hop = tagger.metadata["window_hop_frames"]
-        starts = window_starts(len(log_mel), window, hop).numpy() if window and hop else [0]
-        window = window if window and hop else len(log_mel)
-        features = {"mel": tf.constant(np.stack([log_mel[s:s + window] for s in starts])),
-                    "mfcc": tf.constant(np.stack([mfcc[s:s + window] for s in starts])),
-                    "length": tf.constant([window] * len(starts), tf.int32)}
+        features = clip_windows({name: tf.constant(values) for name, values in compute_features(clip, recipe).items()},
+                                tagger.metadata["window_frames"], tagger.metadata["window_hop_frames"])
 
         audio_latency = median_seconds(lambda: serve_audio(audio=one), args.repeat)
         feature_latency = median_seconds(lambda: serving_default(**features), args.repeat)

@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_music.config import FeatureArrays, FeatureRecipe, config_from_dict, config_to_dict
+from keras_music.config import FeatureRecipe, config_from_dict, config_to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -327,10 +327,7 @@ def _feature_function(recipe: FeatureRecipe):
     return features
 
 
-def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe()) -> FeatureArrays:
-    """The recipe's named features of one mono signal at its rate: `{"mel": (T, n_mels), "mfcc": (T, n_mfcc)}`.
-
-    A `FeatureArrays` dict, which still unpacks as the old `(mel, mfcc)` tuple (deprecated).
-    """
+def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe()) -> dict[str, np.ndarray]:
+    """The recipe's named features of one mono signal at its rate: `{"mel": (T, n_mels), "mfcc": (T, n_mfcc)}`."""
     features = _feature_function(recipe)(tf.convert_to_tensor(samples, tf.float32))
-    return FeatureArrays((name, features[name].numpy()) for name in recipe.feature_dims)
+    return {name: features[name].numpy() for name in recipe.feature_dims}

@@ -141,18 +141,6 @@ RECIPES = {
 }
 
 
-class FeatureArrays(dict):
-    """Named feature arrays of one clip (`{"mel": (T, n_mels), "mfcc": (T, n_mfcc)}`).
-
-    A plain dict by name, except that iterating it yields the arrays in name order, so
-    callers written for the old `(mel, mfcc)` tuple (`mel, mfcc = compute_features(...)`)
-    keep working. Deprecated use; new code reads `features["mel"]` or `.items()`.
-    """
-
-    def __iter__(self):
-        return iter(self.values())
-
-
 def config_to_dict(config) -> dict:
     """Plain JSON-ready dict of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))

@@ -21,7 +21,7 @@ def npz_folder(root, with_recipe=False):
 @pytest.mark.parametrize("with_recipe", [False, True])
 def test_npz_folder_gives_named_feature_sizes(tmp_path, with_recipe):
     emotion = load_emotion_data(str(npz_folder(tmp_path / "clips", with_recipe)))
-    assert emotion.feature_dims == {"mel": 8, "mfcc": 3} and (emotion.n_mels, emotion.n_mfcc) == (8, 3)
+    assert emotion.feature_dims == {"mel": 8, "mfcc": 3}
     vectors = emotion.clip_vectors(["c0", "c1"])  # mean then std over time, mel then mfcc
     np.testing.assert_array_equal(vectors[0], [0] * 8 + [1] * 3 + [0] * 11)
 
@@ -37,4 +37,4 @@ def test_a_folder_no_reader_recognises_lists_the_accepted_layouts(tmp_path):
 
 def test_cal500_has_no_sequence_features(cal500_labels):
     emotion = load_emotion_data("cal500")
-    assert emotion.feature_dims == {} and (emotion.n_mels, emotion.n_mfcc) == (0, 0) and emotion.source is None
+    assert emotion.feature_dims == {} and emotion.source is None

@@ -109,7 +109,8 @@ def test_emotion_export_serves_both_signatures_without_keras_music(emotion_run, 
     for path in wavs:  # the training-side code path: package decode + resample + features + windows
         audio, rate = tf.audio.decode_wav(path.read_bytes())
         samples = resample(tf.reduce_mean(audio, axis=1), int(rate), 22050).numpy()
-        log_mel, coefficients = compute_features(samples)
+        features = compute_features(samples)
+        log_mel, coefficients = features["mel"], features["mfcc"]
         starts = window_starts(len(log_mel), window, hop).numpy()
         logits = model({"mel": np.stack([log_mel[s:s + window] for s in starts]),
                         "mfcc": np.stack([coefficients[s:s + window] for s in starts]),

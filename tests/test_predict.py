@@ -112,7 +112,8 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
 
     def evaluate_path(dtype):  # package features of the file -> evaluate's windows -> mean logits
         samples, rate = decode_audio(song)
-        mel, mfcc = compute_features(resample(samples, rate, 22050).numpy())
+        features = compute_features(resample(samples, rate, 22050).numpy())
+        mel, mfcc = features["mel"], features["mfcc"]
         clip = {"clip_id": "song", "mel": mel.astype(dtype).astype("float32"),
                 "mfcc": mfcc.astype(dtype).astype("float32")}
         source = ClipSource(["song"], lambda ids: tf.data.Dataset.from_tensors(clip))

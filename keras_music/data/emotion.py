@@ -50,16 +50,6 @@ class EmotionData:
     vectors: dict[str, np.ndarray] | None = None
     recipe: FeatureRecipe | None = None  # how the sequences were computed (None: aggregated features)
 
-    @property
-    def n_mels(self) -> int:
-        """Size of the `mel` feature (0 if none); kept for callers written before `feature_dims`."""
-        return self.feature_dims.get("mel", 0)
-
-    @property
-    def n_mfcc(self) -> int:
-        """Size of the `mfcc` feature (0 if none); kept for callers written before `feature_dims`."""
-        return self.feature_dims.get("mfcc", 0)
-
     def sequences(self) -> ClipSource:
         """The frame-sequence source, or a clear error for aggregated-only data (CAL500)."""
         if self.source is None:

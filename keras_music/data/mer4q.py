@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from keras_music.config import FeatureArrays
 from keras_music.data.tags import TagTable, slug
 
 DEFAULT_COLUMNS = ("quadrant",)
@@ -92,13 +91,13 @@ class NpzClips:
             raise FileNotFoundError(f"{self.feature_dir} does not exist (expected features/<clip_id>.npz files).")
         return sorted(p.stem for p in self.feature_dir.glob("*.npz"))
 
-    def load(self, clip_id: str) -> FeatureArrays:
+    def load(self, clip_id: str) -> dict[str, np.ndarray]:
         """`{name: (T, dims)}` float32 per feature name, checked: 2-D, same frame count, finite values."""
         path = self.feature_dir / f"{clip_id}.npz"
         names = " and ".join(repr(name) for name in self.feature_names)
         try:
             with np.load(path) as arrays:
-                features = FeatureArrays((name, arrays[name].astype("float32")) for name in self.feature_names)
+                features = {name: arrays[name].astype("float32") for name in self.feature_names}
         except (OSError, ValueError, KeyError) as error:
             raise ValueError(f"{path}: cannot read arrays {names} ({error}).") from error
         shapes = {name: array.shape for name, array in features.items()}

@@ -48,18 +48,13 @@ class StoreError(ValueError):
     """A feature store that is missing, inconsistent, or made with another recipe."""
 
 
-def serialize_clip(clip_id: str, features, *legacy_mfcc) -> bytes:
+def serialize_clip(clip_id: str, features: Mapping) -> bytes:
     """One `tf.train.Example`: id, frame count, and a float16 tensor per named feature.
 
     Args:
         clip_id: str.
-        features: dict name -> `(T, dims)` array, all with the same T. The old call
-            `serialize_clip(clip_id, mel, mfcc)` still works (deprecated).
+        features: dict name -> `(T, dims)` array, all with the same T.
     """
-    if isinstance(features, Mapping):
-        features = dict(features.items())  # a plain dict: FeatureArrays iterates its values
-    else:
-        features = dict(zip(LEGACY_FEATURES, (features, *legacy_mfcc), strict=True))
     if not features:
         raise ValueError(f"{clip_id}: no features to store.")
     clashes = sorted(set(features) & set(RESERVED_KEYS))
