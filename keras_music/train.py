@@ -20,9 +20,11 @@ import os
 import sys
 from pathlib import Path
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the registry imports TensorFlow: keep its C++ chatter out
+
 from keras_music.config import EMOTION_TRAINING, GENRE_TRAINING
 from keras_music.data.genre import FEATURE_SETS
-from keras_music.models.registry import ALIASES, REGISTRY, families, get_family
+from keras_music.models.registry import MODEL_CHOICES, families, family_from_flags
 
 logger = logging.getLogger("keras_music.train")
 
@@ -51,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--task", choices=["emotion", "genre"], default=None,
                         help="emotion: multi-label tags from audio feature sequences; genre: 11 classes from the "
                              "Kaggle table. Default: the --model's task, else emotion.")
-    parser.add_argument("--model", choices=sorted({*REGISTRY, *(m for _, m in ALIASES)}), default=None,
+    parser.add_argument("--model", choices=MODEL_CHOICES, default=None,
                         help=model_help())
     parser.add_argument("--variant", choices=["default", "seed"], default="default",
                         help="mlp_lstm, cnn_lstm: 'seed' reproduces the paper's choices, 'default' is what learns.")
@@ -88,12 +90,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
                         help="Progress: 0 silent, 1 Keras progress bar, 2 one line per epoch. Default: 2.")
     args = parser.parse_args(argv)
-    task = args.task or (REGISTRY[args.model].task if args.model in REGISTRY else "emotion")
     try:
-        args.family = get_family(args.model, task)
+        args.family = family_from_flags(args.model, args.task, default_task="emotion")
     except ValueError as error:
         parser.error(str(error))
-    args.task, args.model = task, args.family.name
+    args.task, args.model = args.family.task, args.family.name
     if args.variant != "default" and not args.family.has_variants:
         parser.error(f"--variant {args.variant}: {args.model} has no variants (only mlp_lstm and cnn_lstm do).")
     return args

@@ -29,7 +29,9 @@ import os
 import sys
 from pathlib import Path
 
-from keras_music.models.registry import ALIASES, REGISTRY, get_family
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the registry imports TensorFlow: keep its C++ chatter out
+
+from keras_music.models.registry import MODEL_CHOICES, family_from_flags
 
 logger = logging.getLogger("tuning.search")
 
@@ -41,7 +43,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["genre", "emotion"], default=None,
                         help="Default: the --model's task, else genre.")
-    parser.add_argument("--model", choices=sorted({*REGISTRY, *(m for _, m in ALIASES)}), default=None,
+    parser.add_argument("--model", choices=MODEL_CHOICES, default=None,
                         help="A registered family (genre: genre_mlp; emotion: cnn_lstm (default), mlp_lstm, "
                              "tag_mlp); 'mlp' = genre_mlp or tag_mlp by --task.")
     parser.add_argument("--data", default="demo", help="As for keras_music.train. Default: demo.")
@@ -66,12 +68,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="Best hyperparameters JSON. Default: DIRECTORY/PROJECT/"
                         "best_hparams.json.")
     args = parser.parse_args(argv)
-    task = args.task or (REGISTRY[args.model].task if args.model in REGISTRY else "genre")
     try:
-        args.family = get_family(args.model, task)
+        args.family = family_from_flags(args.model, args.task, default_task="genre")
     except ValueError as error:
         parser.error(str(error))
-    args.task, args.model = task, args.family.name
+    args.task, args.model = args.family.task, args.family.name
     args.project_name = args.project_name or args.model
     if args.max_trials < 1:
         parser.error("--max-trials must be at least 1.")

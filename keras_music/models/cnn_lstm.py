@@ -23,7 +23,7 @@ import dataclasses
 
 import keras
 
-from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, check_variant
+from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, check_variant, layer_widths
 from keras_music.models.layers import (
     ConvLength,
     LengthMask,
@@ -117,16 +117,8 @@ def build_cnn_lstm(config: CNNLSTMConfig, tags: list[str], inputs: dict[str, int
     return compile_tagger(keras.Model(model_inputs, logits, name="cnn_lstm"), tags, config.learning_rate)
 
 
-def _derive(values: dict, config: CNNLSTMConfig) -> dict:
-    """`conv_blocks` 3x3 blocks, channels doubling from `conv_channels`."""
-    blocks = int(values.pop("conv_blocks", len(config.conv_channels)))
-    channels = int(values.pop("conv_channels", config.conv_channels[0]))
-    return {"conv_channels": tuple(channels * 2 ** i for i in range(blocks))}
-
-
-def _underive(config: CNNLSTMConfig) -> dict:
-    return {"conv_blocks": len(config.conv_channels), "conv_channels": config.conv_channels[0]}
-
+# `conv_blocks` 3x3 blocks, channels doubling from `conv_channels`.
+_derive, _underive = layer_widths("conv_channels", count="conv_blocks", first="conv_channels", ratio=2)
 
 FAMILY = ModelFamily(
     name="cnn_lstm",

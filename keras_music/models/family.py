@@ -37,6 +37,20 @@ def check_variant(variant: str) -> None:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
 
 
+def layer_widths(field: str, count: str, first: str, ratio: float, minimum: int = 1):
+    """`(derive, underive)` for a tuple-of-widths config `field` searched as `count` layers, the
+    first `first` wide and each next `ratio` times as wide (at least `minimum`)."""
+    def derive(values: dict, config) -> dict:
+        widths = getattr(config, field)
+        layers, width = int(values.pop(count, len(widths))), int(values.pop(first, widths[0]))
+        return {field: tuple(max(int(width * ratio ** i), minimum) for i in range(layers))}
+
+    def underive(config) -> dict:
+        return {count: len(getattr(config, field)), first: getattr(config, field)[0]}
+
+    return derive, underive
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelFamily:
     """One model family (see the module docstring).

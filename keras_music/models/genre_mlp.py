@@ -25,7 +25,7 @@ import dataclasses
 import keras
 
 from keras_music.data.genre import CATEGORICAL, MISSING_KEY, feature_columns
-from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily
+from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, layer_widths
 from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV, dense_block
 
 
@@ -147,16 +147,8 @@ def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: in
     return model
 
 
-def _derive(values: dict, config: GenreMLPConfig) -> dict:
-    """`layers` hidden layers, the first `units` wide, each next one half as wide (at least 8)."""
-    layers = int(values.pop("layers", len(config.hidden_units)))
-    units = int(values.pop("units", config.hidden_units[0]))
-    return {"hidden_units": tuple(max(units // 2 ** i, 8) for i in range(layers))}
-
-
-def _underive(config: GenreMLPConfig) -> dict:
-    return {"layers": len(config.hidden_units), "units": config.hidden_units[0]}
-
+# `layers` hidden layers, the first `units` wide, each next one half as wide (at least 8).
+_derive, _underive = layer_widths("hidden_units", count="layers", first="units", ratio=0.5, minimum=8)
 
 FAMILY = ModelFamily(
     name="genre_mlp",

@@ -21,6 +21,7 @@ REGISTRY: dict[str, ModelFamily] = {family.name: family for family in (
 # `--model mlp` (the first build's name for two families) still works, resolved by task.
 ALIASES = {("genre", "mlp"): "genre_mlp", ("emotion", "mlp"): "tag_mlp"}
 DEFAULT_MODEL = {"emotion": "cnn_lstm", "genre": "genre_mlp"}
+MODEL_CHOICES = sorted({*REGISTRY, *(model for _, model in ALIASES)})  # what `--model` accepts
 
 
 def families(task: str | None = None) -> list[ModelFamily]:
@@ -41,6 +42,14 @@ def get_family(model: str | None, task: str | None = None) -> ModelFamily:
         raise ValueError(f"--model {model} does not fit --task {task}: {task} models are "
                          f"{[f.name for f in families(task)]}.")
     return family
+
+
+def family_from_flags(model: str | None, task: str | None, default_task: str) -> ModelFamily:
+    """The family that a CLI's `--model` / `--task` name: the task defaults to the model's own
+    (or `default_task`), the model to the task's default."""
+    if task is None:
+        task = REGISTRY[model].task if model in REGISTRY else default_task
+    return get_family(model, task)
 
 
 def family_of_run(config: dict) -> ModelFamily:
