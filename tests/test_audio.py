@@ -157,15 +157,14 @@ def test_front_end_round_trips_in_a_saved_model(tmp_path):
         np.testing.assert_allclose(expected[name], restored[name], atol=1e-5)
 
 
-def test_compute_features_is_a_dict_by_name_that_still_unpacks_as_the_old_tuple():
+def test_compute_features_gives_the_recipes_named_features():
     samples = np.random.default_rng(1).normal(0, 0.1, 22050).astype("float32")
     features = compute_features(samples)
-    assert list(features.keys()) == ["mel", "mfcc"] and dict(features).keys() == features.keys()
-    mel, mfcc = features  # the pre-dict API (deprecated)
-    assert mel is features["mel"] and mfcc is features["mfcc"]
+    assert list(features) == ["mel", "mfcc"] == list(FeatureRecipe().feature_dims)
+    assert features["mel"].shape == (1 + 22050 // 1024, 64) and features["mfcc"].shape == (1 + 22050 // 1024, 20)
     only_mel = compute_features(samples, FeatureRecipe(n_mfcc=0))
-    assert list(only_mel.keys()) == ["mel"]
-    np.testing.assert_array_equal(only_mel["mel"], mel)
+    assert list(only_mel) == ["mel"]
+    np.testing.assert_array_equal(only_mel["mel"], features["mel"])
 
 
 def test_layers_round_trip_in_a_saved_model(tmp_path):

@@ -206,7 +206,7 @@ def test_versions_increase_never_overwrite_and_a_failed_export_leaves_nothing(em
 
 def test_genre_export_serves_the_raw_columns(genre_run, tmp_path):
     from keras_music.training.common import load_run
-    from keras_music.models.mlp import genre_dataset
+    from keras_music.data.genre import genre_dataset
     from keras_music.training import load_genre_data
 
     export = export_run(genre_run, None, tmp_path / "models")
