@@ -134,7 +134,7 @@ def test_sigkilled_extraction_resumes_without_losing_or_duplicating_clips(audio_
 def test_sigkilled_search_resumes_and_runs_every_trial_once(tmp_path):
     command = [sys.executable, "-m", "tuning.search", "--task", "genre", "--features", "seed", "--max-trials", "4",
                "--epochs", "4", "--directory", str(tmp_path)]
-    project = tmp_path / "genre-mlp"
+    project = tmp_path / "genre_mlp"
 
     def finished_trials():
         finished = []

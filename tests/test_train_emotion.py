@@ -83,7 +83,7 @@ def test_main_job_defaults_run_on_the_generated_demo(tmp_path):
                           "--export-dir", str(tmp_path / "saved_models")],
                          capture_output=True, text=True, timeout=900, env=env)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "Test report (cnn_lstm, default variant)" in run.stdout
+    assert "Test report (cnn_lstm (default))" in run.stdout
     export = tmp_path / "saved_models" / "emotion_cnn_lstm" / "1"
     assert (export / "saved_model.pb").is_file() and (export / "assets" / "metadata.json").is_file()
     assert f"Exported for TF Serving: {export}" in run.stdout
