@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_sequences import LENGTHS, clip_arrays, source  # noqa: F401  (the npz / store source fixture)
+from tests.data.test_sequences import LENGTHS, clip_arrays, source  # noqa: F401  (the npz / store source fixture)
 
 from keras_music.config import FeatureRecipe
 from keras_music.scoring import WindowMeans, chunk_plan, clip_windows, kept_windows, window_dataset, window_starts

@@ -20,7 +20,7 @@ from tuning.hypermodels import declare
 
 GENRE = REGISTRY["genre_mlp"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SEARCH = [sys.executable, "-m", "tuning.search"]
 
 
