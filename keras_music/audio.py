@@ -2,12 +2,15 @@
 
 Two halves with different rules:
 
-* Decoding (`decode_audio`) uses tensorflow-io, which reads WAV (16/24/32-bit), FLAC,
-  Ogg Vorbis and MP3. It runs only in extraction and prediction, never inside a model.
-* Everything after decoding is core TensorFlow (`tf.signal`), so it can live inside an
-  exported model that stock TF Serving loads: `resample` (an FFT resampler; tfio's is
-  70x slower and delays the signal), and the front-end layer `AudioFeatures` (waveforms ->
-  dict of named features; `LogMel` and `MFCC` remain for saved models that name them).
+* Decoding (`decode_audio`) runs outside TensorFlow, as the TF/Keras ecosystem does now:
+  libsndfile through `soundfile` (WAV of any depth, FLAC, Ogg Vorbis, Opus, MP3;
+  thread-safe; the decoder librosa uses), or tensorflow-io as an optional backend. It runs
+  only in extraction and prediction, never inside a model. `resample_like` brings the
+  samples to the recipe's rate with the recipe's resampler (soxr by default).
+* The feature front end is core TensorFlow (`tf.signal`), so it can live inside an exported
+  model that stock TF Serving loads: the layer `AudioFeatures` (waveforms -> dict of named
+  features; `LogMel` and `MFCC` remain for saved models that name them) and `resample` (an
+  FFT resampler, which the serving graph uses for audio sent at another rate).
 
 The filterbank and framing follow the `FeatureRecipe` (by default librosa 0.11's
 conventions: Slaney mel scale and area normalisation, centred zero-padded frames),
@@ -20,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import threading
 from pathlib import Path
 
 import keras
@@ -30,7 +34,7 @@ from keras_music.config import FeatureRecipe, config_from_dict, config_to_dict
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 # Integer PCM from tensorflow-io is left-justified in its container type.
 _PCM_SCALE = {tf.int16: 32768.0, tf.int32: 2147483648.0, tf.uint8: 128.0}
 
@@ -46,14 +50,28 @@ def _short_reason(error: Exception) -> str:
     return (text.splitlines()[0] if text else type(error).__name__)[:200]
 
 
-def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
+DECODERS = ("soundfile", "tfio")
+# A file whose decoded length falls this far short of what its header announces is truncated;
+# its audio is kept when at least MIN_TRUNCATED_SECONDS decoded (see `decode_audio`).
+TRUNCATION_TOLERANCE = 0.98
+MIN_TRUNCATED_SECONDS = 1.0
+_TFIO_LOCK = threading.Lock()  # tensorflow-io's reader is not thread-safe
+
+
+def decode_audio(path: str | Path, decoder: str = "soundfile") -> tuple[np.ndarray, int]:
     """Decode an audio file to mono float32 samples in [-1, 1] and its sample rate.
 
-    Stereo is mixed down by averaging channels. Raises `AudioDecodeError` for a missing,
-    empty, unreadable, zero-length or entirely silent file.
-    """
-    import tensorflow_io as tfio
+    `decoder`: `soundfile` (libsndfile: WAV, FLAC, Ogg Vorbis, Opus, MP3; thread-safe; what
+    librosa uses) or `tfio` (tensorflow-io, optional: `pip install keras_music[tfio]`, needs
+    TensorFlow 2.17). Channels are mixed down by averaging. Raises `AudioDecodeError` for a
+    missing, empty, unreadable, zero-length or entirely silent file.
 
+    A truncated file (a cut download: fewer samples than its header announces) keeps the
+    audio that decodes, as librosa does, with a warning, when at least
+    `MIN_TRUNCATED_SECONDS` decoded: that much is still the music. Less is refused.
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
     path = Path(path)
     if not path.is_file():
         raise AudioDecodeError(f"{path}: no such file.")
@@ -62,21 +80,20 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:
-        raise AudioDecodeError(f"{path}: the file name is not valid UTF-8 ({ascii(path.name)}), which TensorFlow's "
-                               "decoders cannot open; rename the file.") from None
-    try:
-        audio = tfio.audio.AudioIOTensor(str(path))
-        samples = audio.to_tensor()
-        rate = int(audio.rate.numpy())
-    except (tf.errors.OpError, ValueError, TypeError, RuntimeError) as error:
-        reason = _short_reason(error)
-        raise AudioDecodeError(f"{path}: cannot decode as audio; the file may be truncated, corrupt or not audio "
-                               f"(decoder: {reason}).") from error
-    samples = _to_mono_float32(samples)
+        raise AudioDecodeError(f"{path}: the file name is not valid UTF-8 ({ascii(path.name)}); clip ids and "
+                               "outputs are UTF-8 text, so rename the file.") from None
+    samples, rate, announced = (_decode_soundfile if decoder == "soundfile" else _decode_tfio)(path)
     if samples.size == 0:
         raise AudioDecodeError(f"{path}: decodes to zero samples.")
     if rate <= 0:
         raise AudioDecodeError(f"{path}: invalid sample rate {rate}.")
+    if announced and samples.size < TRUNCATION_TOLERANCE * announced:
+        decoded_s, announced_s = samples.size / rate, announced / rate
+        if decoded_s < MIN_TRUNCATED_SECONDS:
+            raise AudioDecodeError(f"{path}: truncated: only {decoded_s:.2f} s decode of the {announced_s:.1f} s its "
+                                   f"header announces (less than {MIN_TRUNCATED_SECONDS:g} s is not kept).")
+        logger.warning("%s: truncated: keeping the %.1f s that decode of the %.1f s its header announces.", path,
+                       decoded_s, announced_s)
     if not np.isfinite(samples).all():
         raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity.")
     if not samples.any():
@@ -84,22 +101,44 @@ def decode_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return samples, rate
 
 
-def _to_mono_float32(decoded) -> np.ndarray:
-    """Decoded PCM/float `(samples[, channels])` -> mono float32 in [-1, 1], with as few
-    full-length copies as possible (long files: memory grows with the audio, not a multiple)."""
-    scale = _PCM_SCALE.get(decoded.dtype)
-    array = decoded.numpy()
-    del decoded
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim == 2:
-        mono = array.mean(axis=1, dtype=np.float32)
-    else:
-        mono = array.astype(np.float32, copy=scale is not None)  # PCM: a copy we may scale in place
-    del array
-    if scale:
-        mono *= np.float32(1.0 / scale)
-    return mono
+def _cannot_decode(path: Path, reason: str) -> AudioDecodeError:
+    return AudioDecodeError(f"{path}: cannot decode as audio; the file may be truncated, corrupt or not audio "
+                            f"(decoder: {reason}).")
+
+
+def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, int]:
+    """libsndfile: `(mono float32, rate, frames the header announces)`."""
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(str(path)) as audio:
+            rate, announced = audio.samplerate, audio.frames
+            frames = audio.read(dtype="float32", always_2d=True)
+    except soundfile.LibsndfileError as error:
+        raise _cannot_decode(path, error.error_string or str(error)) from error
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise _cannot_decode(path, str(error)[:200]) from error
+    if frames.shape[1] == 1:
+        return frames[:, 0], rate, announced
+    return frames.mean(axis=1, dtype=np.float32), rate, announced
+
+
+def _decode_tfio(path: Path) -> tuple[np.ndarray, int, int]:
+    """tensorflow-io (optional backend): `(mono float32, rate, 0)` (it trusts its header, so
+    it never sees a truncation; it fails instead)."""
+    try:
+        import tensorflow_io as tfio
+    except ImportError as error:
+        raise AudioDecodeError(f"{path}: --decoder tfio needs tensorflow-io (pip install 'keras_music[tfio]', "
+                               f"TensorFlow 2.17): {error}") from None
+    try:
+        with _TFIO_LOCK:
+            audio = tfio.audio.AudioIOTensor(str(path))
+            samples = audio.to_tensor()
+            rate = int(audio.rate.numpy())
+    except (tf.errors.OpError, ValueError, TypeError, RuntimeError) as error:
+        raise _cannot_decode(path, _short_reason(error)) from error
+    return _to_mono_float32(samples), rate, 0
 
 
 def wav_bytes(samples: np.ndarray, rate: int) -> bytes:
@@ -136,13 +175,24 @@ def resample(samples, orig_rate: int, target_rate: int):
     return tf.signal.irfft(spectrum, fft_length=[m]) * (tf.cast(m, tf.float32) / tf.cast(n, tf.float32))
 
 
-def load_audio(path: str | Path, recipe: FeatureRecipe = FeatureRecipe()) -> np.ndarray:
-    """Decode, mix to mono, resample to the recipe's rate and keep at most `max_seconds`."""
-    samples, rate = decode_audio(path)
+def resample_like(samples: np.ndarray, orig_rate: int, recipe: FeatureRecipe) -> np.ndarray:
+    """Numpy samples at `orig_rate` -> float32 at the recipe's rate, with the recipe's resampler."""
+    if orig_rate == recipe.sample_rate:
+        return samples
+    if recipe.resampler == "soxr_hq":
+        import soxr
+
+        return soxr.resample(samples, orig_rate, recipe.sample_rate, quality="HQ").astype(np.float32, copy=False)
+    return resample(samples, orig_rate, recipe.sample_rate).numpy()
+
+
+def load_audio(path: str | Path, recipe: FeatureRecipe = FeatureRecipe(), decoder: str = "soundfile") -> np.ndarray:
+    """Decode, mix to mono, resample to the recipe's rate (its resampler) and keep at most `max_seconds`."""
+    samples, rate = decode_audio(path, decoder)
     if recipe.max_seconds is not None:
         # Cut before resampling (cheaper), with a little margin for the filter's edge.
         samples = samples[: int(np.ceil(recipe.max_seconds * rate)) + 1]
-    samples = resample(samples, rate, recipe.sample_rate).numpy()
+    samples = resample_like(samples, rate, recipe)
     if recipe.max_seconds is not None:
         samples = samples[: int(round(recipe.max_seconds * recipe.sample_rate))]
     return samples
@@ -219,7 +269,7 @@ def _recipe_of(recipe, layer: str) -> FeatureRecipe:
     """A layer's recipe argument: a FeatureRecipe, or its dict form (what get_config saves)."""
     if isinstance(recipe, FeatureRecipe):
         return recipe
-    return config_from_dict(FeatureRecipe, recipe or {}, source=f"{layer} recipe")
+    return FeatureRecipe.from_dict(recipe or {}, source=f"{layer} recipe")
 
 
 @keras.saving.register_keras_serializable(package="keras_music")

@@ -55,10 +55,11 @@ class FeatureRecipe:
     """How audio becomes named feature frames (`mel`, and `mfcc` unless `n_mfcc` is 0);
     saved beside every feature store and model.
 
-    The defaults are the recipe of the shared 4Q features (librosa 0.11 conventions), so
-    features we compute and the shared ones are interchangeable. Named presets: `RECIPES`.
-    Fields added later default to the earlier behaviour, so every saved recipe.json keeps
-    its meaning.
+    The defaults are the recipe of the shared 4Q features (librosa 0.11 conventions,
+    soxr resampling), so features we compute and the shared ones are interchangeable.
+    Named presets: `RECIPES`. Read saved recipes with `FeatureRecipe.from_dict`: a field
+    added later and missing from an older recipe.json takes the behaviour of the code that
+    wrote it (`LEGACY_RECIPE_FIELDS`), so every saved recipe keeps its meaning.
 
     Args:
         sample_rate: int. Audio is resampled to this rate (Hz). Defaults to `22050`.
@@ -79,6 +80,11 @@ class FeatureRecipe:
         mel_compression: str. How mel power becomes the `mel` feature: `db` is
             `10 * log10(power + log_floor)`; `musicnn` is musicnn's input, `log10(10000 * x + 1)`
             of the power cast to float16 (its pre-trained weights expect that rounding).
+        resampler: str. How extraction and `predict` bring audio to `sample_rate`: `soxr_hq`
+            (libsoxr's high quality; what librosa and the shared 4Q features use, and 5x
+            faster than the FFT resampler on 30 s clips) or `fft` (the core-TF FFT resampler
+            the exported `serve_audio` graph uses for audio sent at another rate; stores
+            extracted before this field existed used it).
     """
 
     sample_rate: int = 22050
@@ -94,12 +100,21 @@ class FeatureRecipe:
     center: bool = True
     max_seconds: float | None = 30.0
     mel_compression: str = "db"
+    resampler: str = "soxr_hq"
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "recipe") -> "FeatureRecipe":
+        """A saved recipe (recipe.json, a run's or an export's config), fields it predates
+        filled with what the code that wrote it did; unknown fields are refused by name."""
+        return config_from_dict(cls, {**LEGACY_RECIPE_FIELDS, **values}, source=source)
 
     def __post_init__(self):
         if self.mel_scale not in ("slaney", "htk"):
             raise ValueError(f"mel_scale must be 'slaney' or 'htk', got {self.mel_scale!r}.")
         if self.mel_norm not in ("slaney", "none"):
             raise ValueError(f"mel_norm must be 'slaney' or 'none', got {self.mel_norm!r}.")
+        if self.resampler not in RESAMPLERS:
+            raise ValueError(f"resampler must be one of {RESAMPLERS}, got {self.resampler!r}.")
         if self.mel_compression not in MEL_COMPRESSIONS:
             raise ValueError(f"mel_compression must be one of {MEL_COMPRESSIONS}, got {self.mel_compression!r}.")
         if not 0 <= self.n_mfcc <= self.n_mels:
@@ -129,6 +144,9 @@ class FeatureRecipe:
 
 
 MEL_COMPRESSIONS = ("db", "musicnn")
+RESAMPLERS = ("soxr_hq", "fft")
+# What a recipe saved before a field existed meant: extraction then used the FFT resampler.
+LEGACY_RECIPE_FIELDS = {"resampler": "fft"}
 
 RECIPES = {
     # The shared 4Q features (`FeatureRecipe()`): 22,050 Hz, 64 dB mel bands + 20 MFCC.

@@ -148,7 +148,7 @@ def recipe_of(config: dict):
     from keras_music.config import FeatureRecipe, config_from_dict
 
     if config.get("recipe"):
-        return config_from_dict(FeatureRecipe, config["recipe"], source="config.json recipe")
+        return FeatureRecipe.from_dict(config["recipe"], source="config.json recipe")
     logger.warning("config.json has no feature recipe; assuming the default (4Q) recipe.")
     return FeatureRecipe()
 

@@ -4,8 +4,9 @@
     python -m keras_music.extract music/ --out stores/music --n-mels 96 --hop-length 512 --workers 2
     python -m keras_music.extract music/ --out stores/musicnn --recipe musicnn
 
-Walks AUDIO_DIR recursively for .wav/.flac/.ogg/.mp3, decodes with tensorflow-io,
-resamples and computes features in parallel worker processes, and writes sharded TFRecords with a
+Walks AUDIO_DIR recursively for .wav/.flac/.ogg/.opus/.mp3, decodes with libsndfile (or
+tensorflow-io with --decoder tfio), resamples with the recipe's resampler and computes
+features in parallel threads, and writes sharded TFRecords with a
 manifest (see `keras_music.data.store`). Re-running the same command resumes: clips
 already in the manifest are skipped. Files that cannot be used (corrupt, empty, silent,
 duplicate clip id) are reported with the reason and skipped; the exit status is then 1.
@@ -43,14 +44,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("audio_dir", type=Path, help="Folder of .wav/.flac/.ogg/.mp3 files (searched recursively).")
+    parser.add_argument("audio_dir", type=Path, help="Folder of audio files (.wav, .flac, .ogg, .opus, .mp3; searched "
+                        "recursively).")
     parser.add_argument("--out", type=Path, required=True, help="Feature store folder to create or resume.")
     parser.add_argument("--recipe", default=None,
                         help=f"A named recipe ({', '.join(RECIPES)}) or a FeatureRecipe JSON file (e.g. a store's "
                              "recipe.json). Default: 4q (22,050 Hz, n_fft 2048, hop 1024, 64 mels, 20 MFCC).")
     parser.add_argument("--n-mels", type=int, default=None, help="Override the recipe's mel bands.")
     parser.add_argument("--hop-length", type=int, default=None, help="Override the recipe's hop (samples).")
-    parser.add_argument("--workers", type=int, default=None, help="Parallel worker processes. Default: number of CPUs.")
+    parser.add_argument("--resampler", choices=["soxr_hq", "fft"], default=None,
+                        help="Override the recipe's resampler: soxr_hq (default; librosa's, and what the shared 4Q "
+                             "features used) or fft (the exported serve_audio graph's).")
+    parser.add_argument("--decoder", choices=["soundfile", "tfio"], default="soundfile",
+                        help="soundfile (libsndfile; default) or tfio (tensorflow-io; pip install "
+                             "'keras_music[tfio]', TensorFlow 2.17 only).")
+    parser.add_argument("--workers", type=int, default=None, help="Parallel worker threads. Default: number of CPUs.")
     parser.add_argument("--shard-size", type=int, default=64, help="Clips per shard. Default: 64.")
     parser.add_argument("--force", action="store_true", help="Delete the store at --out and start over.")
     parser.add_argument("--dry-run", action="store_true", help="List the files that would be extracted, and stop.")
@@ -67,8 +75,8 @@ def recipe_from_args(args) -> FeatureRecipe:
         if not path.is_file():
             raise FileNotFoundError(f"--recipe {args.recipe!r}: neither a named recipe ({', '.join(RECIPES)}) "
                                     "nor an existing recipe JSON file.")
-        recipe = config_from_dict(FeatureRecipe, json.loads(path.read_text()), source=str(path))
-    overrides = {"n_mels": args.n_mels, "hop_length": args.hop_length}
+        recipe = FeatureRecipe.from_dict(json.loads(path.read_text()), source=str(path))
+    overrides = {"n_mels": args.n_mels, "hop_length": args.hop_length, "resampler": args.resampler}
     return dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -94,7 +102,7 @@ def main(argv=None) -> int:
                   flush=True)
 
         summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,
-                                 shard_size=args.shard_size, progress=progress)
+                                 shard_size=args.shard_size, progress=progress, decoder=args.decoder)
     except (FileNotFoundError, StoreError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

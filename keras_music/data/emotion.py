@@ -30,7 +30,7 @@ from keras_music.data.tags import TagTable, join_ids
 logger = logging.getLogger(__name__)
 
 SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-DEMO_VERSION = "emotion-demo-v1"
+DEMO_VERSION = "emotion-demo-v2"  # v2: decoded with libsndfile, resampled with soxr
 
 
 @dataclasses.dataclass
@@ -117,7 +117,7 @@ def _read_npz_folder(path: Path, labels: str | None) -> EmotionData:
     # An .npz folder may say how it was computed (recipe.json); the shared 4Q folder
     # follows its README's recipe, which is FeatureRecipe's default.
     recipe_path = path / "recipe.json"
-    recipe = (config_from_dict(FeatureRecipe, json.loads(recipe_path.read_text()), source=str(recipe_path))
+    recipe = (FeatureRecipe.from_dict(json.loads(recipe_path.read_text()), source=str(recipe_path))
               if recipe_path.is_file() else FeatureRecipe())
     tags, clips, groups = load_mer4q(path, feature_names=tuple(recipe.feature_dims))
     first = clips.load(clips.clip_ids()[0])

@@ -95,7 +95,7 @@ class FeatureStore:
         if not path.is_file():
             raise StoreError(f"{self.root} is not a feature store: {RECIPE_FILE} is missing "
                              "(create one with `python -m keras_music.extract AUDIO_DIR --out STORE`).")
-        return config_from_dict(FeatureRecipe, json.loads(path.read_text()), source=str(path))
+        return FeatureRecipe.from_dict(json.loads(path.read_text()), source=str(path))
 
     @property
     def schema(self) -> int:

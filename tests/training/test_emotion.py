@@ -13,6 +13,7 @@ from keras_music.config import TrainingConfig
 from keras_music.models.cnn_lstm import CNNLSTMConfig
 from keras_music.models.tag_mlp import TagMLPConfig
 from keras_music.data.demo import make_emotion_demo
+from keras_music.data.emotion import DEMO_VERSION
 from keras_music.data.sequences import SequenceConfig
 from keras_music.evaluate import evaluate_emotion
 from keras_music.data.extraction import extract_folder
@@ -88,8 +89,8 @@ def test_main_job_defaults_run_on_the_generated_demo(tmp_path):
     assert (export / "saved_model.pb").is_file() and (export / "assets" / "metadata.json").is_file()
     assert f"Exported for TF Serving: {export}" in run.stdout
     assert f"python -m keras_music.predict AUDIO_FILE_OR_FOLDER --model {export.parent}" in run.stdout
-    assert (tmp_path / "cache" / "emotion-demo-v1" / "store" / "manifest.jsonl").is_file()
-    assert len(list((tmp_path / "cache" / "emotion-demo-v1" / "audio").glob("*.wav"))) == 200
+    assert (tmp_path / "cache" / DEMO_VERSION / "store" / "manifest.jsonl").is_file()
+    assert len(list((tmp_path / "cache" / DEMO_VERSION / "audio").glob("*.wav"))) == 200
 
 
 @pytest.mark.slow
