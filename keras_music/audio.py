@@ -115,7 +115,10 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, int]:
             rate, announced = audio.samplerate, audio.frames
             frames = audio.read(dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as error:
-        raise _cannot_decode(path, error.error_string or str(error)) from error
+        # libsndfile says "File does not exist or is not a regular file" for data it cannot parse.
+        reason = ("unrecognised format or unreadable data" if "not a regular file" in str(error)
+                  else error.error_string or str(error))
+        raise _cannot_decode(path, f"libsndfile: {reason}") from error
     except (RuntimeError, ValueError, TypeError) as error:
         raise _cannot_decode(path, str(error)[:200]) from error
     if frames.shape[1] == 1:
@@ -139,6 +142,24 @@ def _decode_tfio(path: Path) -> tuple[np.ndarray, int, int]:
     except (tf.errors.OpError, ValueError, TypeError, RuntimeError) as error:
         raise _cannot_decode(path, _short_reason(error)) from error
     return _to_mono_float32(samples), rate, 0
+
+
+def _to_mono_float32(decoded) -> np.ndarray:
+    """tensorflow-io's PCM/float tensor `(samples[, channels])` -> mono float32 in [-1, 1], with as
+    few full-length copies as possible (long files: memory grows with the audio, not a multiple)."""
+    scale = _PCM_SCALE.get(decoded.dtype)
+    array = decoded.numpy()
+    del decoded
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim == 2:
+        mono = array.mean(axis=1, dtype=np.float32)
+    else:
+        mono = array.astype(np.float32, copy=scale is not None)  # PCM: a copy we may scale in place
+    del array
+    if scale:
+        mono *= np.float32(1.0 / scale)
+    return mono
 
 
 def wav_bytes(samples: np.ndarray, rate: int) -> bytes:

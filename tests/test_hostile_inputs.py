@@ -37,11 +37,20 @@ def bad_audio_folder(tmp: Path) -> Path:
     folder.mkdir()
     shutil.copy(SHARED / "audio" / "mozart_k545_bright_22k_mono_16bit.wav", folder / "good.wav")
     (folder / "cut.mp3").write_bytes(MP3.read_bytes()[:5000])
+    (folder / "third.mp3").write_bytes(MP3.read_bytes()[: len(MP3.read_bytes()) // 3])  # kept: 6.6 of 20 s
+    opus_file(folder / "tone.opus")  # kept
     zero_sample_wav(folder / "zero.wav")
     (folder / "empty.flac").write_bytes(b"")
     (folder / "notes.mp3").write_text("la la la\n")
     shutil.copy(SHARED / "audio" / "mozart_k545_bright_22k_mono_16bit.wav", folder / os.fsdecode(b"caf\xe9.wav"))
     return folder
+
+
+def opus_file(path: Path) -> None:
+    import soundfile
+
+    t = np.arange(2 * 48000) / 48000
+    soundfile.write(path, (0.3 * np.sin(2 * np.pi * 330 * t)).astype("float32"), 48000, format="OGG", subtype="OPUS")
 
 
 def zero_sample_wav(path: Path) -> None:
@@ -86,10 +95,11 @@ def store_with_labels(tmp: Path, store: Path, text: str) -> list[str]:
 
 MP3 = SHARED / "audio" / "mozart_k545_bright_44k_stereo_128k.mp3"
 AUDIO_CASES = {  # all in one folder, one extract run: each is reported and skipped, the good file is kept
-    "truncated MP3 (first 5,000 bytes)": "cut.mp3: cannot decode as audio",
+    "truncated MP3 (first 5,000 bytes; the first third of one is kept)": "cut.mp3: truncated: only 0.24 s decode",
     "WAV header with 0 samples": "zero.wav: decodes to zero samples",
     "0-byte file": "empty.flac: empty file (0 bytes)",
-    "text file named .mp3": "notes.mp3: cannot decode as audio",
+    "text file named .mp3": "notes.mp3: cannot decode as audio; the file may be truncated, corrupt or not audio "
+                            "(decoder: libsndfile: unrecognised format or unreadable data)",
     "non-UTF-8 file name": "the file name is not valid UTF-8",
 }
 CASES = {
@@ -146,7 +156,8 @@ def test_hostile_audio_files_are_each_skipped_with_their_reason(tmp_path):
                             capture_output=True, text=True, timeout=600, cwd=REPO, errors="backslashreplace")
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in output
-    assert "6 audio files: 1 extracted" in output and "5 failed" in output  # the good file was kept
+    assert "8 audio files: 3 extracted" in output and "5 failed" in output  # good, partial MP3 and Opus kept
+    assert "third.mp3: truncated: keeping the 6." in output
     skipped = [line.strip() for line in output.splitlines() if "skipped:" in line]
     for case, expected in AUDIO_CASES.items():
         line = next((line for line in skipped if expected in line), None)
