@@ -1,0 +1,29 @@
+"""`python -m keras_music.doctor`: versions, decoders, devices, a decode round trip per format."""
+
+from __future__ import annotations
+
+import json
+
+from keras_music import doctor
+
+
+def test_doctor_reports_a_working_install(capsys):
+    assert doctor.main(["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["versions"]["tensorflow"] and report["versions"]["libsndfile"]
+    assert report["decoders"]["soundfile"] == "ok"
+    assert set(report["decode"]) >= {"wav-pcm_16", "wav-pcm_24", "flac-pcm_16", "ogg-vorbis", "mp3-mpeg_layer_iii"}
+    assert all(status == "ok" for status in report["decode"].values()), report["decode"]
+    assert report["devices"]["cpu"] >= 1 and report["problems"] == []
+
+
+def test_doctor_fails_with_one_line_per_broken_part(capsys, monkeypatch):
+    from keras_music import audio
+
+    def broken(path, decoder="soundfile"):
+        raise audio.AudioDecodeError(f"{path}: cannot decode as audio (decoder: simulated)")
+
+    monkeypatch.setattr(audio, "decode_audio", broken)
+    assert doctor.main([]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: decoding ")]
+    assert len(errors) == len(doctor.FORMATS) and all("simulated" in line for line in errors)
