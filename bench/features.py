@@ -1,14 +1,18 @@
 """Feature extraction speed and agreement: keras_music vs librosa on the same files.
 
-    python -m bench.features                       # ../shared/audio, 3 timed passes
-    python -m bench.features --audio music/ --repeat 5
+    python -m bench.features                       # the 765 4Q MP3s, 3 timed passes
+    python -m bench.features --audio ../shared/audio --copies 8 --repeat 5
 
 Speed is audio-seconds per wall-second, end to end (decode, mono, resample to 22,050 Hz,
-log-mel + MFCC): ours through `extract_folder` (tensorflow-io decoding, FFT resampler,
-tf.signal features, TFRecord store written) with 1 and 2 worker processes; librosa 0.11
+log-mel + MFCC): ours through `extract_folder` (libsndfile decoding, the recipe's soxr
+resampler, tf.signal features, TFRecord store written) with 1 and 2 worker threads; librosa
 (`librosa.load` with soxr, `melspectrogram`, DCT) in 1 process and in 2 processes. Each
-figure is the median of `--repeat` passes after one warm-up pass. Agreement: per file,
-|ours - librosa| of log-mel frames above -60 dB.
+figure is the median of `--repeat` passes after one warm-up pass.
+
+Agreement (on `--agree` files): |ours - librosa| of log-mel frames above -60 dB, per band
+group, for the extraction recipe (soxr) and for the FFT resampler that the exported
+`serve_audio` graph applies to audio sent at another rate (the train/serve difference a
+client pays by not resampling first); and the two resamplers' cost per clip.
 
 Prints a Markdown table and writes `bench/results/features.json` (+ `.md`).
 """
@@ -35,7 +39,7 @@ import numpy as np
 from bench.publish import publish
 from keras_music.config import FeatureRecipe
 
-DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "audio"
+DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "datasets" / "mer4q" / "audio"
 RESULTS = REPO_ROOT / "bench" / "results"
 RECIPE = FeatureRecipe()
 
@@ -76,53 +80,67 @@ def time_ours(folder: Path, workers: int) -> float:
     return elapsed
 
 
-def agreement(files) -> list[dict]:
-    from keras_music.audio import compute_features, load_audio
+def agreement(files) -> tuple[list[dict], dict]:
+    """Per recipe resampler: |ours - librosa| by band group, and ms per clip of the resampling alone."""
+    import dataclasses
 
-    rows = []
-    for path in files:
-        ours = compute_features(load_audio(path, RECIPE), RECIPE)["mel"]
-        reference, _ = librosa_features(str(path))
-        frames = min(len(ours), len(reference))
-        diff = np.abs(ours[:frames] - reference[:frames])
-        audible = reference[:frames] > -60
-        low = audible[:, :56]
-        rows.append({"file": path.name, "frames_ours": len(ours), "frames_librosa": len(reference),
-                     "max_db_bands_0_55": float(diff[:, :56][low].max()),
-                     "p99_db_all_bands": float(np.percentile(diff[audible], 99)),
-                     "max_db_all_bands": float(diff[audible].max())})
-    return rows
+    from keras_music.audio import compute_features, decode_audio, resample_like
+
+    rows, cost = [], {"soxr_hq": [], "fft": []}
+    for resampler in ("soxr_hq", "fft"):
+        recipe = dataclasses.replace(RECIPE, resampler=resampler)
+        diffs = {"bands 0-55": [], "bands 56-63": []}
+        for path in files:
+            samples, rate = decode_audio(path)
+            samples = samples[: int(np.ceil(RECIPE.max_seconds * rate)) + 1]
+            start = time.perf_counter()
+            resampled = resample_like(samples, rate, recipe)[: int(RECIPE.max_seconds * RECIPE.sample_rate)]
+            cost[resampler].append(time.perf_counter() - start)
+            ours = compute_features(resampled, recipe)["mel"]
+            reference, _ = librosa_features(str(path))
+            frames = min(len(ours), len(reference))
+            diff, audible = np.abs(ours[:frames] - reference[:frames]), reference[:frames] > -60
+            diffs["bands 0-55"].append(diff[:, :56][audible[:, :56]])
+            diffs["bands 56-63"].append(diff[:, 56:][audible[:, 56:]])
+        for group, parts in diffs.items():
+            values = np.concatenate(parts)
+            rows.append({"resampler": resampler, "bands": group, "median_db": float(np.median(values)),
+                         "p99_db": float(np.percentile(values, 99)), "max_db": float(values.max())})
+    return rows, {name: 1000 * statistics.median(times) for name, times in cost.items()}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help="Audio folder. Default: %(default)s")
     parser.add_argument("--repeat", type=int, default=3, help="Timed passes per method (median). Default: 3.")
-    parser.add_argument("--copies", type=int, default=8,
-                        help="Time over this many copies of the folder, so process start-up is amortised as on a "
-                             "real collection. Default: 8.")
+    parser.add_argument("--copies", type=int, default=1,
+                        help="Time over this many copies of the folder (for small folders, so start-up is amortised "
+                             "as on a real collection). Default: 1.")
+    parser.add_argument("--limit", type=int, default=None, help="Use only the first N files (quick runs).")
+    parser.add_argument("--agree", type=int, default=40, help="Files scored for agreement. Default: 40.")
     parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
     parser.add_argument("--out", type=Path, default=RESULTS / "features.json", help="Default: %(default)s")
     args = parser.parse_args(argv)
     from keras_music.audio import decode_audio
     from keras_music.data.extraction import find_audio
 
-    originals = find_audio(args.audio)
+    originals = find_audio(args.audio)[: args.limit]
     speed = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "audio"
-        for copy in range(args.copies):
+        for copy in range(args.copies):  # links, not copies, when one pass over the folder is enough
             (folder / f"copy{copy}").mkdir(parents=True)
             for path in originals:
-                shutil.copy(path, folder / f"copy{copy}" / f"{path.stem}_{copy}{path.suffix}")
+                target = folder / f"copy{copy}" / f"{path.stem}_{copy}{path.suffix}"
+                shutil.copy(path, target) if args.copies > 1 else target.symlink_to(path.resolve())
         files = find_audio(folder)
         audio_seconds = 0.0
         for path in files:
             samples, rate = decode_audio(path)
             audio_seconds += min(samples.size / rate, RECIPE.max_seconds)
         methods = {
-            "keras_music extract, 1 process": lambda: time_ours(folder, 1),
-            "keras_music extract, 2 processes": lambda: time_ours(folder, 2),
+            "keras_music extract, 1 thread": lambda: time_ours(folder, 1),
+            "keras_music extract, 2 threads": lambda: time_ours(folder, 2),
             "librosa, 1 process": lambda: time_librosa(files, 1),
             "librosa, 2 processes": lambda: time_librosa(files, 2),
         }
@@ -131,23 +149,28 @@ def main(argv=None) -> int:
             seconds = statistics.median(run() for _ in range(args.repeat))
             speed[name] = {"wall_seconds": seconds, "audio_seconds_per_second": audio_seconds / seconds}
             print(f"{name}: {audio_seconds / seconds:.0f} audio-s/s", file=sys.stderr)
-    ours = speed["keras_music extract, 2 processes"]["audio_seconds_per_second"]
-    ratios = {"ours_2proc_vs_librosa_1proc": ours / speed["librosa, 1 process"]["audio_seconds_per_second"],
-              "ours_2proc_vs_librosa_2proc": ours / speed["librosa, 2 processes"]["audio_seconds_per_second"]}
-    agree = agreement(originals)
+    rate = {name: value["audio_seconds_per_second"] for name, value in speed.items()}
+    librosa_1 = rate["librosa, 1 process"]
+    ratios = {"ours_1thread_vs_librosa_1proc": rate["keras_music extract, 1 thread"] / librosa_1,
+              "ours_2threads_vs_librosa_1proc": rate["keras_music extract, 2 threads"] / librosa_1,
+              "ours_2threads_vs_librosa_2proc": rate["keras_music extract, 2 threads"] / rate["librosa, 2 processes"]}
+    agree, resample_ms = agreement(originals[: args.agree])
 
-    lines = [f"{len(files)} files ({args.copies} copies of the {len(originals)} in `{args.audio.name}`: WAV, FLAC, "
-             f"OGG, MP3), {audio_seconds:.0f} s of audio, {os.cpu_count()} CPUs, {platform.machine()}; median of "
+    copies = f"{args.copies} copies of " if args.copies > 1 else ""
+    lines = [f"{len(files)} files ({copies}{len(originals)} in `{args.audio.name}`), {audio_seconds:.0f} s of audio "
+             f"(at most {RECIPE.max_seconds:g} s per file), {os.cpu_count()} CPUs, {platform.machine()}; median of "
              f"{args.repeat} passes after a warm-up. Ours includes writing the TFRecord store.", "",
              "| method | wall s | audio-s per s |", "|---|---|---|"]
     lines += [f"| {name} | {v['wall_seconds']:.2f} | {v['audio_seconds_per_second']:.0f} |" for name, v in speed.items()]
     lines += ["", "| ratio | value |", "|---|---|"] + [f"| {k} | {v:.2f} |" for k, v in ratios.items()]
-    lines += ["", "| file | frames ours / librosa | max dB (bands 0-55) | p99 dB (all) | max dB (all) |",
-              "|---|---|---|---|---|"]
-    lines += [f"| {r['file']} | {r['frames_ours']} / {r['frames_librosa']} | {r['max_db_bands_0_55']:.3f} | "
-              f"{r['p99_db_all_bands']:.3f} | {r['max_db_all_bands']:.2f} |" for r in agree]
-    publish("features", {"speed": speed, "ratios": ratios, "agreement": agree, "audio_seconds": audio_seconds},
-            "\n".join(lines), args.out, args.readme)
+    lines += ["", f"Agreement with librosa on {min(args.agree, len(originals))} files (log-mel frames above -60 dB); "
+              f"resampling alone, median ms per clip: soxr_hq {resample_ms['soxr_hq']:.1f}, fft "
+              f"{resample_ms['fft']:.1f}.", "",
+              "| resampler | bands | median dB | p99 dB | max dB |", "|---|---|---|---|---|"]
+    lines += [f"| {r['resampler']} | {r['bands']} | {r['median_db']:.4f} | {r['p99_db']:.3f} | {r['max_db']:.2f} |"
+              for r in agree]
+    publish("features", {"speed": speed, "ratios": ratios, "agreement": agree, "resample_ms_per_clip": resample_ms,
+                         "audio_seconds": audio_seconds}, "\n".join(lines), args.out, args.readme)
     return 0
 
 
