@@ -124,10 +124,15 @@ def _numeric(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise GenreDataError(
-            f"{source}: column {column!r}, line {row + 2}: value {frame[column].iloc[row]!r} is not "
+            f"{source}: column {column!r}, line {row + 2}: value {_shown(frame[column].iloc[row])} is not "
             f"{'a finite number' if column in NULLABLE_COLUMNS else 'a finite number (this column may not be empty)'}."
         )
     return values.astype("float64")
+
+
+def _shown(value) -> str:
+    """A cell as the user wrote it (`2.0`, not NumPy 2's `np.float64(2.0)`)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _check_values(frame: pd.DataFrame, column: str, allowed: set, source: str) -> None:
@@ -136,7 +141,7 @@ def _check_values(frame: pd.DataFrame, column: str, allowed: set, source: str) -
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise GenreDataError(
-            f"{source}: column {column!r}, line {row + 2}: value {values.iloc[row]!r} is not one of "
+            f"{source}: column {column!r}, line {row + 2}: value {_shown(values.iloc[row])} is not one of "
             f"{sorted(allowed)}."
         )
 
@@ -188,7 +193,7 @@ def validate_genre_frame(raw: pd.DataFrame, num_classes: int, source: str = "<fr
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise GenreDataError(
                 f"{source}: column {LABEL_COLUMN!r}, line {row + 2}: unknown class id "
-                f"{raw[LABEL_COLUMN].iloc[row]!r}; expected an integer in 0..{num_classes - 1}."
+                f"{_shown(raw[LABEL_COLUMN].iloc[row])}; expected an integer in 0..{num_classes - 1}."
             )
         clean["label"] = labels.astype("int64")
     clean["duration_ms"] = duration_to_ms(clean["duration_ms"])
