@@ -58,13 +58,15 @@ MIN_TRUNCATED_SECONDS = 1.0
 _TFIO_LOCK = threading.Lock()  # tensorflow-io's reader is not thread-safe
 
 
-def decode_audio(path: str | Path, decoder: str = "soundfile") -> tuple[np.ndarray, int]:
+def decode_audio(path: str | Path, decoder: str = "soundfile", max_seconds: float | None = None
+                 ) -> tuple[np.ndarray, int]:
     """Decode an audio file to mono float32 samples in [-1, 1] and its sample rate.
 
     `decoder`: `soundfile` (libsndfile: WAV, FLAC, Ogg Vorbis, Opus, MP3; thread-safe; what
     librosa uses) or `tfio` (tensorflow-io, optional: `pip install keras_music[tfio]`, needs
-    TensorFlow 2.17). Channels are mixed down by averaging. Raises `AudioDecodeError` for a
-    missing, empty, unreadable, zero-length or entirely silent file.
+    TensorFlow 2.17). Channels are mixed down by averaging. `max_seconds` reads only the
+    start of the file (libsndfile stops there, so a 2-hour file costs what 30 s cost). Raises
+    `AudioDecodeError` for a missing, empty, unreadable, zero-length or entirely silent file.
 
     A truncated file (a cut download: fewer samples than its header announces) keeps the
     audio that decodes, as librosa does, with a warning, when at least
@@ -82,7 +84,12 @@ def decode_audio(path: str | Path, decoder: str = "soundfile") -> tuple[np.ndarr
     except UnicodeEncodeError:
         raise AudioDecodeError(f"{path}: the file name is not valid UTF-8 ({ascii(path.name)}); clip ids and "
                                "outputs are UTF-8 text, so rename the file.") from None
-    samples, rate, announced = (_decode_soundfile if decoder == "soundfile" else _decode_tfio)(path)
+    if decoder == "soundfile":
+        samples, rate, announced = _decode_soundfile(path, max_seconds)
+    else:
+        samples, rate, announced = _decode_tfio(path)
+        if max_seconds is not None:
+            samples = samples[: int(np.ceil(max_seconds * rate))]
     if samples.size == 0:
         raise AudioDecodeError(f"{path}: decodes to zero samples.")
     if rate <= 0:
@@ -106,14 +113,18 @@ def _cannot_decode(path: Path, reason: str) -> AudioDecodeError:
                             f"(decoder: {reason}).")
 
 
-def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, int]:
-    """libsndfile: `(mono float32, rate, frames the header announces)`."""
+def _decode_soundfile(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int, int]:
+    """libsndfile: `(mono float32, rate, frames expected)`: the header's length, or the
+    `max_seconds` cut of it."""
     import soundfile
 
     try:
         with soundfile.SoundFile(str(path)) as audio:
             rate, announced = audio.samplerate, audio.frames
-            frames = audio.read(dtype="float32", always_2d=True)
+            wanted = -1 if max_seconds is None else int(np.ceil(max_seconds * rate))
+            if wanted >= 0 and announced > 0:
+                announced = min(announced, wanted)
+            frames = audio.read(frames=wanted, dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as error:
         # libsndfile says "File does not exist or is not a regular file" for data it cannot parse.
         reason = ("unrecognised format or unreadable data" if "not a regular file" in str(error)
@@ -209,10 +220,9 @@ def resample_like(samples: np.ndarray, orig_rate: int, recipe: FeatureRecipe) ->
 
 def load_audio(path: str | Path, recipe: FeatureRecipe = FeatureRecipe(), decoder: str = "soundfile") -> np.ndarray:
     """Decode, mix to mono, resample to the recipe's rate (its resampler) and keep at most `max_seconds`."""
-    samples, rate = decode_audio(path, decoder)
-    if recipe.max_seconds is not None:
-        # Cut before resampling (cheaper), with a little margin for the filter's edge.
-        samples = samples[: int(np.ceil(recipe.max_seconds * rate)) + 1]
+    # Only the start is read (with one sample of margin for the resampler's edge).
+    margin = None if recipe.max_seconds is None else recipe.max_seconds + 1e-3
+    samples, rate = decode_audio(path, decoder, max_seconds=margin)
     samples = resample_like(samples, rate, recipe)
     if recipe.max_seconds is not None:
         samples = samples[: int(round(recipe.max_seconds * recipe.sample_rate))]
