@@ -412,3 +412,103 @@ def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe(
     """The recipe's named features of one mono signal at its rate: `{"mel": (T, n_mels), "mfcc": (T, n_mfcc)}`."""
     features = _feature_function(recipe)(tf.convert_to_tensor(samples, tf.float32))
     return {name: features[name].numpy() for name in recipe.feature_dims}
+
+
+# --- block-wise reading: long files in bounded memory ----------------------------------------------
+
+READ_BLOCK_FRAMES = 1 << 16
+RESAMPLE_MARGIN_SECONDS = 1.0
+
+
+def _open_sound_file(path: Path):
+    """An open `soundfile.SoundFile`, or `AudioDecodeError` naming the file and the reason."""
+    import soundfile
+
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: no such file.")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(f"{path}: empty file (0 bytes).")
+    try:
+        sound = soundfile.SoundFile(str(path))
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise AudioDecodeError(f"{path}: cannot decode as audio; the file may be truncated, corrupt or not audio "
+                               f"(decoder: {str(error).splitlines()[0][:200]}).") from error
+    if sound.frames <= 0:
+        sound.close()
+        raise AudioDecodeError(f"{path}: decodes to zero samples.")
+    if sound.samplerate <= 0:
+        sound.close()
+        raise AudioDecodeError(f"{path}: invalid sample rate {sound.samplerate}.")
+    return sound
+
+
+def resampled_length(frames: int, orig_rate: int, target_rate: int) -> int:
+    """Samples of `frames` resampled to `target_rate`: the length `resample` gives (round half to even)."""
+    return frames if orig_rate == target_rate else int(np.round(frames * target_rate / orig_rate))
+
+
+def audio_length(path: str | Path, target_rate: int) -> int:
+    """Samples the file has at `target_rate`, from its header (nothing decoded)."""
+    with _open_sound_file(Path(path)) as sound:
+        return resampled_length(sound.frames, sound.samplerate, target_rate)
+
+
+def read_spans(path: str | Path, target_rate: int, spans):
+    """Yield mono float32 samples `[start, end)` (at `target_rate`) of each span, reading the file once in blocks.
+
+    Why: a 60-minute file decoded whole (and resampled whole) costs hundreds of MB; here
+    memory is about one span. Spans must not go backwards (`scoring.chunk_plan`'s chunks).
+    Each span is resampled by `resample` on its source samples plus `RESAMPLE_MARGIN_SECONDS`
+    either side, starting and ending on source samples that fall on the output grid, so it equals
+    the whole file resampled up to the FFT resampler's edge ripple (a file whose resampled
+    length is not whole differs by a sub-sample stretch; the last span is zero-padded by
+    at most one sample). Checks as `decode_audio`: non-finite samples and an entirely silent
+    file (raised after the last span) are `AudioDecodeError`s.
+    """
+    import math
+
+    path = Path(path)
+    with _open_sound_file(path) as sound:
+        rate, frames = sound.samplerate, sound.frames
+        step = rate // math.gcd(rate, target_rate)  # source samples per whole number of output samples
+        margin = math.ceil(RESAMPLE_MARGIN_SECONDS * rate)
+        buffer, buffer_start, position, heard = np.zeros(0, np.float32), 0, 0, False
+        for start, end in spans:
+            if rate == target_rate:
+                source_from, source_to = start, end
+            else:
+                source_from = max(0, (start * rate // target_rate - margin) // step * step)
+                source_to = min(frames, -(-(-(-end * rate // target_rate) + margin) // step) * step)
+            if source_from < buffer_start:
+                raise ValueError(f"{path}: spans go backwards (sample {start} after {buffer_start}).")
+            blocks = [buffer[source_from - buffer_start:]] if source_from < position else []
+            position = max(position, source_from)
+            if sound.tell() != position:
+                sound.seek(position)
+            while position < source_to:
+                try:
+                    block = sound.read(min(READ_BLOCK_FRAMES, source_to - position), dtype="float32", always_2d=True)
+                except (RuntimeError, ValueError) as error:
+                    raise AudioDecodeError(f"{path}: cannot decode as audio after {position / rate:.1f} s "
+                                           f"(decoder: {str(error).splitlines()[0][:200]}).") from error
+                if not len(block):
+                    raise AudioDecodeError(f"{path}: decodes to {position} samples, its header says {frames}; "
+                                           "the file may be truncated.")
+                mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
+                if not np.isfinite(mono).all():
+                    raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity.")
+                heard = heard or bool(mono.any())
+                blocks.append(mono)
+                position += len(mono)
+            buffer, buffer_start = np.concatenate(blocks) if len(blocks) != 1 else blocks[0], source_from
+            segment = buffer[:source_to - source_from]
+            if rate == target_rate:
+                yield segment.copy()
+                continue
+            offset = source_from * target_rate // rate
+            out = resample(segment, rate, target_rate).numpy()[start - offset:end - offset]
+            yield np.pad(out, (0, end - start - len(out))) if len(out) < end - start else out
+        if position < frames:
+            heard = heard or any(block.any() for block in sound.blocks(READ_BLOCK_FRAMES, dtype="float32"))
+        if not heard:
+            raise AudioDecodeError(f"{path}: the audio is entirely silent ({frames / rate:.2f} s of zeros).")

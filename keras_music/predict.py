@@ -4,23 +4,38 @@
     python -m keras_music.predict ../shared/audio --model saved_models/emotion_cnn_lstm/1 --format json
     python -m keras_music.predict long.flac --model saved_models/emotion_4q --per-window
 
-Files and folders (searched recursively for .wav, .flac, .ogg, .mp3) are decoded with the
-audio module (tensorflow-io), mixed to mono and resampled to the model's rate, and each
-file goes whole, as WAV bytes, to the model's `serve_audio` signature (the graph TF
-Serving runs), which scores it as `keras_music.evaluate` does: windows of the model's
-training crop every `window_hop` frames, mean of the windows' logits
-(`keras_music.scoring`). Files longer than `--chunk-seconds` go in overlapping chunks
-planned by `keras_music.scoring.chunk_plan`, whose windows are exactly the whole file's,
-so the scores do not depend on the chunk size. A file's scores are the sigmoid of the mean
-window logits; tags above the per-tag thresholds of the export's metadata are listed.
-The model is loaded once. Unreadable files are reported with the reason and skipped; the
-exit code is 1 when any file failed.
+    python -m keras_music.predict ~/music --model saved_models/emotion_4q --out tags.jsonl --plot curves/
+
+Files and folders (searched recursively for .wav, .flac, .ogg, .mp3) are read block by
+block with soundfile (`audio.read_spans`), mixed to mono, resampled to the model's rate
+and sent, as WAV bytes, to the model's `serve_audio` signature (the graph TF Serving runs),
+which scores them as `keras_music.evaluate` does: windows of the model's training crop
+every `window_hop` frames, mean of the windows' logits (`keras_music.scoring`). Files
+longer than `--chunk-seconds` go in the overlapping chunks of `scoring.chunk_plan`, whose
+windows are exactly the whole file's, so memory does not grow with a file's length and
+the scores do not depend on the chunk size; shorter files share a call (`--batch-size`),
+each scored alone inside it. `--jobs` threads decode while the model scores. A file's
+scores are the sigmoid of the mean window logits; tags above the per-tag thresholds of
+the export's metadata are listed.
+
+Collections: with `--out X.csv` or `--out X.jsonl` a record is appended and flushed as each
+file finishes (fsync'd every 16 records and at the end), so a killed run keeps its work, and
+the same command run again resumes automatically: files already in X are skipped, failed
+ones too (their `error` record stays; `--retry-failed` tries them again, the newest record
+of a file wins). X written with another model (export digest in each record's `model`) or
+layout is an error, never mixed. More than 100 files need `--out`; without it results go
+to stdout at the end, in the order given (jsonl: a line per file as it finishes).
+Unreadable files are reported with the reason and skipped; the exit code is 1 when any
+file failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
+import functools
+import hashlib
 import io
 import json
 import logging
@@ -73,54 +88,189 @@ class ExportedTagger:
         self.recipe = config_from_dict(FeatureRecipe, self.metadata["recipe"], source=f"{metadata_path} recipe")
         self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
 
-    def window_logits(self, wav: bytes) -> np.ndarray:
-        """Logits `(windows, tags)` of one WAV-encoded clip, its windows in `scoring.window_starts` order."""
+    def window_logits(self, wavs: list[bytes]) -> list[np.ndarray]:
+        """Logits `(windows, tags)` of each WAV-encoded clip (one serve_audio call), windows in
+        `scoring.window_starts` order."""
         import tensorflow as tf
 
-        out = self._serve_audio(audio=tf.constant([wav], dtype=tf.string))
-        return out["window_logits"].numpy()[0, :int(out["window_count"].numpy()[0])]
+        out = self._serve_audio(audio=tf.constant(wavs, dtype=tf.string))
+        logits, counts = out["window_logits"].numpy(), out["window_count"].numpy()
+        return [logits[i, :counts[i]] for i in range(len(wavs))]
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """`NAME/VERSION:digest` of the export's graph, weights index and metadata: what a resumed
+        output file must have been written with."""
+        digest = hashlib.sha256()
+        for part in ("saved_model.pb", "variables/variables.index", "assets/metadata.json"):
+            if (self.path / part).is_file():
+                digest.update((self.path / part).read_bytes())
+        return f"{self.path.parent.name}/{self.path.name}:{digest.hexdigest()[:12]}"
 
 
-def tag_file(tagger: ExportedTagger, path: Path, chunk_seconds: float) -> dict:
-    """Scores of one file: per-file probabilities and tags, and each window's probabilities.
+@dataclasses.dataclass
+class _Chunk:
+    """One serve_audio input: a chunk of file `file` and which of its windows the file keeps."""
 
-    The file goes whole to `serve_audio`, or in the chunks of `scoring.chunk_plan` when it
-    is longer than `chunk_seconds`; either way the windows are the file's windows.
+    file: int
+    wav: bytes
+    samples: int
+    positions: np.ndarray
+    starts: np.ndarray
+
+
+@dataclasses.dataclass
+class _FileState:
+    num_samples: int = 0
+    logits: list = dataclasses.field(default_factory=list)
+    starts: list = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValueError):  # AudioDecodeError and our own checks name the file already
+        return str(error)
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"  # a TF op error
+
+
+def read_chunks(tagger: ExportedTagger, index: int, path: Path, chunk_seconds: float, put) -> None:
+    """Decode one file block by block into the chunks of `scoring.chunk_plan` and `put` each as WAV bytes.
+
+    Runs in a reader thread; puts `("start", index, samples)`, the `_Chunk`s, then
+    `("done", index, None)`, or `("error", index, reason)`. Only one chunk of the file is
+    decoded at a time, so memory does not grow with the file's length.
     """
-    from keras_music.audio import decode_audio, resample, wav_bytes
-    from keras_music.scoring import WindowMeans, chunk_plan, kept_windows
+    from keras_music.audio import audio_length, read_spans, wav_bytes
+    from keras_music.scoring import chunk_plan, kept_windows
 
-    samples, rate = decode_audio(path)
-    if rate != tagger.sample_rate:
-        samples = resample(samples, rate, tagger.sample_rate).numpy()
-    recipe, window, hop = tagger.recipe, tagger.window, tagger.hop
-    logits, starts = [], []
-    for chunk in chunk_plan(len(samples), recipe, window, hop, int(chunk_seconds * tagger.sample_rate)):
-        positions, file_starts = kept_windows(chunk, recipe, window, hop)
-        chunk_logits = tagger.window_logits(wav_bytes(samples[chunk.start:chunk.end], tagger.sample_rate))
-        if len(chunk_logits) <= positions.max(initial=-1):
-            raise ValueError(f"{path}: serve_audio returned {len(chunk_logits)} windows for samples "
-                             f"{chunk.start}-{chunk.end}, keras_music.scoring expects more; the export and this "
-                             "keras_music disagree on the window rule (export the run again).")
-        logits.append(chunk_logits[positions])
-        starts.append(file_starts)
-    logits, starts = np.concatenate(logits), np.concatenate(starts)
+    try:
+        rate, recipe, window, hop = tagger.sample_rate, tagger.recipe, tagger.window, tagger.hop
+        num_samples = audio_length(path, rate)
+        plan = chunk_plan(num_samples, recipe, window, hop, int(chunk_seconds * rate))
+        put(("start", index, num_samples))
+        for chunk, samples in zip(plan, read_spans(path, rate, [(c.start, c.end) for c in plan])):
+            positions, file_starts = kept_windows(chunk, recipe, window, hop)
+            put(_Chunk(index, wav_bytes(samples, rate), len(samples), positions, file_starts))
+        put(("done", index, None))
+    except Exception as error:  # reported as this file's failure; the run goes on
+        put(("error", index, _reason(error)))
+
+
+def file_result(tagger: ExportedTagger, path: Path, num_samples: int, logits: np.ndarray, starts: np.ndarray) -> dict:
+    """Per-file probabilities and tags (sigmoid of the mean window logit) and each window's probabilities."""
+    from keras_music.scoring import WindowMeans
+
     means = WindowMeans(1, len(tagger.labels))
     means.add(np.zeros(len(logits), int), logits)
     probabilities = 1 / (1 + np.exp(-means.means()[0]))
-    frames = recipe.num_frames(len(samples))
-    width = window if window and hop else frames
-    seconds = recipe.hop_length / tagger.sample_rate  # per frame; window times are frame times, as librosa's
+    frames = tagger.recipe.num_frames(num_samples)
+    width = tagger.window if tagger.window and tagger.hop else frames
+    seconds = tagger.recipe.hop_length / tagger.sample_rate  # per frame; window times are frame times, as librosa's
+    length = num_samples / tagger.sample_rate
     return {
         "file": str(path),
-        "seconds": round(len(samples) / tagger.sample_rate, 3),
+        "seconds": round(length, 3),
         "probabilities": dict(zip(tagger.labels, map(float, probabilities))),
         "tags": [t for t, p, th in zip(tagger.labels, probabilities, tagger.thresholds) if p >= th],
-        "windows": [{"start": round(s * seconds, 3),
-                     "end": round(min((s + width) * seconds, len(samples) / tagger.sample_rate), 3),
+        "windows": [{"start": round(s * seconds, 3), "end": round(min((s + width) * seconds, length), 3),
                      "probabilities": dict(zip(tagger.labels, map(float, 1 / (1 + np.exp(-row)))))}
                     for s, row in zip(starts.tolist(), logits)],
     }
+
+
+def tag_files(tagger: ExportedTagger, files: list[Path], chunk_seconds: float, jobs: int = 2, batch_size: int = 8):
+    """Yield `(index, result or None, reason or None)` for each file as it finishes (not in input order).
+
+    `jobs` reader threads decode files (soundfile releases the GIL) while this thread runs
+    `serve_audio` on batches of up to `batch_size` chunks holding at most `chunk_seconds` of
+    audio in all; each file's windows are scored alone inside the batch, so its result
+    equals one file per call. A batch that fails is retried chunk by chunk, so one bad
+    file fails alone.
+    """
+    import queue
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    pending = queue.Queue(maxsize=batch_size + jobs)
+    stop = threading.Event()
+    max_samples = int(chunk_seconds * tagger.sample_rate)
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                return pending.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+
+    def read(index):
+        if not stop.is_set():
+            read_chunks(tagger, index, files[index], chunk_seconds, put)
+
+    states: dict[int, _FileState] = {}
+    finished, carry = 0, None
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="predict-read") as pool:
+        try:
+            for index in range(len(files)):
+                pool.submit(read, index)
+            while finished < len(files):
+                batch, controls, samples = [], [], 0
+                item = carry if carry is not None else pending.get()
+                carry = None
+                while True:
+                    if isinstance(item, _Chunk):
+                        if batch and (len(batch) >= batch_size or samples + item.samples > max_samples):
+                            carry = item
+                            break
+                        batch.append(item)
+                        samples += item.samples
+                    else:
+                        controls.append(item)
+                    try:
+                        item = pending.get_nowait()
+                    except queue.Empty:
+                        break
+                _score(tagger, batch, states)
+                for kind, index, value in controls:
+                    state = states.setdefault(index, _FileState())
+                    if kind == "start":
+                        state.num_samples = value
+                        continue
+                    finished += 1
+                    del states[index]
+                    reason = value if kind == "error" else state.error
+                    if reason is not None:
+                        yield index, None, reason
+                    else:
+                        yield index, file_result(tagger, files[index], state.num_samples,
+                                                 np.concatenate(state.logits), np.concatenate(state.starts)), None
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _score(tagger: ExportedTagger, batch: list[_Chunk], states: dict) -> None:
+    """Run a batch through serve_audio and keep each chunk's windows; a failing batch goes chunk by chunk."""
+    live = [c for c in batch if states.setdefault(c.file, _FileState()).error is None]
+    if not live:
+        return
+    try:
+        outputs = tagger.window_logits([c.wav for c in live])
+    except Exception as error:
+        if len(live) > 1:
+            for chunk in live:
+                _score(tagger, [chunk], states)
+            return
+        states[live[0].file].error = _reason(error)
+        return
+    for chunk, logits in zip(live, outputs):
+        state = states[chunk.file]
+        if len(logits) <= chunk.positions.max(initial=-1):
+            state.error = (f"serve_audio returned {len(logits)} windows for a chunk of {chunk.samples} samples, "
+                           "keras_music.scoring expects more; the export and this keras_music disagree on the "
+                           "window rule (export the run again).")
+            continue
+        state.logits.append(logits[chunk.positions])
+        state.starts.append(chunk.starts)
 
 
 def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -133,7 +283,7 @@ def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
         if path.is_dir():
             try:
                 files.extend(find_audio(path))
-            except ValueError as error:
+            except (ValueError, FileNotFoundError) as error:
                 bad.append((name, str(error)))
         elif path.is_file():
             files.append(path)
@@ -142,32 +292,145 @@ def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, bad
 
 
+def csv_header(labels: list[str], per_window: bool, collection: bool = False) -> list[str]:
+    """CSV columns; files written by `--out` also carry `error` and `model` (what resuming reads)."""
+    head = ["file", "start", "end", *labels] if per_window else ["file", "seconds", *labels, "tags"]
+    return head + ["error", "model"] if collection else head
+
+
+def csv_rows(result: dict, labels: list[str], per_window: bool) -> list[list]:
+    if per_window:
+        return [[result["file"], w["start"], w["end"], *(f"{w['probabilities'][t]:.4f}" for t in labels)]
+                for w in result["windows"]]
+    return [[result["file"], result["seconds"], *(f"{result['probabilities'][t]:.4f}" for t in labels),
+             ";".join(result["tags"])]]
+
+
 def format_results(results: list[dict], labels: list[str], fmt: str, per_window: bool) -> str:
+    """The whole output of a run to stdout (or `--format json`): files in the order given."""
     if fmt == "json":
         if not per_window:
             results = [{k: v for k, v in r.items() if k != "windows"} for r in results]
         return json.dumps(results, indent=2) + "\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    if per_window:
-        writer.writerow(["file", "start", "end", *labels])
-        for r in results:
-            for w in r["windows"]:
-                writer.writerow([r["file"], w["start"], w["end"], *(f"{w['probabilities'][t]:.4f}" for t in labels)])
-    else:
-        writer.writerow(["file", "seconds", *labels, "tags"])
-        for r in results:
-            writer.writerow([r["file"], r["seconds"], *(f"{r['probabilities'][t]:.4f}" for t in labels),
-                             ";".join(r["tags"])])
+    writer.writerow(csv_header(labels, per_window))
+    for r in results:
+        writer.writerows(csv_rows(r, labels, per_window))
     return buffer.getvalue()
 
 
-def progress(done: int, total: int, name: str) -> None:
-    width = 24
-    filled = int(width * done / max(total, 1))
-    end = "\n" if done == total or not sys.stderr.isatty() else "\r"
-    print(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name[-50:]}", end=end, file=sys.stderr,
-          flush=True)
+class ResultLog:
+    """An output file that grows by one record per finished file (CSV rows or JSON lines), and resumes.
+
+    Each file's record is appended with one write and flushed; the file is fsync'd after
+    every `sync_every` records and on close, so a killed run keeps what it finished (at
+    most a torn last line, dropped when resumed). Opening an existing file reads which
+    files it has: `done` (tagged) and `failed` (an `error` record). A file written with
+    another model or another layout (`--per-window`, format) is an error, never mixed.
+    """
+
+    def __init__(self, path: Path, fmt: str, labels: list[str], per_window: bool, model: str, sync_every: int = 16):
+        self.path, self.fmt, self.labels, self.per_window, self.model = path, fmt, labels, per_window, model
+        self.sync_every, self.unsynced = sync_every, 0
+        self.done, self.failed = {}, {}
+        self.header = csv_header(labels, per_window, collection=True)
+        fresh = not path.is_file() or path.stat().st_size == 0
+        if not fresh:
+            self._read_existing()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(path, "a", newline="", encoding="utf-8")
+        if fresh and fmt == "csv":
+            self._append([self.header])
+
+    def _mismatch(self, what: str) -> ValueError:
+        return ValueError(f"{self.path}: {what}; use another --out (or delete this one) to start afresh.")
+
+    def _read_existing(self) -> None:
+        text = self.path.read_text(encoding="utf-8")
+        if not text.endswith("\n"):  # a run killed mid-line: drop the torn line
+            keep = text.rfind("\n") + 1
+            logger.warning("%s: dropped a partial last line (an interrupted run).", self.path)
+            with open(self.path, "r+b") as handle:
+                handle.truncate(len(text[:keep].encode("utf-8")))
+            text = text[:keep]
+        if self.fmt == "csv":
+            rows = list(csv.reader(io.StringIO(text)))
+            if rows and rows[0] != self.header:
+                raise self._mismatch(f"its columns {rows[0][:4]}... are not this run's {self.header[:4]}... "
+                                     "(another model, --per-window or format)")
+            records = [dict(zip(self.header, row)) for row in rows[1:]]
+        else:
+            try:
+                records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            except json.JSONDecodeError as error:
+                raise self._mismatch(f"not JSON lines ({error})") from None
+            if any("error" not in r and ("windows" in r) != self.per_window for r in records):
+                raise self._mismatch(f"written {'without' if self.per_window else 'with'} --per-window")
+        for record in records:
+            if record.get("model") != self.model:
+                raise self._mismatch(f"written with model {record.get('model')}, this run uses {self.model}")
+            name = record["file"]
+            if record.get("error"):
+                self.failed[name] = record["error"]
+                self.done.pop(name, None)
+            else:
+                self.done[name] = True
+                self.failed.pop(name, None)
+
+    def _append(self, rows: list[list]) -> None:
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        self._write(buffer.getvalue())
+
+    def _write(self, text: str) -> None:
+        self.handle.write(text)
+        self.handle.flush()
+        self.unsynced += 1
+        if self.unsynced >= self.sync_every:
+            self.sync()
+
+    def sync(self) -> None:
+        if self.unsynced:
+            os.fsync(self.handle.fileno())
+            self.unsynced = 0
+
+    def add(self, result: dict) -> None:
+        if self.fmt == "jsonl":
+            record = result if self.per_window else {k: v for k, v in result.items() if k != "windows"}
+            self._write(json.dumps({**record, "model": self.model}) + "\n")
+        else:
+            self._append([row + ["", self.model] for row in csv_rows(result, self.labels, self.per_window)])
+
+    def add_failure(self, name: str, reason: str) -> None:
+        if self.fmt == "jsonl":
+            self._write(json.dumps({"file": name, "error": reason, "model": self.model}) + "\n")
+        else:
+            self._append([[name] + [""] * (len(self.header) - 3) + [reason, self.model]])
+
+    def close(self) -> None:
+        self.sync()
+        self.handle.close()
+
+
+def plot_name(path: Path, root: Path) -> str:
+    """`sub__song.mp3.png`: the file's path under the inputs' common folder, so same-named files do not clash."""
+    try:
+        relative = path.resolve().relative_to(root)
+    except ValueError:
+        relative = Path(path.name)
+    return "__".join(relative.parts) + ".png"
+
+
+def plot_result(result: dict, labels: list[str], out: Path) -> None:
+    from keras_music.reports import plot_emotion_curve
+
+    times = np.array([(w["start"] + w["end"]) / 2 for w in result["windows"]])
+    probabilities = np.array([[w["probabilities"][t] for t in labels] for w in result["windows"]])
+    plot_emotion_curve(out, times, labels, probabilities, Path(result["file"]).name)
+
+
+COLLECTION_FILES = 100
 
 
 def main(argv=None) -> int:
@@ -179,25 +442,44 @@ def main(argv=None) -> int:
                         help="Deprecated and ignored: files are scored with the model's own training window and "
                              "hop (metadata window_frames / window_hop_frames), as keras_music.evaluate scores them.")
     parser.add_argument("--hop", type=float, default=None, help="Deprecated and ignored (see --window).")
-    parser.add_argument("--format", choices=["csv", "json"], default="csv", help="Default: csv.")
+    parser.add_argument("--format", choices=["csv", "json", "jsonl"], default=None,
+                        help="csv, json (one document) or jsonl (one object per file). Default: from --out's "
+                             "extension (.jsonl, .json), else csv.")
     parser.add_argument("--per-window", action="store_true", help="Also output every window's scores (a curve).")
-    parser.add_argument("--chunk-seconds", type=float, default=600.0,
-                        help="Longest audio per serve_audio call (memory); longer files go in overlapping chunks "
-                             "whose windows are exactly the whole file's, so scores do not change. Default: 600.")
-    parser.add_argument("--batch-size", type=int, default=None, help="Deprecated and ignored: each call scores "
-                        "one whole file (or chunk).")
-    parser.add_argument("--out", default=None, help="Write here instead of stdout (written atomically).")
+    parser.add_argument("--chunk-seconds", type=float, default=60.0,
+                        help="Most audio per serve_audio call (memory): longer files are read in blocks and sent in "
+                             "overlapping chunks whose windows are exactly the whole file's, so scores do not "
+                             "change; shorter files share a call. Default: 60.")
+    parser.add_argument("--batch-size", type=int, default=8, help="Most files (chunks) per serve_audio call. "
+                        "Default: 8.")
+    parser.add_argument("--jobs", type=int, default=2, help="Threads decoding files while the model scores. "
+                        "Default: 2.")
+    parser.add_argument("--out", default=None,
+                        help="Output file. csv/jsonl: a record is appended (flushed) as each file finishes, and "
+                             "running the same command again skips the files already there (failed ones too, "
+                             "unless --retry-failed). json: written atomically at the end. Required for more than "
+                             f"{COLLECTION_FILES} files.")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="Resuming: try again the files the output records as failed.")
+    parser.add_argument("--plot", default=None, metavar="DIR",
+                        help="Write a PNG per file of its per-window emotion curve (quadrant models: also arousal "
+                             "and valence) into DIR.")
     args = parser.parse_args(argv)
     if args.chunk_seconds < 60:
         parser.error(f"--chunk-seconds must be at least 60 (got {args.chunk_seconds}).")
-    for flag in ("window", "hop", "batch_size"):
+    if args.batch_size < 1 or args.jobs < 1:
+        parser.error("--batch-size and --jobs must be at least 1.")
+    if args.format is None:
+        suffix = Path(args.out).suffix.lower() if args.out else ""
+        args.format = {".jsonl": "jsonl", ".json": "json"}.get(suffix, "csv")
+    for flag in ("window", "hop"):
         if getattr(args, flag) is not None:
-            print(f"warning: --{flag.replace('_', '-')} is deprecated and ignored; files are scored with the "
-                  "model's training window and hop (see --help).", file=sys.stderr)
+            print(f"warning: --{flag} is deprecated and ignored; files are scored with the model's training window "
+                  "and hop (see --help).", file=sys.stderr)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from keras_music.audio import AudioDecodeError
     from keras_music.config import atomic_path
+    from keras_music.progress import Progress
 
     try:
         tagger = ExportedTagger(args.model)
@@ -205,25 +487,74 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     files, failed = expand(args.paths)
-    results = []
-    for i, path in enumerate(files, 1):
-        try:
-            results.append(tag_file(tagger, path, args.chunk_seconds))
-        except (AudioDecodeError, ValueError) as error:
-            failed.append((str(path), str(error)))
-        except Exception as error:  # a TF op error from the model graph (e.g. a rate it rejects)
-            failed.append((str(path), f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"))
-        progress(i, len(files), path.name)
-    text = format_results(results, tagger.labels, args.format, args.per_window)
-    if args.out:
-        with atomic_path(Path(args.out)) as tmp:
-            Path(tmp).write_text(text)
-    else:
-        sys.stdout.write(text)
+    if len(files) > COLLECTION_FILES and not args.out:
+        print(f"error: {len(files)} files: give --out FILE (.csv or .jsonl) so each file's result is kept as it "
+              "finishes and a rerun resumes.", file=sys.stderr)
+        return 1
+    try:
+        log = ResultLog(Path(args.out), args.format, tagger.labels, args.per_window, tagger.identity) \
+            if args.out and args.format != "json" else None
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    skipped, tagged, earlier_failures = 0, 0, 0
+    if log:
+        before = len(files)
+        files = [f for f in files if str(f) not in log.done and (args.retry_failed or str(f) not in log.failed)]
+        skipped = before - len(files)
+        earlier_failures = 0 if args.retry_failed else sum(1 for name in log.failed if name not in log.done)
+        if skipped:
+            print(f"Resuming {args.out}: {skipped} file(s) already there ({len(log.failed)} failed"
+                  f"{', retried' if args.retry_failed else ', not retried (--retry-failed)'}).", file=sys.stderr)
+    plot_dir = Path(args.plot) if args.plot else None
+    if plot_dir:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        root = Path(os.path.commonpath([str(f.resolve().parent) for f in files])) if files else Path.cwd()
+    results = {}
+    progress = Progress(len(files))
+    stream = log is None and args.format == "jsonl"  # jsonl to stdout: a line per file as it finishes
+    try:
+        for index, result, reason in tag_files(tagger, files, args.chunk_seconds, args.jobs, args.batch_size):
+            name = str(files[index])
+            if reason is not None:
+                failed.append((name, reason))
+                if log:
+                    log.add_failure(name, reason)
+            else:
+                tagged += 1
+                if log:
+                    log.add(result)
+                elif stream:
+                    record = result if args.per_window else {k: v for k, v in result.items() if k != "windows"}
+                    sys.stdout.write(json.dumps(record) + "\n")
+                    sys.stdout.flush()
+                else:
+                    results[index] = result
+                if plot_dir:
+                    plot_result(result, tagger.labels, plot_dir / plot_name(files[index], root))
+            progress.update(files[index].name, failed=reason is not None)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; {'finished files are in ' + args.out if log else 'nothing written'}.", file=sys.stderr)
+        return 130
+    finally:
+        if log:
+            log.close()
+    progress.close()
+    if not log and not stream:
+        text = format_results([results[i] for i in sorted(results)], tagger.labels, args.format, args.per_window)
+        if args.out:
+            with atomic_path(Path(args.out)) as tmp:
+                Path(tmp).write_text(text)
+        else:
+            sys.stdout.write(text)
     for name, reason in failed:
         print(f"skipped {name}: {reason}", file=sys.stderr)
-    print(f"Tagged {len(results)} file(s) with {tagger.path}; {len(failed)} skipped.", file=sys.stderr)
-    return 1 if failed or not results else 0
+    resumed = f" ({skipped} already in {args.out})" if skipped else ""
+    print(f"Tagged {tagged} file(s) with {tagger.path}; {len(failed)} skipped{resumed}.", file=sys.stderr)
+    if earlier_failures:
+        print(f"{earlier_failures} file(s) failed in an earlier run and were not retried (error records in "
+              f"{args.out}; --retry-failed tries them again).", file=sys.stderr)
+    return 1 if failed or earlier_failures or not (tagged or skipped) else 0
 
 
 if __name__ == "__main__":

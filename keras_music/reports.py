@@ -70,23 +70,32 @@ CONSTANT_PREDICTION_STD = 0.02
 QUADRANT_AXES = {"arousal": ("q1", "q2"), "valence": ("q1", "q4")}
 
 
-def quadrant_axes(tags: list[str], labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Arousal and valence ROC-AUC from quadrant tags (`..._q1` ... `..._q4`); {} for other tags.
+def quadrant_scores(tags: list[str], probabilities: np.ndarray) -> dict:
+    """Arousal and valence scores `{axis: (n,)}` from quadrant tags (`..._q1` ... `..._q4`); {} for other tags.
 
-    A clip's arousal score is the share of its quadrant probability on Q1 + Q2 (valence:
-    Q1 + Q4); the truth is whether its quadrant is one of those.
+    A row's arousal is the share of its quadrant probability on Q1 + Q2 (valence: Q1 + Q4).
     """
     column = {tag.rsplit("_", 1)[-1].lower(): j for j, tag in enumerate(tags)}
     if len(tags) != 4 or set(column) != {"q1", "q2", "q3", "q4"}:
         return {}
+    probabilities = np.asarray(probabilities, dtype="float64")
     total = probabilities.sum(axis=1)
-    scores = {}
-    for axis, quadrants in QUADRANT_AXES.items():
-        columns = [column[q] for q in quadrants]
-        truth = labels[:, columns].sum(axis=1) > 0
+    return {axis: probabilities[:, [column[q] for q in quadrants]].sum(axis=1) / total
+            for axis, quadrants in QUADRANT_AXES.items()}
+
+
+def quadrant_axes(tags: list[str], labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Arousal and valence ROC-AUC from quadrant tags (`quadrant_scores`); {} for other tags.
+
+    The truth is whether a clip's quadrant is one of the axis's two.
+    """
+    column = {tag.rsplit("_", 1)[-1].lower(): j for j, tag in enumerate(tags)}
+    result = {}
+    for axis, score in quadrant_scores(tags, probabilities).items():
+        truth = labels[:, [column[q] for q in QUADRANT_AXES[axis]]].sum(axis=1) > 0
         if 0 < truth.sum() < len(truth):
-            scores[f"{axis}_roc_auc"] = float(metrics.roc_auc_score(truth, probabilities[:, columns].sum(axis=1) / total))
-    return scores
+            result[f"{axis}_roc_auc"] = float(metrics.roc_auc_score(truth, score))
+    return result
 
 
 def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits: np.ndarray) -> dict:
@@ -192,3 +201,36 @@ def write_report(path: str | Path, report: dict) -> Path:
     """Save a report as JSON (atomically)."""
     save_json(path, report)
     return Path(path)
+
+
+def plot_emotion_curve(path: str | Path, times: np.ndarray, tags: list[str], probabilities: np.ndarray,
+                       title: str) -> Path:
+    """PNG of per-window probabilities over time (`times`: window centres in seconds), written atomically.
+
+    Quadrant models also get arousal and valence (`quadrant_scores`) in a second panel.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes_scores = quadrant_scores(tags, probabilities)
+    fig, axes = plt.subplots(2 if axes_scores else 1, 1, figsize=(9, 5.5 if axes_scores else 3.5), sharex=True,
+                             squeeze=False)
+    for j, tag in enumerate(tags):
+        axes[0, 0].plot(times, probabilities[:, j], label=tag, linewidth=1.2)
+    axes[0, 0].set(ylabel="probability", ylim=(0, 1), title=title)
+    axes[0, 0].legend(loc="upper right", fontsize="small", ncol=min(len(tags), 4))
+    if axes_scores:
+        for axis, score in axes_scores.items():
+            axes[1, 0].plot(times, score, label=axis, linewidth=1.5)
+        axes[1, 0].axhline(0.5, color="grey", linewidth=0.6)
+        axes[1, 0].set(ylabel="share of quadrants", ylim=(0, 1))
+        axes[1, 0].legend(loc="upper right", fontsize="small")
+    axes[-1, 0].set_xlabel("time (s, window centre)")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    return path
