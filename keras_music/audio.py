@@ -74,16 +74,7 @@ def decode_audio(path: str | Path, decoder: str = "soundfile", max_seconds: floa
     """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
-    path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(f"{path}: no such file.")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(f"{path}: empty file (0 bytes).")
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:
-        raise AudioDecodeError(f"{path}: the file name is not valid UTF-8 ({ascii(path.name)}); clip ids and "
-                               "outputs are UTF-8 text, so rename the file.") from None
+    path = _checked(path)
     if decoder == "soundfile":
         samples, rate, announced = _decode_soundfile(path, max_seconds)
     else:
@@ -108,9 +99,31 @@ def decode_audio(path: str | Path, decoder: str = "soundfile", max_seconds: floa
     return samples, rate
 
 
+def _checked(path: str | Path) -> Path:
+    """`path`, or the `AudioDecodeError` of a missing, empty or non-UTF-8-named file."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: no such file.")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(f"{path}: empty file (0 bytes).")
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise AudioDecodeError(f"{path}: the file name is not valid UTF-8 ({ascii(path.name)}); clip ids and "
+                               "outputs are UTF-8 text, so rename the file.") from None
+    return path
+
+
 def _cannot_decode(path: Path, reason: str) -> AudioDecodeError:
     return AudioDecodeError(f"{path}: cannot decode as audio; the file may be truncated, corrupt or not audio "
                             f"(decoder: {reason}).")
+
+
+def _libsndfile_reason(error) -> str:
+    # libsndfile says "File does not exist or is not a regular file" for data it cannot parse.
+    if "not a regular file" in str(error):
+        return "unrecognised format or unreadable data"
+    return error.error_string or str(error)
 
 
 def _decode_soundfile(path: Path, max_seconds: float | None = None) -> tuple[np.ndarray, int, int]:
@@ -126,10 +139,7 @@ def _decode_soundfile(path: Path, max_seconds: float | None = None) -> tuple[np.
                 announced = min(announced, wanted)
             frames = audio.read(frames=wanted, dtype="float32", always_2d=True)
     except soundfile.LibsndfileError as error:
-        # libsndfile says "File does not exist or is not a regular file" for data it cannot parse.
-        reason = ("unrecognised format or unreadable data" if "not a regular file" in str(error)
-                  else error.error_string or str(error))
-        raise _cannot_decode(path, f"libsndfile: {reason}") from error
+        raise _cannot_decode(path, f"libsndfile: {_libsndfile_reason(error)}") from error
     except (RuntimeError, ValueError, TypeError) as error:
         raise _cannot_decode(path, str(error)[:200]) from error
     if frames.shape[1] == 1:
@@ -417,98 +427,83 @@ def compute_features(samples: np.ndarray, recipe: FeatureRecipe = FeatureRecipe(
 # --- block-wise reading: long files in bounded memory ----------------------------------------------
 
 READ_BLOCK_FRAMES = 1 << 16
-RESAMPLE_MARGIN_SECONDS = 1.0
-
-
-def _open_sound_file(path: Path):
-    """An open `soundfile.SoundFile`, or `AudioDecodeError` naming the file and the reason."""
-    import soundfile
-
-    if not path.is_file():
-        raise AudioDecodeError(f"{path}: no such file.")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(f"{path}: empty file (0 bytes).")
-    try:
-        sound = soundfile.SoundFile(str(path))
-    except (RuntimeError, ValueError, TypeError) as error:
-        raise AudioDecodeError(f"{path}: cannot decode as audio; the file may be truncated, corrupt or not audio "
-                               f"(decoder: {str(error).splitlines()[0][:200]}).") from error
-    if sound.frames <= 0:
-        sound.close()
-        raise AudioDecodeError(f"{path}: decodes to zero samples.")
-    if sound.samplerate <= 0:
-        sound.close()
-        raise AudioDecodeError(f"{path}: invalid sample rate {sound.samplerate}.")
-    return sound
-
-
-def resampled_length(frames: int, orig_rate: int, target_rate: int) -> int:
-    """Samples of `frames` resampled to `target_rate`: the length `resample` gives (round half to even)."""
-    return frames if orig_rate == target_rate else int(np.round(frames * target_rate / orig_rate))
 
 
 def audio_length(path: str | Path, target_rate: int) -> int:
     """Samples the file has at `target_rate`, from its header (nothing decoded)."""
-    with _open_sound_file(Path(path)) as sound:
-        return resampled_length(sound.frames, sound.samplerate, target_rate)
+    import soundfile
+
+    path = _checked(path)
+    try:
+        info = soundfile.info(str(path))
+    except soundfile.LibsndfileError as error:
+        raise _cannot_decode(path, f"libsndfile: {_libsndfile_reason(error)}") from error
+    except (RuntimeError, ValueError, TypeError) as error:
+        raise _cannot_decode(path, str(error).splitlines()[0][:200]) from error
+    if info.samplerate <= 0 or info.frames <= 0:
+        raise AudioDecodeError(f"{path}: decodes to zero samples.")
+    return int(round(info.frames * target_rate / info.samplerate))
 
 
-def read_spans(path: str | Path, target_rate: int, spans):
-    """Yield mono float32 samples `[start, end)` (at `target_rate`) of each span, reading the file once in blocks.
+def _stream(path: Path, recipe: FeatureRecipe):
+    """Mono float32 blocks at the recipe's rate, decoded and soxr-resampled block by block:
+    concatenated, exactly `load_audio` without `max_seconds` (soxr's stream equals its one-shot)."""
+    import soundfile
+    import soxr
 
-    Why: a 60-minute file decoded whole (and resampled whole) costs hundreds of MB; here
-    memory is about one span. Spans must not go backwards (`scoring.chunk_plan`'s chunks).
-    Each span is resampled by `resample` on its source samples plus `RESAMPLE_MARGIN_SECONDS`
-    either side, starting and ending on source samples that fall on the output grid, so it equals
-    the whole file resampled up to the FFT resampler's edge ripple (a file whose resampled
-    length is not whole differs by a sub-sample stretch; the last span is zero-padded by
-    at most one sample). Checks as `decode_audio`: non-finite samples and an entirely silent
-    file (raised after the last span) are `AudioDecodeError`s.
-    """
-    import math
-
-    path = Path(path)
-    with _open_sound_file(path) as sound:
-        rate, frames = sound.samplerate, sound.frames
-        step = rate // math.gcd(rate, target_rate)  # source samples per whole number of output samples
-        margin = math.ceil(RESAMPLE_MARGIN_SECONDS * rate)
-        buffer, buffer_start, position, heard = np.zeros(0, np.float32), 0, 0, False
-        for start, end in spans:
-            if rate == target_rate:
-                source_from, source_to = start, end
-            else:
-                source_from = max(0, (start * rate // target_rate - margin) // step * step)
-                source_to = min(frames, -(-(-(-end * rate // target_rate) + margin) // step) * step)
-            if source_from < buffer_start:
-                raise ValueError(f"{path}: spans go backwards (sample {start} after {buffer_start}).")
-            blocks = [buffer[source_from - buffer_start:]] if source_from < position else []
-            position = max(position, source_from)
-            if sound.tell() != position:
-                sound.seek(position)
-            while position < source_to:
-                try:
-                    block = sound.read(min(READ_BLOCK_FRAMES, source_to - position), dtype="float32", always_2d=True)
-                except (RuntimeError, ValueError) as error:
-                    raise AudioDecodeError(f"{path}: cannot decode as audio after {position / rate:.1f} s "
-                                           f"(decoder: {str(error).splitlines()[0][:200]}).") from error
-                if not len(block):
-                    raise AudioDecodeError(f"{path}: decodes to {position} samples, its header says {frames}; "
-                                           "the file may be truncated.")
+    try:
+        with soundfile.SoundFile(str(path)) as sound:
+            rate, heard = sound.samplerate, False
+            stream = None if rate == recipe.sample_rate else soxr.ResampleStream(
+                rate, recipe.sample_rate, 1, dtype="float32", quality="HQ")
+            while True:
+                block = sound.read(READ_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                last = len(block) < READ_BLOCK_FRAMES
                 mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
                 if not np.isfinite(mono).all():
                     raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity.")
                 heard = heard or bool(mono.any())
-                blocks.append(mono)
-                position += len(mono)
-            buffer, buffer_start = np.concatenate(blocks) if len(blocks) != 1 else blocks[0], source_from
-            segment = buffer[:source_to - source_from]
-            if rate == target_rate:
-                yield segment.copy()
-                continue
-            offset = source_from * target_rate // rate
-            out = resample(segment, rate, target_rate).numpy()[start - offset:end - offset]
-            yield np.pad(out, (0, end - start - len(out))) if len(out) < end - start else out
-        if position < frames:
-            heard = heard or any(block.any() for block in sound.blocks(READ_BLOCK_FRAMES, dtype="float32"))
-        if not heard:
-            raise AudioDecodeError(f"{path}: the audio is entirely silent ({frames / rate:.2f} s of zeros).")
+                yield mono if stream is None else stream.resample_chunk(mono, last=last)
+                if last:
+                    break
+    except soundfile.LibsndfileError as error:
+        raise _cannot_decode(path, f"libsndfile: {_libsndfile_reason(error)}") from error
+    if not heard:
+        raise AudioDecodeError(f"{path}: the audio is entirely silent.")
+
+
+def read_spans(path: str | Path, recipe: FeatureRecipe, spans):
+    """Yield the samples `[start, end)` (at the recipe's rate, with its resampler) of each span,
+    reading the file once, block by block.
+
+    Why: a 60-minute file decoded and resampled whole costs hundreds of MB; here memory is
+    about one span. Spans must not go backwards (`scoring.chunk_plan`'s chunks overlap a
+    little and move forward). Block-wise resampling is soxr's stream, identical to resampling
+    the whole file, so the spans hold exactly the samples `load_audio` gives. A recipe with
+    the `fft` resampler (stores made before soxr) is decoded whole instead. A file that ends
+    before a span does (a truncated long file: its header announced more) is an
+    `AudioDecodeError`.
+    """
+    path = Path(path)
+    if recipe.resampler != "soxr_hq":
+        samples = resample_like(*decode_audio(path), recipe)
+        for start, end in spans:
+            yield samples[start:end]
+        return
+    blocks = _stream(path, recipe)
+    buffer, buffer_start = np.zeros(0, np.float32), 0  # buffer[0] is sample `buffer_start` of the file
+    for start, end in spans:
+        if start < buffer_start:
+            raise ValueError(f"{path}: spans go backwards (sample {start} after {buffer_start}).")
+        while buffer_start + len(buffer) < end:
+            block = next(blocks, None)
+            if block is None:
+                seconds = (buffer_start + len(buffer)) / recipe.sample_rate
+                raise AudioDecodeError(f"{path}: truncated: it ends after {seconds:.1f} s, before the end its "
+                                       "header announces.")
+            buffer = np.concatenate([buffer, block])
+            drop = min(max(start - buffer_start, 0), len(buffer))  # what no later span needs
+            buffer, buffer_start = buffer[drop:], buffer_start + drop
+        yield buffer[start - buffer_start:end - buffer_start].copy()
+    for _ in blocks:  # read to the end: the silence check covers the whole file
+        pass

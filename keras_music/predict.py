@@ -56,7 +56,7 @@ class ExportedTagger:
             (`saved_models/NAME`, whose newest version is used).
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, decoder: str = "soundfile"):
         import tensorflow as tf
 
         path = Path(path)
@@ -76,6 +76,7 @@ class ExportedTagger:
         if self.metadata.get("task") != "emotion" or "serve_audio" not in self.metadata.get("signatures", {}):
             raise ValueError(f"{path} ({self.metadata.get('task')} {self.metadata.get('model')}) has no serve_audio "
                              "signature; predict needs an emotion model on sequences (cnn_lstm or mlp_lstm).")
+        self.decoder = decoder
         self.labels = self.metadata["labels"]
         self.sample_rate = int(self.metadata["sample_rate"])
         self.thresholds = np.array([self.metadata["thresholds"][t] for t in self.labels])
@@ -83,9 +84,9 @@ class ExportedTagger:
         if "window_count" not in self._serve_audio.structured_outputs:
             raise ValueError(f"{path}: its serve_audio has no window_logits/window_count outputs (exported by an "
                              "older keras_music); export the run again.")
-        from keras_music.config import FeatureRecipe, config_from_dict
+        from keras_music.config import FeatureRecipe
 
-        self.recipe = config_from_dict(FeatureRecipe, self.metadata["recipe"], source=f"{metadata_path} recipe")
+        self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=f"{metadata_path} recipe")
         self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
 
     def window_logits(self, wavs: list[bytes]) -> list[np.ndarray]:
@@ -134,21 +135,30 @@ def _reason(error: Exception) -> str:
 
 
 def read_chunks(tagger: ExportedTagger, index: int, path: Path, chunk_seconds: float, put) -> None:
-    """Decode one file block by block into the chunks of `scoring.chunk_plan` and `put` each as WAV bytes.
+    """Decode one file into the chunks of `scoring.chunk_plan` and `put` each as WAV bytes.
 
     Runs in a reader thread; puts `("start", index, samples)`, the `_Chunk`s, then
-    `("done", index, None)`, or `("error", index, reason)`. Only one chunk of the file is
-    decoded at a time, so memory does not grow with the file's length.
+    `("done", index, None)`, or `("error", index, reason)`. A file up to `chunk_seconds` long
+    is decoded and resampled whole, exactly as extraction does (`audio.decode_audio`: its
+    checks and truncation policy, the recipe's resampler); a longer one is read block by
+    block (`audio.read_spans`, the same samples), so memory does not grow with its length.
     """
-    from keras_music.audio import audio_length, read_spans, wav_bytes
+    from keras_music.audio import audio_length, decode_audio, read_spans, resample_like, wav_bytes
     from keras_music.scoring import chunk_plan, kept_windows
 
     try:
         rate, recipe, window, hop = tagger.sample_rate, tagger.recipe, tagger.window, tagger.hop
+        max_samples = int(chunk_seconds * rate)
         num_samples = audio_length(path, rate)
-        plan = chunk_plan(num_samples, recipe, window, hop, int(chunk_seconds * rate))
+        whole = None
+        if num_samples <= max_samples:
+            whole = resample_like(*decode_audio(path, tagger.decoder), recipe)
+            num_samples = len(whole)
+        plan = chunk_plan(num_samples, recipe, window, hop, max_samples)
         put(("start", index, num_samples))
-        for chunk, samples in zip(plan, read_spans(path, rate, [(c.start, c.end) for c in plan])):
+        spans = [(c.start, c.end) for c in plan]
+        parts = (whole[start:end] for start, end in spans) if whole is not None else read_spans(path, recipe, spans)
+        for chunk, samples in zip(plan, parts):
             positions, file_starts = kept_windows(chunk, recipe, window, hop)
             put(_Chunk(index, wav_bytes(samples, rate), len(samples), positions, file_starts))
         put(("done", index, None))
@@ -452,6 +462,9 @@ def main(argv=None) -> int:
                              "change; shorter files share a call. Default: 60.")
     parser.add_argument("--batch-size", type=int, default=8, help="Most files (chunks) per serve_audio call. "
                         "Default: 8.")
+    parser.add_argument("--decoder", choices=["soundfile", "tfio"], default="soundfile",
+                        help="soundfile (libsndfile; default) or tfio (tensorflow-io, optional; files longer than "
+                             "--chunk-seconds are always read block by block with libsndfile).")
     parser.add_argument("--jobs", type=int, default=2, help="Threads decoding files while the model scores. "
                         "Default: 2.")
     parser.add_argument("--out", default=None,
@@ -482,7 +495,7 @@ def main(argv=None) -> int:
     from keras_music.progress import Progress
 
     try:
-        tagger = ExportedTagger(args.model)
+        tagger = ExportedTagger(args.model, decoder=args.decoder)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
