@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from bench.publish import publish
+from bench.publish import measure_table, publish
 from bench.serving import RATE, demo_export, music
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -107,9 +107,7 @@ def main(argv=None) -> int:
     meta = (f"Measured by `python -m bench.predict` on {platform.machine()} ({os.cpu_count()} CPUs, CPU only), "
             f"TensorFlow {tf.__version__}; {len(files)} files of {args.audio.name}, --jobs {args.jobs}; "
             f"model {'a demo CNN-LSTM' if args.model is None else args.model}.")
-    lines = [meta, "", "| measure | value |", "|---|---|"]
-    lines += [f"| {r['measure']} | {r['value']:.2f} {r['unit']} |" for r in rows]
-    publish("predict", {"meta": meta, "rows": rows}, "\n".join(lines), args.out, args.readme)
+    publish("predict", {"meta": meta, "rows": rows}, measure_table(meta, rows), args.out, args.readme)
     return 0
 
 

@@ -27,6 +27,12 @@ def update_block(readme: Path, name: str, text: str) -> None:
     _write_atomically(readme, f"{head}{start}\n{text.strip()}\n{end}{tail}")
 
 
+def measure_table(meta: str, rows: list[dict]) -> str:
+    """`meta` and a `| measure | value |` table of rows with `measure`, `value`, `unit`."""
+    lines = [meta, "", "| measure | value |", "|---|---|"]
+    return "\n".join(lines + [f"| {r['measure']} | {r['value']:.2f} {r['unit']} |" for r in rows])
+
+
 def publish(name: str, payload: dict, markdown: str, out: Path, readme: Path | None = None) -> None:
     """Print `markdown`, write `out` (JSON) and `out` with suffix .md, and fill README block `name`."""
     print(markdown)

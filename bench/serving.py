@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from bench.publish import publish
+from bench.publish import measure_table, publish
 
 RESULTS = REPO_ROOT / "bench" / "results"
 RATE = 22050
@@ -154,10 +154,8 @@ def main(argv=None) -> int:
     meta = (f"Measured by `python -m bench.serving` on {platform.machine()} ({os.cpu_count()} CPUs, CPU only), "
             f"TensorFlow {tf.__version__}; {tagger.metadata['model']} ({len(tagger.labels)} tags"
             f"{', the default configuration' if args.model is None else ''}) loaded from its SavedModel; "
-            f"windows of {window} frames every {hop}.")
-    lines = [meta, "", "| measure | value |", "|---|---|"]
-    lines += [f"| {r['measure']} | {r['value']:.2f} {r['unit']} |" for r in rows]
-    publish("serving", {"meta": meta, "rows": rows}, "\n".join(lines), args.out, args.readme)
+            f"windows of {tagger.metadata['window_frames']} frames every {tagger.metadata['window_hop_frames']}.")
+    publish("serving", {"meta": meta, "rows": rows}, measure_table(meta, rows), args.out, args.readme)
     return 0
 
 

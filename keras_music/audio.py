@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_music.config import FeatureRecipe, config_from_dict, config_to_dict
+from keras_music.config import FeatureRecipe, config_to_dict
 
 logger = logging.getLogger(__name__)
 

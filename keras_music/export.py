@@ -145,7 +145,7 @@ def validation_thresholds(model, config: dict, data: str | None) -> tuple[list[f
 
 def recipe_of(config: dict):
     """The feature recipe of an emotion run (saved in its config; older runs: the 4Q defaults)."""
-    from keras_music.config import FeatureRecipe, config_from_dict
+    from keras_music.config import FeatureRecipe
 
     if config.get("recipe"):
         return FeatureRecipe.from_dict(config["recipe"], source="config.json recipe")

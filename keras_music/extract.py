@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from keras_music.config import RECIPES, FeatureRecipe, config_from_dict
+from keras_music.config import RECIPES, FeatureRecipe
 from keras_music.data.extraction import extract_folder, find_audio
 
 logger = logging.getLogger("keras_music.extract")

@@ -189,10 +189,17 @@ def plot_history(histories: dict | list[dict], path: str | Path, title: str) -> 
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(title)
+    return save_figure(fig, path, dpi=100)
+
+
+def save_figure(fig, path: str | Path, dpi: int) -> Path:
+    """Write a matplotlib figure atomically (no half-written PNG under its name) and close it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     with atomic_path(path, keep_suffix=True) as tmp:
-        fig.savefig(tmp, dpi=100)
+        fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     return path
 
@@ -228,9 +235,4 @@ def plot_emotion_curve(path: str | Path, times: np.ndarray, tags: list[str], pro
         axes[1, 0].set(ylabel="share of quadrants", ylim=(0, 1))
         axes[1, 0].legend(loc="upper right", fontsize="small")
     axes[-1, 0].set_xlabel("time (s, window centre)")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path, keep_suffix=True) as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

@@ -99,7 +99,6 @@ def check_project(project_dir: Path, identity: dict, overwrite: bool) -> None:
 
 def make_hypermodel(args, space: dict, epochs: int):
     """The family's hypermodel on the same seeded split as `keras_music.train`."""
-    import dataclasses
 
     from keras_music.training import EMOTION_TRAINING, GENRE_TRAINING, GenreFit, TaggerFit, emotion_split, genre_split
     from tuning.hypermodels import FamilyHyperModel

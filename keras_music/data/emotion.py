@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_music.config import FeatureRecipe, config_from_dict
+from keras_music.config import FeatureRecipe
 from keras_music.data.sequences import ClipSource
 from keras_music.data.store import SHARD_DIR
 from keras_music.data.tags import TagTable, join_ids

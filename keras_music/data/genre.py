@@ -19,12 +19,16 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import logging
+import typing
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from keras_music.data.splits import Split, split_by_group
+
+if typing.TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from keras_music.config import FeatureRecipe, atomic_path, config_from_dict, config_to_dict, save_json
+from keras_music.config import FeatureRecipe, atomic_path, config_to_dict, save_json
 
 logger = logging.getLogger(__name__)
 

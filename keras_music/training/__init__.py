@@ -8,9 +8,9 @@ Resumable backups live in `keras_music.resume`, the multi-worker loop in
 `keras_music.multiworker`; both are used from here only.
 """
 
+from keras_music.config import EMOTION_TRAINING, GENRE_TRAINING  # noqa: F401  (each task's defaults)
 from keras_music.training.common import epoch_summary, print_epoch, run_identity, save_model  # noqa: F401
 from keras_music.training.emotion import (  # noqa: F401
-    EMOTION_TRAINING,
     TaggerFit,
     build_tagger,
     describe,
@@ -18,7 +18,6 @@ from keras_music.training.emotion import (  # noqa: F401
     train_emotion,
 )
 from keras_music.training.genre import (  # noqa: F401
-    GENRE_TRAINING,
     GenreFit,
     average_models,
     class_weights,

@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 
 from keras_music import __version__
-from keras_music.config import EMOTION_TRAINING, TrainingConfig, config_to_dict, save_json
+from keras_music.config import TrainingConfig, config_to_dict, save_json
 from keras_music.data.emotion import emotion_dataset, load_emotion_data
 from keras_music.data.sequences import EpochClock, feature_statistics
 from keras_music.data.splits import split_by_group

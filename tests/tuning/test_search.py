@@ -14,7 +14,7 @@ import keras_tuner as kt
 import pytest
 
 from keras_music.config import TrainingConfig
-from keras_music.hparams import SearchSpaceError, configs_from_hparams, default_hparams, load_space
+from keras_music.hparams import SearchSpaceError, configs_from_hparams, load_space
 from keras_music.models.registry import REGISTRY
 from tuning.hypermodels import declare
 
