@@ -7,7 +7,7 @@
   clips of ../shared/datasets/mer4q/audio), wall time of the whole command (model load
   included), in a fresh process; with `--baseline-repo` also the same command run from
   that checkout (the old serial predict, one file per serve_audio call);
-* peak RSS (the child's own `ru_maxrss`) of predict on a 1-minute and a 60-minute WAV (a
+* peak RSS (the child's own VmHWM) of predict on a 1-minute and a 60-minute WAV (a
   shared file looped, written to a temporary folder): long files are read in blocks, so
   the difference should stay under 100 MB.
 
@@ -31,19 +31,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from bench.publish import measure_table, publish
-from bench.serving import RATE, demo_export, music
+from bench.serving import PEAK_RSS, RATE, demo_export, music
 
 RESULTS = REPO_ROOT / "bench" / "results"
 MER4Q_AUDIO = REPO_ROOT.parent / "shared" / "datasets" / "mer4q" / "audio"
 
 
-PEAK_RSS = """
-import resource, runpy, sys
+import runpy, sys
 sys.argv = ["keras_music.predict", *sys.argv[1:]]
 try:
     runpy.run_module("keras_music.predict", run_name="__main__")
 finally:
-    print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print("PEAK_RSS_KB", int(hwm.split()[1]), file=sys.stderr)
 """
 
 

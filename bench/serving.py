@@ -38,11 +38,17 @@ from bench.publish import measure_table, publish
 
 RESULTS = REPO_ROOT / "bench" / "results"
 RATE = 22050
+# `python -c PEAK_RSS ARGS` runs predict and prints the peak of its own memory (VmHWM). Not
+# ru_maxrss: Linux carries a parent's peak through fork and exec into the child's ru_maxrss,
+# so a child of a bench that trained a model first would report the bench's own peak.
 PEAK_RSS = """
-import resource, sys
+import sys
 from keras_music.predict import main
-code = main(sys.argv[1:])
-print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+try:
+    code = main(sys.argv[1:])
+finally:
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    print("PEAK_RSS_KB", int(hwm.split()[1]), file=sys.stderr)
 sys.exit(code)
 """
 
