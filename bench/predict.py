@@ -37,16 +37,6 @@ RESULTS = REPO_ROOT / "bench" / "results"
 MER4Q_AUDIO = REPO_ROOT.parent / "shared" / "datasets" / "mer4q" / "audio"
 
 
-import runpy, sys
-sys.argv = ["keras_music.predict", *sys.argv[1:]]
-try:
-    runpy.run_module("keras_music.predict", run_name="__main__")
-finally:
-    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
-    print("PEAK_RSS_KB", int(hwm.split()[1]), file=sys.stderr)
-"""
-
-
 def run_predict(repo: Path, args: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS MB) of `python -m keras_music.predict ARGS` run from `repo` in a fresh process."""
     start = time.perf_counter()
