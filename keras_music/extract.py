@@ -27,6 +27,7 @@ from pathlib import Path
 
 from keras_music.config import RECIPES, FeatureRecipe
 from keras_music.data.extraction import extract_folder, find_audio
+from keras_music.progress import Progress
 
 logger = logging.getLogger("keras_music.extract")
 
@@ -96,13 +97,17 @@ def main(argv=None) -> int:
         if args.force and args.out.exists():
             shutil.rmtree(args.out)
         start = time.perf_counter()
+        bars = []  # one Progress, made once the number of new files is known
 
-        def progress(done, total, name):
-            print(f"\r[{done}/{total}] {name[:60]:<60}", end="" if done < total else "\n", file=sys.stderr,
-                  flush=True)
+        def progress(done, total, name, failed):
+            if not bars:
+                bars.append(Progress(total, unit="files"))
+            bars[0].update(name, failed=failed)
 
         summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,
                                  shard_size=args.shard_size, progress=progress, decoder=args.decoder)
+        for bar in bars:
+            bar.close()
     except (FileNotFoundError, StoreError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

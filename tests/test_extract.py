@@ -102,6 +102,9 @@ def test_cli_extract_dry_run_and_exit_status(audio_folder, tmp_path):
                           "--workers", "2"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 1, run.stderr[-2000:]  # some files failed: reported, others stored
     assert "7 extracted" in run.stdout and "corrupt.mp3" in run.stdout and "Traceback" not in run.stderr
+    # Progress in a log (stderr is a pipe here): whole lines, no carriage returns; the last says 9/9.
+    progress = [line for line in run.stderr.splitlines() if line.startswith("[")]
+    assert "\r" not in run.stderr and progress and "9/9, 2 failed" in progress[-1]
     missing = subprocess.run([sys.executable, "-m", "keras_music.extract", str(tmp_path / "nowhere"), "--out",
                               str(out)], capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and "nowhere" in missing.stderr and "Traceback" not in missing.stderr

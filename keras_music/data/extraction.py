@@ -99,7 +99,7 @@ def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe
         workers: int. Parallel worker threads. Defaults to the number of CPUs.
         shard_size: int. Clips per TFRecord shard (and per manifest update).
         limit: int or None. Stop after this many new clips (for trials and tests).
-        progress: callable(done, total, name) or None. Called after each clip.
+        progress: callable(done, total, name, failed) or None. Called after each clip.
         decoder: str. `soundfile` (default) or `tfio` (see `keras_music.audio.decode_audio`).
     """
     from keras_music.audio import AudioDecodeError
@@ -142,7 +142,7 @@ def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe
                 summary.written += len(pending)
                 pending = []
             if progress:
-                progress(index, len(todo), path.name)
+                progress(index, len(todo), path.name, isinstance(result, AudioDecodeError))
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
