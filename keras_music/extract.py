@@ -97,11 +97,12 @@ def main(argv=None) -> int:
         if args.force and args.out.exists():
             shutil.rmtree(args.out)
         start = time.perf_counter()
-        bars = []  # one Progress, made once the number of new files is known
+        bars, start_monotonic = [], time.monotonic()  # one Progress, made once the number of new files is known
 
         def progress(done, total, name, failed):
             if not bars:
                 bars.append(Progress(total, unit="files"))
+                bars[0].start = start_monotonic  # the rate counts from the start of the run
             bars[0].update(name, failed=failed)
 
         summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,
