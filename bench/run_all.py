@@ -34,6 +34,7 @@ BENCHMARKS = {
     "emotion-mer4q": (["-m", "bench.emotion", "--data", "mer4q"], "emotion-mer4q.json"),
     "emotion-cal500": (["-m", "bench.emotion", "--data", "cal500", "--folds", "10"], "emotion-cal500.json"),
     "serving": (["-m", "bench.serving"], "serving.json"),
+    "predict": (["-m", "bench.predict"], "predict.json"),
     "tuning": (["-m", "bench.tuning"], "tuning.json"),
 }
 
@@ -85,6 +86,15 @@ def headline(name: str, result: dict) -> list[dict]:
         decoded = next(v for k, v in values.items() if k.startswith("decoded samples of 9 extra"))
         rows.append(_row(name, "predict peak RSS growth, 1 -> 10 min file", growth, decoded,
                          "size of the extra decoded audio", "MB"))
+    elif name == "predict":
+        values = {r["measure"]: r["value"] for r in result["rows"]}
+        before = next((v for k, v in values.items() if k.startswith("predict before")), None)
+        after = next(v for k, v in values.items() if k.startswith("predict after"))
+        rows.append(_row(name, "tagging a collection (files per s)", after, before,
+                         "the previous predict (tensorflow-io, one file per call)", "files/s"))
+        one = next(v for k, v in values.items() if k.startswith("predict peak RSS, 1-minute"))
+        sixty = next(v for k, v in values.items() if k.startswith("predict peak RSS, 60-minute"))
+        rows.append(_row(name, "predict peak RSS, 60-minute file", sixty, one, "1-minute file", "MB"))
     elif name == "tuning":
         parts = result["results"]
         if "genre" in parts:
