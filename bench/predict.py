@@ -61,7 +61,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from keras_music.audio import wav_bytes
 
-    files = sorted(p for p in args.audio.iterdir() if p.suffix.lower() in (".mp3", ".wav", ".flac", ".ogg"))
+    from keras_music.data.extraction import find_audio
+
+    files = find_audio(args.audio)  # the package's one list of audio extensions
     files = files[:args.limit] if args.limit else files
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

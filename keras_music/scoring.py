@@ -98,9 +98,9 @@ def window_dataset(source, clip_ids, window: int, hop: int, batch_size: int) -> 
     Args:
         source: `keras_music.data.sequences.ClipSource`.
     """
-    from keras_music.data.sequences import AUTOTUNE, _id_table
+    from keras_music.data.sequences import AUTOTUNE, id_table
 
-    index = _id_table(list(clip_ids))
+    index = id_table(list(clip_ids))
 
     def windows(clip):
         row = index.lookup(clip["clip_id"])

@@ -109,7 +109,7 @@ class ClipSource:
                     **{name: tf.ensure_shape(clip[name], [None, dims]) for name, dims in features.items()}}
 
         def make(wanted):
-            table = _id_table(wanted)
+            table = id_table(wanted)
             dataset = store.dataset().filter(lambda clip: table.lookup(clip["clip_id"]) >= 0)
             return dataset.map(with_shapes)
 
@@ -148,7 +148,7 @@ class ClipSource:
         return self._make_dataset(list(clip_ids))
 
 
-def _id_table(clip_ids) -> tf.lookup.StaticHashTable:
+def id_table(clip_ids) -> tf.lookup.StaticHashTable:
     """clip id -> row index (-1 when absent)."""
     return tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(list(clip_ids)), tf.range(len(clip_ids), dtype=tf.int64)),
@@ -244,7 +244,7 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
     # Known length (a store filtered by id has none), so Keras knows the steps per epoch.
     dataset = source.dataset(clip_ids).apply(tf.data.experimental.assert_cardinality(len(clip_ids)))
     rows = tags.rows(clip_ids)
-    row_of = _id_table(rows.clip_ids)
+    row_of = id_table(rows.clip_ids)
     labels, mask = tf.constant(rows.labels), tf.constant(rows.mask)
 
     if training:
