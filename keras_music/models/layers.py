@@ -261,6 +261,19 @@ class MaskedGlobalMaxPooling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="keras_music")
+class MaskedGlobalAveragePooling(keras.layers.Layer):
+    """`[frames (batch, T, C), mask (batch, T)]` -> mean over real frames only, `(batch, C)`."""
+
+    def call(self, inputs):
+        frames, mask = inputs
+        weights = ops.expand_dims(ops.cast(mask, frames.dtype), -1)
+        return ops.sum(frames * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], input_shape[0][-1])
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
 class PadTime(keras.layers.Layer):
     """Zero-pad the time axis of `(batch, T, ...)` up to `min_frames` when T is shorter.
 
