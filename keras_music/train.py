@@ -117,7 +117,6 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.data.genre import GenreDataError
-    from keras_music.data.sequences import SequenceConfig
     from keras_music.data.store import StoreError
     from keras_music.reports import format_classification_report, format_tagging_report
     from keras_music.training import describe, train_emotion, train_genre
@@ -133,7 +132,7 @@ def main(argv=None) -> int:
             model_config = args.family.config(**({"variant": args.variant} if args.family.has_variants else {}))
             if args.hparams:
                 model_config, training = searched_configs(args, model_config, training)
-            sequence_config = dataclasses.replace(SequenceConfig(), batch_size=training.batch_size)
+            sequence_config = args.family.sequence_config(batch_size=training.batch_size)
             report = train_emotion(args.data, out_dir, model_config, sequence_config, training, labels=args.labels,
                                    strategy=args.strategy, verbose=args.verbose)
             if not report["chief"]:

@@ -111,13 +111,12 @@ def make_hypermodel(args, space: dict, epochs: int):
         return FamilyHyperModel(family, GenreFit(train, validation, len(class_names), model_config), model_config,
                                 training, space=space)
     from keras_music.data.emotion import load_emotion_data
-    from keras_music.data.sequences import SequenceConfig
 
     training = dataclasses.replace(EMOTION_TRAINING, epochs=epochs, seed=args.seed, split_seed=args.split_seed)
     emotion = load_emotion_data(args.data, args.labels)
     train_ids, val_ids, _ = emotion_split(emotion, training)
     return FamilyHyperModel(family, TaggerFit(emotion, train_ids, val_ids), family.config(), training,
-                            SequenceConfig(), space=space)
+                            family.sequence_config(), space=space)
 
 
 def make_tuner(kind: str, hypermodel, args, epochs: int):

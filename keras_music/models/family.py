@@ -15,6 +15,9 @@ the benchmarks need, so none of them asks "which model is this?" on its own:
 * `space`: the KerasTuner search space as plain data (see `keras_music.hparams` for the
   entry format). Space names are config fields, `batch_size` (a training setting), or
   names the family derives fields from (`derive` / `underive`).
+* `recipe` / `sequences`: what a pretrained front end fixes: the feature recipe its inputs
+  must come from (`config.RECIPES` key; e.g. musicnn's 16 kHz log-mel) and its own crop
+  and scoring windows (`SequenceConfig` fields).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from __future__ import annotations
 import dataclasses
 import typing
 from typing import Callable
+
+from keras_music.config import RECIPES, FeatureRecipe
+from keras_music.data.sequences import SequenceConfig
 
 INPUT_KINDS = ("sequences", "clip_vector", "table")
 CLIP_VECTOR_INPUT = "features"  # the one input of `clip_vector` families (a model's contract)
@@ -66,6 +72,9 @@ class ModelFamily:
         derive: callable or None. `(values, config) -> dict of config fields` for the space
             names that are not fields (it pops them from `values`).
         underive: callable or None. `config -> dict of those names`: the inverse of `derive`.
+        recipe: str or None. `RECIPES` key the sequences must be computed with (None: any).
+        sequences: dict. `SequenceConfig` fields this family fixes (e.g. a pretrained
+            network's input length as `crop_frames`).
     """
 
     name: str
@@ -77,10 +86,32 @@ class ModelFamily:
     summary: str
     derive: Callable | None = None
     underive: Callable | None = None
+    recipe: str | None = None
+    sequences: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.inputs not in INPUT_KINDS:
             raise ValueError(f"{self.name}: inputs must be one of {INPUT_KINDS}, got {self.inputs!r}.")
+        if self.recipe is not None and self.recipe not in RECIPES:
+            raise ValueError(f"{self.name}: recipe must be one of {sorted(RECIPES)}, got {self.recipe!r}.")
+
+    def sequence_config(self, **overrides) -> SequenceConfig:
+        """`SequenceConfig` defaults with this family's fixed fields, then `overrides`."""
+        return dataclasses.replace(SequenceConfig(), **{**self.sequences, **overrides})
+
+    def check_recipe(self, recipe: FeatureRecipe | None, source: str) -> None:
+        """A clear error when `source`'s features were not computed the way this family's
+        pretrained front end needs (same spectrogram; length limit and resampler may differ)."""
+        if self.recipe is None:
+            return
+        expected = RECIPES[self.recipe]
+        loose = {"max_seconds", "resampler"}
+        differ = [] if recipe is None else [f.name for f in dataclasses.fields(FeatureRecipe)
+                                            if f.name not in loose and getattr(recipe, f.name) != getattr(expected, f.name)]
+        if recipe is None or differ:
+            found = "no recipe" if recipe is None else ", ".join(f"{n}={getattr(recipe, n)!r}" for n in differ)
+            raise ValueError(f"{source}: {self.name} needs features of the {self.recipe!r} recipe (extract them with "
+                             f"`python -m keras_music.extract AUDIO --out STORE --recipe {self.recipe}`); found {found}.")
 
     @property
     def has_variants(self) -> bool:

@@ -8,7 +8,7 @@ and the benchmarks iterate them. Adding a family = its module under `keras_music
 
 from __future__ import annotations
 
-from keras_music.models import cnn_lstm, genre_mlp, mlp_lstm, tag_mlp
+from keras_music.models import cnn_lstm, genre_mlp, mlp_lstm, musicnn_head, musicnn_lstm, tag_mlp
 from keras_music.models.family import ModelFamily
 
 REGISTRY: dict[str, ModelFamily] = {family.name: family for family in (
@@ -16,6 +16,8 @@ REGISTRY: dict[str, ModelFamily] = {family.name: family for family in (
     tag_mlp.FAMILY,
     mlp_lstm.FAMILY,
     cnn_lstm.FAMILY,
+    musicnn_head.FAMILY,
+    musicnn_lstm.FAMILY,
 )}
 
 # `--model mlp` (the first build's name for two families) still works, resolved by task.

@@ -46,6 +46,7 @@ def build_tagger(model_config, emotion, train_ids):
                             {"features_mean": vectors.mean(axis=0), "features_std": vectors.std(axis=0)})
     if family.inputs != "sequences":
         raise ValueError(f"{family.name} is a {family.task} model, not an emotion tagger.")
+    family.check_recipe(emotion.recipe, emotion.description)
     return family.build(model_config, tags, emotion.feature_dims, feature_statistics(emotion.sequences(), train_ids))
 
 

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_music.config import TrainingConfig, config_from_dict, config_to_dict
+from keras_music.config import RECIPES, TrainingConfig, config_from_dict, config_to_dict
 from keras_music.hparams import configs_from_hparams, default_hparams, load_space
 from keras_music.models.registry import REGISTRY, family_for_config, get_family
 
@@ -43,10 +43,15 @@ def small_config(family, variant):
     return dataclasses.replace(config, **small)
 
 
-def sequence_batch(lengths, frames):
+def sequence_inputs_of(family) -> dict[str, int]:
+    """The named inputs a sequence family takes: its recipe's features (pretrained front ends), else any."""
+    return RECIPES[family.recipe].feature_dims if family.recipe else SEQUENCE_INPUTS
+
+
+def sequence_batch(lengths, frames, features=SEQUENCE_INPUTS):
     rng = np.random.default_rng(1)
     batch = {}
-    for name, width in SEQUENCE_INPUTS.items():
+    for name, width in features.items():
         values = rng.normal(0, 10, (len(lengths), frames, width)).astype("float32")
         for i, n in enumerate(lengths):  # right padding with zeros, as the pipeline makes it
             values[i, n:] = 0
@@ -72,10 +77,11 @@ def built(name, variant, demo_frame):
         stats = {"features_mean": np.zeros(10), "features_std": np.ones(10)}
         model = family.build(config, TAGS, {"features": 10}, stats)
     else:
-        inputs = sequence_batch([30, 41, 24, 35], 41)
-        stats = {f"{n}_{k}": [0.0 if k == "mean" else 10.0] * w for n, w in SEQUENCE_INPUTS.items()
+        features = sequence_inputs_of(family)
+        inputs = sequence_batch([30, 41, 24, 35], 41, features)
+        stats = {f"{n}_{k}": [0.0 if k == "mean" else 10.0] * w for n, w in features.items()
                  for k in ("mean", "std")}
-        model = family.build(config, TAGS, SEQUENCE_INPUTS, stats)
+        model = family.build(config, TAGS, features, stats)
     rows = len(next(iter(inputs.values())))
     targets = np.random.default_rng(2).integers(0, 2, (rows, len(TAGS))).astype("float32")
     weights = np.random.default_rng(3).integers(0, 2, (rows, len(TAGS))).astype("float32")
@@ -121,3 +127,15 @@ def test_names_resolve_and_mismatches_are_named():
         get_family("cnn_lstm", "genre")
     with pytest.raises(ValueError, match="unknown model 'transformer'"):
         get_family("transformer")
+
+
+@pytest.mark.parametrize("name", [n for n, f in REGISTRY.items() if f.recipe])
+def test_pretrained_front_ends_refuse_other_features_by_name(name):
+    family = REGISTRY[name]
+    with pytest.raises(ValueError, match=f"{name} takes"):
+        family.build(family.config(), TAGS, SEQUENCE_INPUTS, None)
+    family.check_recipe(RECIPES[family.recipe], "store")
+    with pytest.raises(ValueError, match=f"store: {name} needs features of the '{family.recipe}' recipe.*n_mels=64"):
+        family.check_recipe(RECIPES["4q"], "store")
+    with pytest.raises(ValueError, match="found no recipe"):
+        family.check_recipe(None, "cal500")

@@ -1,0 +1,96 @@
+"""musicnn_head: musicnn's pretrained embedding, frozen, under a small head of our own.
+
+What a user gets from a pretrained tagger with a probe, as a trainable, exportable family:
+the Keras 3 musicnn (`models/musicnn.py`, MTT or MSD weights) runs frozen up to its
+200-unit penultimate layer on each 3 s window; our dropout -> dense -> `logits` head
+learns the tags with the masked loss. Clips are scored as every tagger: the mean of the
+window logits. Inputs: the `musicnn` recipe's `mel` (16 kHz, 96 bands) and `length`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily
+from keras_music.models.layers import compile_tagger, sequence_inputs
+from keras_music.models.musicnn import (
+    BANDS,
+    PATCH_FRAMES,
+    WEIGHTS,
+    load_pretrained,
+    musicnn_backend,
+    musicnn_body,
+    musicnn_pooling,
+)
+
+MUSICNN_SEQUENCES = {"crop_frames": PATCH_FRAMES, "window_hop": PATCH_FRAMES // 2}
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicnnHeadConfig:
+    """A frozen musicnn embedding and a trained head.
+
+    Args:
+        weights: str. `MTT_musicnn` (MagnaTagATune) or `MSD_musicnn` (Million Song Dataset).
+        head_units: int. Hidden width of our head; 0 = logits straight from the embedding
+            (a linear probe).
+        dropout: float. Dropout on the embedding and before the logits.
+        learning_rate: float. Adam learning rate.
+    """
+
+    weights: str = "MTT_musicnn"
+    head_units: int = 64
+    dropout: float = 0.3
+    learning_rate: float = 1e-3
+
+    def __post_init__(self):
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"weights must be one of {WEIGHTS}, got {self.weights!r}.")
+
+
+def check_musicnn_inputs(inputs: dict[str, int], family: str) -> None:
+    """The musicnn front end takes the 96-band `mel` of the musicnn recipe and nothing else."""
+    if inputs != {"mel": BANDS}:
+        raise ValueError(f"{family} takes {{'mel': {BANDS}}} (features of `--recipe musicnn`), got {inputs}.")
+
+
+def build_musicnn_head(config: MusicnnHeadConfig, tags: list[str], inputs: dict[str, int],
+                       stats: dict | None = None) -> keras.Model:
+    """Compiled tagger: frozen musicnn (up to `penultimate`) -> dropout -> dense -> `logits`.
+    `stats` are not used: musicnn normalises its input with its own trained batch norm."""
+    check_musicnn_inputs(inputs, "musicnn_head")
+    model_inputs = sequence_inputs(inputs)
+    body = musicnn_body(model_inputs["mel"], model_inputs["length"], prefix="musicnn_")
+    pool, _, _ = musicnn_pooling(body["midend"], body["mask"], prefix="musicnn_")
+    x = musicnn_backend(pool, prefix="musicnn_")
+    if config.dropout:
+        x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    if config.head_units:
+        x = keras.layers.Dense(config.head_units, activation="relu", name="head_dense")(x)
+        if config.dropout:
+            x = keras.layers.Dropout(config.dropout, name="head_dropout")(x)
+    logits = keras.layers.Dense(len(tags), name="logits")(x)
+    model = keras.Model(model_inputs, logits, name="musicnn_head")
+    for name in load_pretrained(model, config.weights, prefix="musicnn_"):
+        model.get_layer(name).trainable = False
+    return compile_tagger(model, tags, config.learning_rate)
+
+
+FAMILY = ModelFamily(
+    name="musicnn_head",
+    task="emotion",
+    inputs="sequences",
+    config=MusicnnHeadConfig,
+    build=build_musicnn_head,
+    summary="tags from musicnn's frozen pretrained embedding (MTT/MSD) and a small trained head",
+    space={
+        "weights": {"type": "choice", "values": list(WEIGHTS)},
+        "head_units": {"type": "choice", "values": [0, 64, 128]},
+        "dropout": DROPOUT,
+        "learning_rate": LEARNING_RATE,
+    },
+    recipe="musicnn",
+    sequences=MUSICNN_SEQUENCES,
+)
