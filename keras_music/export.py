@@ -16,6 +16,10 @@ Signatures (core TensorFlow ops only; no tensorflow-io op is in any exported gra
   `length` (batch,) int32 -> `probabilities`, `logits` (batch, tags).
   Genre: one (batch, 1) input per raw CSV column -> `probabilities` (batch, classes).
   A per-clip emotion tagger (`--model mlp`): `features` (batch, dims) -> the same outputs.
+* `embeddings` (every emotion tagger): the same inputs as its `serving_default` ->
+  `embeddings` (batch, width): the clip's pooled vector before the tag layer, i.e. the input
+  of the model's Dense named `logits` (`keras_music.models.family.embedding_output`), for
+  searching and clustering a collection. `width` is in metadata.json (`embedding_width`).
 * `serve_audio` (sequence emotion models): `audio` (batch,) string of WAV file bytes (16-bit PCM, any
   rate from 8 to 192 kHz, mono or multichannel) -> `probabilities`, `logits`: decoded
   with `tf.audio.decode_wav`, mixed to mono, FFT-resampled to the model's rate, log-mel
@@ -23,7 +27,10 @@ Signatures (core TensorFlow ops only; no tensorflow-io op is in any exported gra
   logits averaged over the windows, by `keras_music.scoring` (as `keras_music.evaluate`
   scores clips). Also `window_logits` (batch, windows, tags), zero-padded past each
   file's `window_count` (batch,) windows: the curve over time, and what predict combines
-  the chunks of very long files from.
+  the chunks of very long files from; and, from the same pass, `embeddings` (batch, width),
+  the mean of the windows' embeddings (as the logits are the mean of theirs; the logits
+  layer being linear, it maps the one onto the other), and `window_embeddings`
+  (batch, windows, width), zero-padded like `window_logits`.
 
 Assets: `assets/labels.txt`, `assets/metadata.json` (task, labels, feature recipe,
 sample rate, per-tag decision thresholds tuned on the validation split, a fingerprint of
@@ -169,11 +176,12 @@ def is_per_clip(config: dict) -> bool:
 
 
 def emotion_archive(model, config: dict):
-    """ExportArchive with `serving_default` (features) and `serve_audio` (WAV bytes)."""
+    """ExportArchive with `serving_default` and `embeddings` (features) and `serve_audio` (WAV bytes)."""
     import keras
     import tensorflow as tf
 
     from keras_music.audio import AudioFeatures, resample
+    from keras_music.models.family import embedding_model
     from keras_music.scoring import clip_windows, mean_logits
 
     recipe = recipe_of(config)
@@ -185,6 +193,8 @@ def emotion_archive(model, config: dict):
         raise ExportError(f"the run's recipe gives features {recipe.feature_dims} (name: width), the model expects "
                           f"{features}.")
 
+    embed = embedding_model(model, with_logits=True)  # the same layers and weights: one pass, both outputs
+    width = embed.output["embeddings"].shape[-1]
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -193,6 +203,9 @@ def emotion_archive(model, config: dict):
 
     def serving_default(inputs):
         return outputs(model(inputs, training=False))
+
+    def embeddings(inputs):
+        return {"embeddings": embed(inputs, training=False)["embeddings"]}
 
     def window_logits(wav_bytes):
         audio, rate = tf.audio.decode_wav(wav_bytes)
@@ -207,30 +220,39 @@ def emotion_archive(model, config: dict):
         clip = {name: values[0] for name, values in front_end(samples[None, :]).items()}
         tf.debugging.assert_greater(tf.shape(clip["mel"])[0], 0, message=f"audio shorter than one analysis frame "
                                     f"({recipe.n_fft} samples at {recipe.sample_rate} Hz)")
-        windows = clip_windows(clip, window, hop)
-        return model(windows, training=False)
+        windows = embed(clip_windows(clip, window, hop), training=False)
+        return windows["logits"], windows["embeddings"]
 
     def serve_audio(audio):
         # Ragged: files have different window counts; padded with zeros for the signature.
-        per_window = tf.map_fn(window_logits, audio, fn_output_signature=tf.RaggedTensorSpec(
-            [None, n_tags], tf.float32, ragged_rank=0))
+        per_window, per_window_embeddings = tf.map_fn(window_logits, audio, fn_output_signature=(
+            tf.RaggedTensorSpec([None, n_tags], tf.float32, ragged_rank=0),
+            tf.RaggedTensorSpec([None, width], tf.float32, ragged_rank=0)))
         logits = tf.map_fn(mean_logits, per_window, fn_output_signature=tf.TensorSpec([n_tags], tf.float32))
+        clip_embeddings = tf.map_fn(mean_logits, per_window_embeddings,
+                                    fn_output_signature=tf.TensorSpec([width], tf.float32))
         return {**outputs(logits), "window_logits": per_window.to_tensor(),
-                "window_count": tf.cast(per_window.row_lengths(), tf.int32)}
+                "window_count": tf.cast(per_window.row_lengths(), tf.int32),
+                "embeddings": clip_embeddings, "window_embeddings": per_window_embeddings.to_tensor()}
 
-    archive.add_endpoint("serving_default", serving_default, input_signature=[{
-        **{name: tf.TensorSpec([None, None, width], tf.float32, name=name) for name, width in features.items()},
-        "length": tf.TensorSpec([None], tf.int32, name="length")}])
+    feature_inputs = {**{name: tf.TensorSpec([None, None, dims], tf.float32, name=name)
+                         for name, dims in features.items()},
+                      "length": tf.TensorSpec([None], tf.int32, name="length")}
+    archive.add_endpoint("serving_default", serving_default, input_signature=[feature_inputs])
+    archive.add_endpoint("embeddings", embeddings, input_signature=[feature_inputs])
     archive.add_endpoint("serve_audio", serve_audio,
                          input_signature=[tf.TensorSpec([None], tf.string, name="audio")])
     return archive
 
 
 def per_clip_archive(model):
-    """ExportArchive of a per-clip tagger: `serving_default` on its `features` vector."""
+    """ExportArchive of a per-clip tagger: `serving_default` and `embeddings` on its `features` vector."""
     import keras
     import tensorflow as tf
 
+    from keras_music.models.family import embedding_model
+
+    embed = embedding_model(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
 
@@ -238,9 +260,12 @@ def per_clip_archive(model):
         logits = model({"features": features}, training=False)
         return {"probabilities": tf.sigmoid(logits), "logits": logits}
 
-    archive.add_endpoint("serving_default", serving_default,
-                         input_signature=[tf.TensorSpec([None, model.input["features"].shape[-1]], tf.float32,
-                                                        name="features")])
+    def embeddings(features):
+        return {"embeddings": embed({"features": features}, training=False)}
+
+    spec = tf.TensorSpec([None, model.input["features"].shape[-1]], tf.float32, name="features")
+    archive.add_endpoint("serving_default", serving_default, input_signature=[spec])
+    archive.add_endpoint("embeddings", embeddings, input_signature=[spec])
     return archive
 
 
@@ -299,7 +324,8 @@ def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
 
     rng = np.random.default_rng(0)
     if config["task"] == "emotion" and is_per_clip(config):
-        return [("serving_default", {"features": np.zeros((1, model.input["features"].shape[-1]), "float32")})]
+        features = {"features": np.zeros((1, model.input["features"].shape[-1]), "float32")}
+        return [("serving_default", features), ("embeddings", features)]
     if config["task"] == "genre":
         columns = {}
         for name, tensor in model.input.items():
@@ -311,7 +337,8 @@ def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
     tone = 0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * rate) / rate) + 0.01 * rng.standard_normal(3 * rate)
     windows = {name: rng.normal(0, 10, (1, frames, width)).astype("float32")
                for name, width in run_features(config).items()}
-    return [("serving_default", {**windows, "length": np.array([frames], "int32")}),
+    inputs = {**windows, "length": np.array([frames], "int32")}
+    return [("serving_default", inputs), ("embeddings", inputs),
             ("serve_audio", {"audio": np.array([wav_bytes(tone, rate)], dtype=object)})]
 
 
@@ -346,11 +373,18 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         report = json.loads(report_path.read_text())
         metadata["test_metrics"] = {k: v for k, v in report.items() if isinstance(v, (int, float))
                                     and not isinstance(v, bool) and k not in ("epochs_run", "resumed_after_epoch")}
+    if task == "emotion":
+        from keras_music.models.family import embedding_output
+
+        width = int(embedding_output(model).shape[-1])
+        metadata["embedding_width"] = width
+        embedded = f"embeddings (batch, {width}): the pooled vector before the tag layer (the input of `logits`)"
     if task == "emotion" and is_per_clip(config):
         thresholds, source = validation_thresholds(model, config, data)
         metadata.update({"thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
                          "signatures": {"serving_default": "features (one vector per clip: the training data's "
-                                                           "aggregated features) -> probabilities, logits"}})
+                                                           "aggregated features) -> probabilities, logits",
+                                        "embeddings": f"features -> {embedded}"}})
         archive = per_clip_archive(model)
     elif task == "emotion":
         from keras_music.config import config_to_dict
@@ -358,13 +392,17 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         recipe = recipe_of(config)
         thresholds, source = validation_thresholds(model, config, data)
         sequences = sequence_config_of(config)
+        inputs = ", ".join([*run_features(config), "length"])
         metadata.update({"recipe": config_to_dict(recipe), "sample_rate": recipe.sample_rate,
                          "window_frames": sequences.crop_frames, "window_hop_frames": sequences.window_hop,
                          "thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
-                         "signatures": {"serving_default": "mel, mfcc, length -> probabilities, logits",
+                         "signatures": {"serving_default": f"{inputs} -> probabilities, logits",
+                                        "embeddings": f"{inputs} -> {embedded}",
                                         "serve_audio": "audio (WAV bytes) -> probabilities, logits (mean "
                                                        "of the windows), window_logits (batch, windows, tags; "
-                                                       "zero-padded), window_count"}})
+                                                       "zero-padded), window_count, embeddings (batch, "
+                                                       f"{width}; mean of the windows), window_embeddings "
+                                                       f"(batch, windows, {width}; zero-padded)"}})
         archive = emotion_archive(model, config)
     else:
         metadata["signatures"] = {"serving_default": "raw CSV columns -> probabilities"}

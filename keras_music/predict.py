@@ -5,6 +5,7 @@
     python -m keras_music.predict long.flac --model saved_models/emotion_4q --per-window
 
     python -m keras_music.predict ~/music --model saved_models/emotion_4q --out tags.jsonl --plot curves/
+    python -m keras_music.predict ~/music --model saved_models/emotion_4q --embeddings --out music.jsonl
 
 Files and folders (searched recursively for .wav, .flac, .ogg, .mp3) are read block by
 block with soundfile (`audio.read_spans`), mixed to mono, resampled to the model's rate
@@ -16,14 +17,17 @@ windows are exactly the whole file's, so memory does not grow with a file's leng
 the scores do not depend on the chunk size; shorter files share a call (`--batch-size`),
 each scored alone inside it. `--jobs` threads decode while the model scores. A file's
 scores are the sigmoid of the mean window logits; tags above the per-tag thresholds of
-the export's metadata are listed.
+the export's metadata are listed. With `--embeddings` each file's record also holds its
+`embedding`: the mean of its windows' embeddings (the export's vector before the tag
+layer), for searching and clustering a collection; JSON: a list of floats, CSV: columns
+`emb_0`..`emb_<width-1>` (not with `--per-window`, whose CSV rows are windows).
 
 Collections: with `--out X.csv` or `--out X.jsonl` a record is appended and flushed as each
 file finishes (fsync'd every 16 records and at the end), so a killed run keeps its work, and
 the same command run again resumes automatically: files already in X are skipped, failed
 ones too (their `error` record stays; `--retry-failed` tries them again, the newest record
 of a file wins). X written with another model (export digest in each record's `model`) or
-layout is an error, never mixed. More than 100 files need `--out`; without it results go
+layout (`--per-window`, `--embeddings`, format) is an error, never mixed. More than 100 files need `--out`; without it results go
 to stdout at the end, in the order given (jsonl: a line per file as it finishes).
 Unreadable files are reported with the reason and skipped; the exit code is 1 when any
 file failed.
@@ -54,9 +58,11 @@ class ExportedTagger:
     Args:
         path: a version folder (`saved_models/NAME/3`) or a model folder
             (`saved_models/NAME`, whose newest version is used).
+        embeddings: also return the windows' embeddings (`window_outputs`) and each file's
+            `embedding` (`file_result`); an export without them is an error.
     """
 
-    def __init__(self, path: str | Path, decoder: str = "soundfile"):
+    def __init__(self, path: str | Path, decoder: str = "soundfile", embeddings: bool = False):
         import tensorflow as tf
 
         path = Path(path)
@@ -84,19 +90,31 @@ class ExportedTagger:
         if "window_count" not in self._serve_audio.structured_outputs:
             raise ValueError(f"{path}: its serve_audio has no window_logits/window_count outputs (exported by an "
                              "older keras_music); export the run again.")
+        self.embeddings = embeddings
+        if embeddings and "window_embeddings" not in self._serve_audio.structured_outputs:
+            raise ValueError(f"{path}: its serve_audio has no embeddings (exported by an older keras_music); export "
+                             "the run again for --embeddings.")
+        self.embedding_width = int(self.metadata["embedding_width"]) if embeddings else 0
         from keras_music.config import FeatureRecipe
 
         self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=f"{metadata_path} recipe")
         self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
 
-    def window_logits(self, wavs: list[bytes]) -> list[np.ndarray]:
-        """Logits `(windows, tags)` of each WAV-encoded clip (one serve_audio call), windows in
-        `scoring.window_starts` order."""
+    def window_outputs(self, wavs: list[bytes]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """`(logits (windows, tags), embeddings (windows, width) or None)` of each WAV-encoded clip (one
+        serve_audio call), windows in `scoring.window_starts` order; embeddings only with `embeddings`."""
         import tensorflow as tf
 
         out = self._serve_audio(audio=tf.constant(wavs, dtype=tf.string))
         logits, counts = out["window_logits"].numpy(), out["window_count"].numpy()
-        return [logits[i, :counts[i]] for i in range(len(wavs))]
+        embeddings = out["window_embeddings"].numpy() if self.embeddings else None
+        return [(logits[i, :counts[i]], None if embeddings is None else embeddings[i, :counts[i]])
+                for i in range(len(wavs))]
+
+    def window_logits(self, wavs: list[bytes]) -> list[np.ndarray]:
+        """Logits `(windows, tags)` of each WAV-encoded clip (one serve_audio call), windows in
+        `scoring.window_starts` order."""
+        return [logits for logits, _ in self.window_outputs(wavs)]
 
     @functools.cached_property
     def identity(self) -> str:
@@ -124,6 +142,7 @@ class _Chunk:
 class _FileState:
     num_samples: int = 0
     logits: list = dataclasses.field(default_factory=list)
+    embeddings: list = dataclasses.field(default_factory=list)
     starts: list = dataclasses.field(default_factory=list)
     error: str | None = None
 
@@ -166,26 +185,36 @@ def read_chunks(tagger: ExportedTagger, index: int, path: Path, chunk_seconds: f
         put(("error", index, _reason(error)))
 
 
-def file_result(tagger: ExportedTagger, path: Path, num_samples: int, logits: np.ndarray, starts: np.ndarray) -> dict:
-    """Per-file probabilities and tags (sigmoid of the mean window logit) and each window's probabilities."""
+def mean_windows(values: np.ndarray) -> np.ndarray:
+    """The mean over a file's windows `(windows, n)` -> `(n,)`, as evaluate averages logits (`WindowMeans`)."""
     from keras_music.scoring import WindowMeans
 
-    means = WindowMeans(1, len(tagger.labels))
-    means.add(np.zeros(len(logits), int), logits)
-    probabilities = 1 / (1 + np.exp(-means.means()[0]))
+    means = WindowMeans(1, values.shape[1])
+    means.add(np.zeros(len(values), int), values)
+    return means.means()[0]
+
+
+def file_result(tagger: ExportedTagger, path: Path, num_samples: int, logits: np.ndarray, starts: np.ndarray,
+                embeddings: np.ndarray | None = None) -> dict:
+    """Per-file probabilities and tags (sigmoid of the mean window logit), each window's probabilities and,
+    given the windows' `embeddings`, the file's `embedding` (their mean, 9 significant digits: float32's)."""
+    probabilities = 1 / (1 + np.exp(-mean_windows(logits)))
     frames = tagger.recipe.num_frames(num_samples)
     width = tagger.window if tagger.window and tagger.hop else frames
     seconds = tagger.recipe.hop_length / tagger.sample_rate  # per frame; window times are frame times, as librosa's
     length = num_samples / tagger.sample_rate
-    return {
+    result = {
         "file": str(path),
         "seconds": round(length, 3),
         "probabilities": dict(zip(tagger.labels, map(float, probabilities))),
         "tags": [t for t, p, th in zip(tagger.labels, probabilities, tagger.thresholds) if p >= th],
-        "windows": [{"start": round(s * seconds, 3), "end": round(min((s + width) * seconds, length), 3),
-                     "probabilities": dict(zip(tagger.labels, map(float, 1 / (1 + np.exp(-row)))))}
-                    for s, row in zip(starts.tolist(), logits)],
     }
+    if embeddings is not None:
+        result["embedding"] = [float(f"{v:.9g}") for v in mean_windows(embeddings)]
+    result["windows"] = [{"start": round(s * seconds, 3), "end": round(min((s + width) * seconds, length), 3),
+                          "probabilities": dict(zip(tagger.labels, map(float, 1 / (1 + np.exp(-row)))))}
+                         for s, row in zip(starts.tolist(), logits)]
+    return result
 
 
 def tag_files(tagger: ExportedTagger, files: list[Path], chunk_seconds: float, jobs: int = 2, batch_size: int = 8):
@@ -251,8 +280,9 @@ def tag_files(tagger: ExportedTagger, files: list[Path], chunk_seconds: float, j
                     if reason is not None:
                         yield index, None, reason
                     else:
-                        yield index, file_result(tagger, files[index], state.num_samples,
-                                                 np.concatenate(state.logits), np.concatenate(state.starts)), None
+                        embeddings = np.concatenate(state.embeddings) if tagger.embeddings else None
+                        yield index, file_result(tagger, files[index], state.num_samples, np.concatenate(state.logits),
+                                                 np.concatenate(state.starts), embeddings), None
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -264,7 +294,7 @@ def _score(tagger: ExportedTagger, batch: list[_Chunk], states: dict) -> None:
     if not live:
         return
     try:
-        outputs = tagger.window_logits([c.wav for c in live])
+        outputs = tagger.window_outputs([c.wav for c in live])
     except Exception as error:
         if len(live) > 1:
             for chunk in live:
@@ -272,7 +302,7 @@ def _score(tagger: ExportedTagger, batch: list[_Chunk], states: dict) -> None:
             return
         states[live[0].file].error = _reason(error)
         return
-    for chunk, logits in zip(live, outputs):
+    for chunk, (logits, embeddings) in zip(live, outputs):
         state = states[chunk.file]
         if len(logits) <= chunk.positions.max(initial=-1):
             state.error = (f"serve_audio returned {len(logits)} windows for a chunk of {chunk.samples} samples, "
@@ -281,6 +311,8 @@ def _score(tagger: ExportedTagger, batch: list[_Chunk], states: dict) -> None:
             continue
         state.logits.append(logits[chunk.positions])
         state.starts.append(chunk.starts)
+        if embeddings is not None:
+            state.embeddings.append(embeddings[chunk.positions])
 
 
 def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -302,9 +334,14 @@ def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, bad
 
 
-def csv_header(labels: list[str], per_window: bool, collection: bool = False) -> list[str]:
-    """CSV columns; files written by `--out` also carry `error` and `model` (what resuming reads)."""
-    head = ["file", "start", "end", *labels] if per_window else ["file", "seconds", *labels, "tags"]
+EMBEDDING_COLUMN = "emb_{}"  # CSV columns of --embeddings: emb_0 .. emb_<width-1>
+
+
+def csv_header(labels: list[str], per_window: bool, collection: bool = False, embedding_width: int = 0) -> list[str]:
+    """CSV columns; files written by `--out` also carry `error` and `model` (what resuming reads).
+    `embedding_width` (file rows only): the `emb_<i>` columns of `--embeddings`."""
+    head = ["file", "start", "end", *labels] if per_window else \
+        ["file", "seconds", *labels, "tags", *(EMBEDDING_COLUMN.format(i) for i in range(embedding_width))]
     return head + ["error", "model"] if collection else head
 
 
@@ -313,10 +350,11 @@ def csv_rows(result: dict, labels: list[str], per_window: bool) -> list[list]:
         return [[result["file"], w["start"], w["end"], *(f"{w['probabilities'][t]:.4f}" for t in labels)]
                 for w in result["windows"]]
     return [[result["file"], result["seconds"], *(f"{result['probabilities'][t]:.4f}" for t in labels),
-             ";".join(result["tags"])]]
+             ";".join(result["tags"]), *(repr(v) for v in result.get("embedding", ()))]]
 
 
-def format_results(results: list[dict], labels: list[str], fmt: str, per_window: bool) -> str:
+def format_results(results: list[dict], labels: list[str], fmt: str, per_window: bool,
+                   embedding_width: int = 0) -> str:
     """The whole output of a run to stdout (or `--format json`): files in the order given."""
     if fmt == "json":
         if not per_window:
@@ -324,7 +362,7 @@ def format_results(results: list[dict], labels: list[str], fmt: str, per_window:
         return json.dumps(results, indent=2) + "\n"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(csv_header(labels, per_window))
+    writer.writerow(csv_header(labels, per_window, embedding_width=embedding_width))
     for r in results:
         writer.writerows(csv_rows(r, labels, per_window))
     return buffer.getvalue()
@@ -337,14 +375,17 @@ class ResultLog:
     every `sync_every` records and on close, so a killed run keeps what it finished (at
     most a torn last line, dropped when resumed). Opening an existing file reads which
     files it has: `done` (tagged) and `failed` (an `error` record). A file written with
-    another model or another layout (`--per-window`, format) is an error, never mixed.
+    another model or another layout (`--per-window`, `--embeddings`, format) is an error,
+    never mixed. `embedding_width`: records carry embeddings of that width (0: none).
     """
 
-    def __init__(self, path: Path, fmt: str, labels: list[str], per_window: bool, model: str, sync_every: int = 16):
+    def __init__(self, path: Path, fmt: str, labels: list[str], per_window: bool, model: str, sync_every: int = 16,
+                 embedding_width: int = 0):
         self.path, self.fmt, self.labels, self.per_window, self.model = path, fmt, labels, per_window, model
+        self.embeddings = embedding_width > 0
         self.sync_every, self.unsynced = sync_every, 0
         self.done, self.failed = {}, {}
-        self.header = csv_header(labels, per_window, collection=True)
+        self.header = csv_header(labels, per_window, collection=True, embedding_width=embedding_width)
         fresh = not path.is_file() or path.stat().st_size == 0
         if not fresh:
             self._read_existing()
@@ -367,8 +408,10 @@ class ResultLog:
         if self.fmt == "csv":
             rows = list(csv.reader(io.StringIO(text)))
             if rows and rows[0] != self.header:
+                if (EMBEDDING_COLUMN.format(0) in rows[0]) != self.embeddings:
+                    raise self._mismatch(f"written {'without' if self.embeddings else 'with'} --embeddings")
                 raise self._mismatch(f"its columns {rows[0][:4]}... are not this run's {self.header[:4]}... "
-                                     "(another model, --per-window or format)")
+                                     "(another model, --per-window, --embeddings or format)")
             records = [dict(zip(self.header, row)) for row in rows[1:]]
         else:
             try:
@@ -377,6 +420,8 @@ class ResultLog:
                 raise self._mismatch(f"not JSON lines ({error})") from None
             if any("error" not in r and ("windows" in r) != self.per_window for r in records):
                 raise self._mismatch(f"written {'without' if self.per_window else 'with'} --per-window")
+            if any("error" not in r and ("embedding" in r) != self.embeddings for r in records):
+                raise self._mismatch(f"written {'without' if self.embeddings else 'with'} --embeddings")
         for record in records:
             if record.get("model") != self.model:
                 raise self._mismatch(f"written with model {record.get('model')}, this run uses {self.model}")
@@ -456,6 +501,11 @@ def main(argv=None) -> int:
                         help="csv, json (one document) or jsonl (one object per file). Default: from --out's "
                              "extension (.jsonl, .json), else csv.")
     parser.add_argument("--per-window", action="store_true", help="Also output every window's scores (a curve).")
+    parser.add_argument("--embeddings", action="store_true",
+                        help="Also output each file's embedding: the mean of its windows' vectors before the tag "
+                             "layer (the export's embeddings), to search or cluster a collection. JSON/JSONL: a "
+                             "list of floats under 'embedding'; CSV: columns emb_0..emb_<width-1> (not with "
+                             "--per-window).")
     parser.add_argument("--chunk-seconds", type=float, default=60.0,
                         help="Most audio per serve_audio call (memory): longer files are read in blocks and sent in "
                              "overlapping chunks whose windows are exactly the whole file's, so scores do not "
@@ -485,6 +535,9 @@ def main(argv=None) -> int:
     if args.format is None:
         suffix = Path(args.out).suffix.lower() if args.out else ""
         args.format = {".jsonl": "jsonl", ".json": "json"}.get(suffix, "csv")
+    if args.embeddings and args.per_window and args.format == "csv":
+        parser.error("--embeddings with --per-window needs --format json or jsonl (CSV rows are windows there; "
+                     "embeddings are per file).")
     for flag in ("window", "hop"):
         if getattr(args, flag) is not None:
             print(f"warning: --{flag} is deprecated and ignored; files are scored with the model's training window "
@@ -495,7 +548,7 @@ def main(argv=None) -> int:
     from keras_music.progress import Progress
 
     try:
-        tagger = ExportedTagger(args.model, decoder=args.decoder)
+        tagger = ExportedTagger(args.model, decoder=args.decoder, embeddings=args.embeddings)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -505,8 +558,8 @@ def main(argv=None) -> int:
               "finishes and a rerun resumes.", file=sys.stderr)
         return 1
     try:
-        log = ResultLog(Path(args.out), args.format, tagger.labels, args.per_window, tagger.identity) \
-            if args.out and args.format != "json" else None
+        log = ResultLog(Path(args.out), args.format, tagger.labels, args.per_window, tagger.identity,
+                        embedding_width=tagger.embedding_width) if args.out and args.format != "json" else None
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -554,7 +607,8 @@ def main(argv=None) -> int:
             log.close()
     progress.close()
     if not log and not stream:
-        text = format_results([results[i] for i in sorted(results)], tagger.labels, args.format, args.per_window)
+        text = format_results([results[i] for i in sorted(results)], tagger.labels, args.format, args.per_window,
+                              tagger.embedding_width)
         if args.out:
             with atomic_path(Path(args.out)) as tmp:
                 Path(tmp).write_text(text)

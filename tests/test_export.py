@@ -132,6 +132,66 @@ def test_emotion_export_serves_both_signatures_without_keras_music(emotion_run, 
     assert len(metadata["training_data_fingerprint"]) == 64 and "macro_roc_auc" in metadata["test_metrics"]
 
 
+def test_embeddings_are_the_vector_before_the_tag_layer_in_both_paths_without_keras_music(
+        emotion_run, tmp_path, audio_dir):
+    """`embeddings` (features) and serve_audio's `embeddings` (WAV) against a sub-model built here from the
+    reloaded Keras model (the input of its layer `logits`), on the same inputs; tolerance 1e-5."""
+    import keras
+
+    from keras_music.audio import compute_features, resample
+    from keras_music.scoring import window_starts
+    from keras_music.training.common import load_run
+
+    export = export_run(emotion_run, "emotion_embed", tmp_path / "models")
+    model, config = load_run(emotion_run)
+    logits_layer = model.get_layer("logits")
+    kernel, bias = logits_layer.get_weights()
+    reference = keras.Model(model.input, [logits_layer.input, model.output])  # (embeddings, logits)
+    width = kernel.shape[0]
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    assert metadata["embedding_width"] == width == logits_layer.input.shape[-1]
+    assert f"(batch, {width})" in metadata["signatures"]["embeddings"]
+    assert "window_embeddings" in metadata["signatures"]["serve_audio"]
+
+    rng = np.random.default_rng(1)
+    mel = rng.normal(-40, 15, (3, 80, 64)).astype("float32")
+    mfcc = rng.normal(0, 20, (3, 80, 20)).astype("float32")
+    length = np.array([80, 33, 9], "int32")
+    wavs = [audio_dir / "mozart_k545_bright_22k_mono_16bit.wav",
+            audio_dir / "bach_chorale_bwv269_calm_44k_stereo_16bit.wav"]
+    audio = [p.read_bytes() for p in wavs]
+    served = run_fresh(export, {"embeddings/mel": mel, "embeddings/mfcc": mfcc, "embeddings/length": length,
+                                "serving_default/mel": mel, "serving_default/mfcc": mfcc,
+                                "serving_default/length": length,
+                                "serve_audio/audio": np.array(audio, dtype=object)}, tmp_path)
+    assert sorted(k for k in served if k.startswith("embeddings/")) == ["embeddings/embeddings"]
+
+    expected, _ = reference({"mel": mel, "mfcc": mfcc, "length": length}, training=False)
+    embeddings = served["embeddings/embeddings"]
+    assert embeddings.shape == (3, width) and np.abs(embeddings).max() > 0
+    assert np.max(np.abs(embeddings - np.asarray(expected))) <= 1e-5
+    # it is the tag layer's input: the layer maps it onto serving_default's logits
+    assert np.max(np.abs(embeddings @ kernel + bias - served["serving_default/logits"])) <= 1e-5
+
+    window, hop = config["sequence_config"]["crop_frames"], config["sequence_config"]["window_hop"]
+    counts = served["serve_audio/window_count"]
+    for i, wav in enumerate(audio):  # the training-side path: package decode + resample + features + windows
+        decoded, rate = tf.audio.decode_wav(wav)
+        samples = resample(tf.reduce_mean(decoded, axis=1), int(rate), 22050).numpy()
+        features = compute_features(samples)
+        starts = window_starts(len(features["mel"]), window, hop).numpy()
+        windows = {name: np.stack([features[name][s:s + window] for s in starts]) for name in ("mel", "mfcc")}
+        window_embeddings, _ = reference({**windows, "length": np.full(len(starts), window, "int32")},
+                                         training=False)
+        window_embeddings = np.asarray(window_embeddings)
+        assert counts[i] == len(starts)
+        row = served["serve_audio/window_embeddings"][i]
+        assert np.max(np.abs(row[:counts[i]] - window_embeddings)) <= 1e-5 and not row[counts[i]:].any()
+        assert np.max(np.abs(served["serve_audio/embeddings"][i] - window_embeddings.mean(axis=0))) <= 1e-5
+    # the mean embedding maps onto the mean logits (the tag layer is linear)
+    assert np.max(np.abs(served["serve_audio/embeddings"] @ kernel + bias - served["serve_audio/logits"])) <= 1e-5
+
+
 def prediction_log_class():
     """tensorflow_serving's PredictionLog message, declared from its .proto field numbers (the
     tensorflow-serving-api package is not installed), in the default pool beside TensorProto."""
@@ -177,9 +237,10 @@ def test_warmup_records_are_predict_requests_the_model_accepts(emotion_run, tmp_
         assert req.model_spec.name == "warm"
         inputs = {key: tf.make_ndarray(value) for key, value in req.inputs.items()}
         outputs = loaded.signatures[req.model_spec.signature_name](**{k: tf.constant(v) for k, v in inputs.items()})
-        assert outputs["probabilities"].shape[0] == 1
+        assert outputs["embeddings" if req.model_spec.signature_name == "embeddings" else "probabilities"
+                       ].shape[0] == 1
         seen.append(req.model_spec.signature_name)
-    assert sorted(seen) == ["serve_audio", "serving_default"]
+    assert sorted(seen) == sorted(loaded.signatures) == ["embeddings", "serve_audio", "serving_default"]
 
 
 def test_versions_increase_never_overwrite_and_a_failed_export_leaves_nothing(emotion_run, tmp_path, monkeypatch):
@@ -242,8 +303,12 @@ def test_per_clip_tagger_exports_its_features_signature(cal500_labels, tmp_path)
     model, config = load_run(tmp_path / "run")
     emotion = load_emotion_data(data)
     features = emotion.clip_vectors(emotion.tags.clip_ids[:9])
-    served = run_fresh(export, {"serving_default/features": features}, tmp_path)
+    served = run_fresh(export, {"serving_default/features": features, "embeddings/features": features}, tmp_path)
     expected = 1 / (1 + np.exp(-np.asarray(model({"features": features}, training=False))))
     assert np.max(np.abs(served["serving_default/probabilities"] - expected)) <= 1e-5
     metadata = json.loads((export / "assets" / "metadata.json").read_text())
     assert "serve_audio" not in metadata["signatures"] and len(metadata["thresholds"]) == 18
+    kernel, bias = model.get_layer("logits").get_weights()
+    embeddings = served["embeddings/embeddings"]
+    assert embeddings.shape == (9, kernel.shape[0]) and metadata["embedding_width"] == kernel.shape[0]
+    assert np.max(np.abs(embeddings @ kernel + bias - served["serving_default/logits"])) <= 1e-5

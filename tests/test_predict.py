@@ -100,7 +100,9 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
     as 16-bit PCM for serve_audio (+-1 LSB, about 3e-5 of full scale); the graph's float32 mean
     of the window logits vs evaluate's float64 one; chunked STFT frames equal to the whole
     file's up to float rounding. A float16 feature store (what `evaluate` reads after
-    `extract`) moves features by up to ~0.03 dB, so it is only reported here."""
+    `extract`) moves features by up to ~0.03 dB, so it is only reported here. With --embeddings, the file's
+    embedding (mean of its window embeddings) is checked the same way, whole and in chunks."""
+    import keras
     import tensorflow as tf
 
     from keras_music.audio import compute_features, decode_audio, resample_like, wav_bytes
@@ -112,6 +114,7 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
 
     song = three_minute_wav(audio_dir, tmp_path / "three_minutes.wav")
     model, config = load_run(emotion_run)
+    embed = keras.Model(model.input, model.get_layer("logits").input)  # the vector before the tag layer
     sequence_config = config["sequence_config"]
     tagger = ExportedTagger(export)
     resampled = resample_like(*decode_audio(song), tagger.recipe)
@@ -123,26 +126,29 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
                 "mfcc": mfcc.astype(dtype).astype("float32")}
         source = ClipSource(["song"], lambda ids: tf.data.Dataset.from_tensors(clip))
         means = WindowMeans(1, len(config["tags"]))
+        embedding = WindowMeans(1, embed.output.shape[-1])
         for inputs, row in window_dataset(source, ["song"], sequence_config["crop_frames"],
                                           sequence_config["window_hop"], sequence_config["batch_size"]):
             means.add(row.numpy(), model(inputs, training=False))
-        return 1 / (1 + np.exp(-means.means()[0])), int(means.counts[0])
+            embedding.add(row.numpy(), embed(inputs, training=False))
+        return 1 / (1 + np.exp(-means.means()[0])), int(means.counts[0]), embedding.means()[0]
 
-    evaluated, windows = evaluate_path("float32")
-    from_store, _ = evaluate_path("float16")
+    evaluated, windows, evaluated_embedding = evaluate_path("float32")
+    from_store, _, _ = evaluate_path("float16")
     serve_audio = tf.saved_model.load(str(export)).signatures["serve_audio"]
     served = serve_audio(audio=tf.constant([wav_bytes(resampled, tagger.sample_rate)]))
     assert served["window_count"].numpy().tolist() == [windows] and windows > 100
     served = served["probabilities"].numpy()[0]
     served_44k = serve_audio(audio=tf.constant([song.read_bytes()]))["probabilities"].numpy()[0]
-    predicted = {}
+    predicted, embeddings = {}, {}
     assert len(chunk_plan(180 * 22050, tagger.recipe, tagger.window, tagger.hop, 60 * 22050)) == 4
     for chunk in ("600", "60"):  # the whole file in one call, and in 4 chunks of up to 60 s
         out = tmp_path / f"chunks-{chunk}.json"
         assert main([str(song), "--model", str(export), "--format", "json", "--out", str(out),
-                     "--chunk-seconds", chunk]) == 0
+                     "--chunk-seconds", chunk, "--embeddings"]) == 0
         (entry,) = json.loads(out.read_text())
         predicted[chunk] = np.array([entry["probabilities"][t] for t in config["tags"]])
+        embeddings[chunk] = np.array(entry["embedding"])
     differences = {"evaluate vs serve_audio": np.abs(evaluated - served).max(),
                    "evaluate vs predict": np.abs(evaluated - predicted["600"]).max(),
                    "serve_audio vs predict": np.abs(served - predicted["600"]).max(),
@@ -156,6 +162,16 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
             print(f"  {name}: {value:.2e}")
     assert max(v for k, v in differences.items() if "float16" not in k and "44.1" not in k) <= 1e-5
     assert differences["evaluate float16 store vs float32"] <= 1e-2
+    embedding_differences = {"evaluate vs predict": np.abs(evaluated_embedding - embeddings["600"]).max(),
+                             "predict whole vs 60 s chunks": np.abs(embeddings["600"] - embeddings["60"]).max()}
+    with capsys.disabled():
+        print(f"  embeddings (width {len(evaluated_embedding)}, max abs {np.abs(evaluated_embedding).max():.3f}): "
+              + ", ".join(f"{name} {value:.2e}" for name, value in embedding_differences.items()))
+    # Embeddings are not squashed by a sigmoid, so predict's 16-bit re-encoding shows more than in the
+    # probabilities (measured 2e-5 of a max of 0.8; on the re-encoded samples the embeddings agree within
+    # 1e-5: test_embeddings_round_trip_...). Chunks change nothing.
+    assert np.abs(evaluated_embedding).max() > 0 and embedding_differences["evaluate vs predict"] <= 1e-4
+    assert embedding_differences["predict whole vs 60 s chunks"] <= 1e-5
 
 
 @pytest.mark.slow
@@ -219,6 +235,71 @@ def test_csv_out_resumes_and_refuses_another_layout(export, audio_dir, tmp_path)
     assert again.returncode == 0 and "1 file(s) already there" in again.stderr and out.read_text().count("\n") == 2
     windows = predict(song, "--model", export, "--out", out, "--per-window")
     assert windows.returncode == 1 and "are not this run's" in windows.stderr and "Traceback" not in windows.stderr
+
+
+@pytest.mark.slow
+def test_embeddings_round_trip_through_jsonl_and_csv_and_a_layout_change_is_an_error(
+        emotion_run, export, audio_dir, tmp_path, capsys):
+    """`--embeddings`: each record's `embedding` is the mean of the file's window embeddings, computed here
+    from the Keras model on the audio predict sends (its soxr-resampled samples as 16-bit WAV); tolerance
+    1e-5. Resuming a file written without embeddings with them (or the other way) is an error."""
+    import keras
+    import tensorflow as tf
+
+    from keras_music.audio import compute_features, decode_audio, resample_like
+    from keras_music.predict import ExportedTagger, main
+    from keras_music.scoring import window_starts
+    from keras_music.training.common import load_run
+
+    model, config = load_run(emotion_run)
+    embed = keras.Model(model.input, model.get_layer("logits").input)
+    tagger = ExportedTagger(export)
+    window, hop = tagger.window, tagger.hop
+    songs = [audio_dir / "mozart_k545_bright_44k_stereo_16bit.flac", audio_dir / "bach_chorale_bwv269_calm_22k_mono_64k.mp3"]
+    expected = {}
+    for song in songs:
+        samples = resample_like(*decode_audio(song), tagger.recipe)
+        decoded, _ = tf.audio.decode_wav(wav_bytes(samples, tagger.sample_rate))  # what serve_audio receives
+        features = compute_features(decoded.numpy()[:, 0], tagger.recipe)
+        starts = window_starts(len(features["mel"]), window, hop).numpy()
+        windows = {name: np.stack([features[name][s:s + window] for s in starts]) for name in ("mel", "mfcc")}
+        vectors = np.asarray(embed({**windows, "length": np.full(len(starts), window, "int32")}, training=False))
+        expected[str(song)] = vectors.mean(axis=0)
+
+    out = tmp_path / "music.jsonl"
+    assert main([*map(str, songs), "--model", str(export), "--embeddings", "--out", str(out)]) == 0
+    records = {r["file"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert sorted(records) == sorted(expected)
+    width = json.loads((export / "assets" / "metadata.json").read_text())["embedding_width"]
+    for name, record in records.items():
+        assert len(record["embedding"]) == width and all(isinstance(v, float) for v in record["embedding"])
+        difference = np.max(np.abs(np.array(record["embedding"]) - expected[name]))
+        with capsys.disabled():
+            print(f"\n{Path(name).name}: embedding max abs {np.abs(expected[name]).max():.3f}, predict vs Keras "
+                  f"{difference:.2e}")
+        assert difference <= 1e-5
+
+    capsys.readouterr()
+    assert main([*map(str, songs), "--model", str(export), "--out", str(out)]) == 1
+    assert "written with --embeddings" in capsys.readouterr().err
+    plain = tmp_path / "plain.jsonl"
+    assert main([str(songs[0]), "--model", str(export), "--out", str(plain)]) == 0
+    assert main([str(songs[1]), "--model", str(export), "--embeddings", "--out", str(plain)]) == 1
+    assert "written without --embeddings" in capsys.readouterr().err
+    assert len(plain.read_text().splitlines()) == 1  # nothing mixed in
+
+    table = tmp_path / "music.csv"
+    assert main([*map(str, songs), "--model", str(export), "--embeddings", "--out", str(table)]) == 0
+    rows = {r["file"]: r for r in csv.DictReader(io.StringIO(table.read_text()))}
+    for name, row in rows.items():
+        assert [k for k in row if k.startswith("emb_")] == [f"emb_{i}" for i in range(width)]
+        assert [float(row[f"emb_{i}"]) for i in range(width)] == records[name]["embedding"]
+    capsys.readouterr()
+    assert main([str(songs[0]), "--model", str(export), "--out", str(table)]) == 1
+    assert "written with --embeddings" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # CSV rows are windows with --per-window; embeddings are per file
+        main([str(songs[0]), "--model", str(export), "--embeddings", "--per-window", "--format", "csv"])
+    assert "--embeddings with --per-window needs --format json or jsonl" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["beethoven_op18no4_minor_48k_mono_24bit.wav", "mozart_k545_bright_44k_stereo_128k.mp3",

@@ -18,6 +18,12 @@ the benchmarks need, so none of them asks "which model is this?" on its own:
 * `recipe` / `sequences`: what a pretrained front end fixes: the feature recipe its inputs
   must come from (`config.RECIPES` key; e.g. musicnn's 16 kHz log-mel) and its own crop
   and scoring windows (`SequenceConfig` fields).
+
+A tagger's last layer is a Dense named `logits` (`LOGITS_LAYER`), one logit per tag. Its
+input is the tagger's embedding (`embedding_output`, `embedding_model`): the clip's pooled
+vector after the head's hidden layer (dropout is the identity at inference), which the
+export serves as `embeddings` for search and clustering. Because the logits are linear in
+it, the mean of a clip's window embeddings maps to the mean of its window logits.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from keras_music.data.sequences import SequenceConfig
 
 INPUT_KINDS = ("sequences", "clip_vector", "table")
 CLIP_VECTOR_INPUT = "features"  # the one input of `clip_vector` families (a model's contract)
+LOGITS_LAYER = "logits"  # a tagger's last (Dense) layer; its input is the embedding (a model's contract)
 VARIANTS = ("default", "seed")  # what learns / the paper's choices (families with a `variant` field)
 
 LEARNING_RATE = {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"}
@@ -55,6 +62,39 @@ def layer_widths(field: str, count: str, first: str, ratio: float, minimum: int 
         return {count: len(getattr(config, field)), first: getattr(config, field)[0]}
 
     return derive, underive
+
+
+def embedding_output(model):
+    """The embedding of a tagger: the (symbolic) input tensor of its layer named `logits`, `(batch, width)`.
+
+    Raises ValueError when the model has no such layer, or when that layer's input is not one
+    `(batch, width)` tensor (e.g. a layer called more than once, or one adding several inputs).
+    """
+    try:
+        layer = model.get_layer(LOGITS_LAYER)
+    except ValueError:
+        raise ValueError(f"model {model.name!r} has no layer named {LOGITS_LAYER!r}, so it has no embedding: a "
+                         f"tagger's last Dense layer must be named {LOGITS_LAYER!r} (its input is the embedding)."
+                         ) from None
+    try:
+        tensor = layer.input
+    except (AttributeError, ValueError) as error:  # a layer called more than once has no single input
+        raise ValueError(f"model {model.name!r}: layer {LOGITS_LAYER!r} has no single input ({error}).") from None
+    if isinstance(tensor, (list, tuple, dict)) or len(tensor.shape) != 2:
+        raise ValueError(f"model {model.name!r}: the input of layer {LOGITS_LAYER!r} is not one (batch, width) "
+                         f"tensor, so it is no embedding (got {tensor!r}).")
+    return tensor
+
+
+def embedding_model(model, with_logits: bool = False):
+    """A `keras.Model` on `model`'s inputs (the same layers and weights) that outputs its embedding
+    `(batch, width)` (`embedding_output`), or, `with_logits`, `{"embeddings": ..., "logits": ...}`
+    from one pass (`logits` = the model's own output)."""
+    import keras
+
+    embeddings = embedding_output(model)
+    outputs = {"embeddings": embeddings, "logits": model.output} if with_logits else embeddings
+    return keras.Model(model.input, outputs, name=f"{model.name}_embedding")
 
 
 @dataclasses.dataclass(frozen=True)

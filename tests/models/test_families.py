@@ -13,6 +13,7 @@ import pytest
 
 from keras_music.config import RECIPES, TrainingConfig, config_from_dict, config_to_dict
 from keras_music.hparams import configs_from_hparams, default_hparams, load_space
+from keras_music.models.family import embedding_model
 from keras_music.models.registry import REGISTRY, family_for_config, get_family
 
 TAGS = ["happy", "sad", "calm"]
@@ -107,6 +108,27 @@ def test_padding_never_changes_the_output(name, variant, demo_frame):
     logits = model.predict(inputs, verbose=0)
     padded = {k: (np.pad(v, ((0, 0), (0, 23), (0, 0))) if v.ndim == 3 else v) for k, v in inputs.items()}
     np.testing.assert_allclose(model.predict(padded, verbose=0), logits, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, variant", [c for c in CASES if REGISTRY[c[0]].task == "emotion"])
+def test_every_tagger_has_an_embedding_that_its_logits_layer_maps_to_the_logits(name, variant, demo_frame, tmp_path):
+    """The export's `embeddings` contract, on a saved and reloaded model (what export loads): the
+    embedding is the input of the Dense named `logits`, so `embedding @ kernel + bias` is the output."""
+    model, inputs, _, _ = built(name, variant, demo_frame)
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    kernel, bias = restored.get_layer("logits").get_weights()
+    embeddings = np.asarray(embedding_model(restored)(inputs, training=False))
+    assert embeddings.shape == (len(next(iter(inputs.values()))), kernel.shape[0])
+    np.testing.assert_allclose(embeddings @ kernel + bias, np.asarray(restored(inputs, training=False)), atol=1e-5)
+    both = embedding_model(restored, with_logits=True)(inputs, training=False)
+    np.testing.assert_allclose(np.asarray(both["embeddings"]), embeddings, atol=1e-6)
+
+
+def test_a_model_without_a_logits_layer_has_no_embedding():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="scores")], name="other")
+    with pytest.raises(ValueError, match="model 'other' has no layer named 'logits'"):
+        embedding_model(model)
 
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
