@@ -98,6 +98,12 @@ def quadrant_axes(tags: list[str], labels: np.ndarray, probabilities: np.ndarray
     return result
 
 
+def one_tag_per_clip(labels: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether every cell is known and every clip has exactly one positive tag (its class, e.g. a
+    4Q quadrant): then accuracy and F1 of the argmax over tags mean something."""
+    return bool(np.all(mask > 0) and (np.asarray(labels).sum(axis=1) == 1).all())
+
+
 def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits: np.ndarray) -> dict:
     """Per-tag ROC-AUC, PR-AUC, accuracy and prediction spread over known cells, plus macro means.
 
@@ -124,7 +130,7 @@ def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits
         if spread < CONSTANT_PREDICTION_STD:
             constant.append(tag)
     defined = [v for v in per_tag.values() if v["roc_auc"] is not None]
-    single_label = bool(mask.all() and (labels.sum(axis=1) == 1).all())
+    single_label = one_tag_per_clip(labels, mask)
     truth, predicted = labels.argmax(axis=1), probabilities.argmax(axis=1)
     return {
         "n": int(len(labels)),

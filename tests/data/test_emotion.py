@@ -40,18 +40,14 @@ def test_cal500_has_no_sequence_features(cal500_labels):
     assert emotion.feature_dims == {} and emotion.source is None
 
 
-def test_store_with_4q_style_labels_keeps_artist_groups_and_quadrant_tags(small_emotion_store, tmp_path):
+def test_store_with_4q_style_labels_keeps_artist_groups_and_quadrant_tags(small_emotion_store, small_4q_labels,
+                                                                           tmp_path):
     """A store extracted from a labelled folder's audio, with that folder's labels.csv: tags and
     artist groups as the folder itself gives them (metadata.csv beside the labels)."""
-    ids = load_emotion_data(str(small_emotion_store)).tags.clip_ids
-    quadrants = [f"Q{1 + i % 4}" for i in range(len(ids))]
-    (tmp_path / "labels.csv").write_text("clip_id,quadrant,arousal,valence\n" + "".join(
-        f"{c},{q},{'high' if q in ('Q1', 'Q2') else 'low'},{'positive' if q in ('Q1', 'Q4') else 'negative'}\n"
-        for c, q in zip(ids, quadrants)))
-    (tmp_path / "metadata.csv").write_text("clip_id,artist\n" + "".join(
-        f"{c},{'The Band' if i < 10 else f'Solo {i}'}\n" for i, c in enumerate(ids)))
-    emotion = load_emotion_data(str(small_emotion_store), labels=str(tmp_path / "labels.csv"))
+    emotion = load_emotion_data(str(small_emotion_store), labels=str(small_4q_labels))
+    ids = emotion.tags.clip_ids
     assert emotion.tags.tags == ["quadrant_q1", "quadrant_q2", "quadrant_q3", "quadrant_q4"]
     assert {emotion.groups[c] for c in ids[:10]} == {"artist:band"} and emotion.groups[ids[10]] == "artist:solo 10"
-    (tmp_path / "metadata.csv").unlink()  # no metadata: each clip its own group, as before
-    assert load_emotion_data(str(small_emotion_store), labels=str(tmp_path / "labels.csv")).groups[ids[0]] == ids[0]
+    alone = tmp_path / "labels.csv"  # no metadata.csv beside it: each clip its own group, as before
+    alone.write_text(small_4q_labels.read_text())
+    assert load_emotion_data(str(small_emotion_store), labels=str(alone)).groups[ids[0]] == ids[0]
