@@ -211,8 +211,9 @@ def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, arg
         probabilities = baseline_probabilities(row.key, x_train, train.labels, train.mask, x_test)
         return tagging_report(emotion.tags.tags, test.labels, test.mask, logits_of(probabilities))
     with tempfile.TemporaryDirectory() as tmp:
-        return train_emotion(args.data, Path(tmp), row.config, SequenceConfig(), dataclasses.replace(training, seed=seed),
-                             labels=args.labels, verbose=0, splits=(fold.train, fold.validation, fold.test))
+        return train_emotion(args.data, Path(tmp), row.config, SequenceConfig(),
+                             dataclasses.replace(training, seed=seed), labels=args.labels, verbose=0,
+                             splits=(fold.train, fold.validation, fold.test))
 
 
 def run_row(row: Row, splits: list[Fold], emotion, vectors: dict, args, training) -> list[dict]:

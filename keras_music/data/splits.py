@@ -103,7 +103,8 @@ def stratified_folds(classes, folds: int, seed: int, validation_fraction: float)
     keys = np.asarray([str(c) for c in classes])
     unique, counts = np.unique(keys, return_counts=True)
     if counts.min() < folds:
-        raise ValueError(f"class {str(unique[counts.argmin()])!r} has {counts.min()} rows, fewer than the {folds} folds.")
+        raise ValueError(f"class {str(unique[counts.argmin()])!r} has {counts.min()} rows, "
+                         f"fewer than the {folds} folds.")
     rng = np.random.default_rng(seed)
     members = [rng.permutation(np.flatnonzero(keys == value)) for value in unique]
     fold_of, dealt = np.empty(len(keys), dtype="int64"), 0
