@@ -1,26 +1,46 @@
 """Emotion benchmark: do the sequence models learn, and do they beat honest baselines?
 
-    python -m bench.emotion                              # the shared 4Q sequences
-    python -m bench.emotion --data cal500 --folds 10
-    python -m bench.emotion --data demo --seeds 0 1 2
+    python -m bench.emotion                                   # the shared 4Q sequences, one split by artist
+    python -m bench.emotion --folds 5                         # 4Q, 5-fold cross-validation by artist
+    python -m bench.emotion --protocol literature --seeds 0   # 4Q, stratified 10-fold CV by clip, 2 repeats
+    python -m bench.emotion --data cal500 --folds 10 --out bench/results/emotion-cal500.json
+    python -m bench.emotion --data STORE --labels ../shared/datasets/mer4q/labels.csv --folds 5
+    python -m bench.emotion --folds 5 --models cnn_lstm         # some rows (in parallel, or elsewhere) ...
+    python -m bench.emotion --merge bench/results/parts/emotion-mer4q-5fold-*.json --readme README.md  # ... one table
 
-On one seeded split, or with `--folds K` on each fold of a K-fold cross-validation (by
-artist where artists are known; the same splits for every row), every model trains on the
-training clips and is scored on the same test clips:
+Every row trains and is scored on the same splits, chosen by `--protocol`:
+
+* artist (default): one seeded split, or with `--folds K` each fold of a K-fold
+  cross-validation, by artist where artists are known (by clip otherwise): no artist is on
+  two sides, and early stopping's validation clips come from the fold's training artists.
+* literature: stratified K-fold cross-validation by clip (default 10 folds) on each clip's one
+  tag (the 4Q quadrant), repeated `--repeats` times (default 2) with fold seeds
+  `--split-seed`, +1, ...; validation (early stopping) is a stratified draw from the training
+  part. This is the protocol of the published 4Q F1 scores (it lets one artist's songs be on
+  both sides, so it scores higher than the artist protocol); on the 4Q tags the table shows
+  them as reference rows, typed from the papers and marked "(reported, not run here)".
+
+Rows (`--models` runs some: a row name as printed, a family, `prior` or `logistic`):
 
 * prior: a constant predictor, each tag's training frequency (ROC-AUC 0.5 by construction);
 * logistic regression on per-clip vectors (mean + std over time of every mel and MFCC band;
   CAL500: its 68 aggregated features), standardised, one model per tag on its known cells
   (C = 0.1);
-* our per-clip MLP tagger on the same vectors, and (where there are sequences) the
-  MLP-LSTM and CNN-LSTM, `seed` and `default` variants, exactly as
+* every registered tagger the data can feed (per-clip MLP; where there are sequences the
+  MLP-LSTM and CNN-LSTM, `seed` and `default` variants), exactly as
   `python -m keras_music.train --task emotion` trains them (early stopping on validation
   macro ROC-AUC after at least 10 epochs).
 
-Models with randomness run once per seed (and fold); rows give mean +- std over all runs
-(folds x seeds). For the 4Q quadrants the table adds arousal (Q1 + Q2) and valence
-(Q1 + Q4) ROC-AUC from the quadrant probabilities. Prints a Markdown table
-and writes `bench/results/emotion-<data>.json` (+ `.md`).
+Taggers run once per training seed and split, the deterministic baselines once per split;
+rows give mean +- std over those runs (folds x repeats x seeds), and the JSON keeps every
+run's scores (`per_run`) for re-aggregation. Where every clip has one tag (4Q) the table
+has accuracy and macro F1 of the argmax tag; for the 4Q quadrants also arousal (Q1 + Q2)
+and valence (Q1 + Q4) ROC-AUC from the quadrant probabilities; and each row's mean seconds
+per fit. Prints a Markdown table and writes `bench/results/emotion-<data>[-<protocol, folds,
+repeats>].json` (+ `.md`), or with `--models` `bench/results/parts/<that name>-<models>.json`,
+so that runs in parallel never overwrite each other; `--readme` fills the README block named
+after the file. `--merge` builds one table from the parts (it refuses parts of different
+data, protocol, folds, repeats, seeds or epochs, and a row found in two parts).
 """
 
 from __future__ import annotations
@@ -28,9 +48,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import logging
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -43,16 +65,117 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from bench.publish import publish
+from bench.publish import check_block, publish
 from keras_music.data.emotion import load_emotion_data
-from keras_music.data.splits import group_folds
+from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
-from keras_music.reports import tagging_report
-from keras_music.models.registry import families
+from keras_music.models.registry import ALIASES, families
+from keras_music.reports import one_tag_per_clip, quadrant_scores, tagging_report
 from keras_music.training import EMOTION_TRAINING, emotion_split, train_emotion
 
 RESULTS = REPO_ROOT / "bench" / "results"
-SCORES = ("macro_roc_auc", "macro_pr_auc", "accuracy", "arousal_roc_auc", "valence_roc_auc")
+SCORES = ("accuracy", "macro_f1", "macro_roc_auc", "macro_pr_auc", "arousal_roc_auc", "valence_roc_auc",
+          "macro_accuracy")
+COLUMNS = (("accuracy (one tag per clip)", "accuracy"), ("macro F1", "macro_f1"), ("macro ROC-AUC", "macro_roc_auc"),
+           ("macro PR-AUC", "macro_pr_auc"), ("arousal ROC-AUC", "arousal_roc_auc"),
+           ("valence ROC-AUC", "valence_roc_auc"))
+PROTOCOL_DEFAULTS = {"artist": {"folds": 1, "repeats": 1}, "literature": {"folds": 10, "repeats": 2}}
+BASELINES = {"prior": "prior (constant)", "logistic": "logistic regression, {vectors}"}
+# Published 4Q results, typed from the papers: shown beside the literature protocol's table as
+# reference rows only, never as measurements (their data and protocol, not ours).
+LITERATURE_4Q = (
+    {"model": "Panda et al. 2018, hand-crafted features, 20 x 10-fold CV by clip on all 900 clips "
+              "(reported, not run here)",
+     "macro_f1": 0.764,
+     "source": "R. Panda, R. Malheiro, R. P. Paiva, Novel Audio Features for Music Emotion Recognition, "
+               "IEEE Transactions on Affective Computing, doi:10.1109/TAFFC.2018.2820691 (F1-score)"},
+    {"model": "Louro et al. 2024, ensemble of a dense and a convolutional network (reported, not run here)",
+     "macro_f1": 0.802,
+     "source": "P. L. Louro, H. Redinho, R. Malheiro, R. P. Paiva, R. Panda, A Comparison Study of Deep "
+               "Learning Methodologies for Music Emotion Recognition, Sensors 24(7):2201, 2024, "
+               "doi:10.3390/s24072201 (F1 score)"},
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One table row: its printed `name`, the `key` that `--models` also selects it by (its
+    family, or `prior` / `logistic`), and the tagger's config (None: a baseline, which has no
+    training seed)."""
+
+    name: str
+    key: str
+    config: object = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+    """The clip ids of one split every row is scored on, and where it comes from."""
+
+    repeat: int
+    fold: int
+    fold_seed: int
+    train: list[str]
+    validation: list[str]
+    test: list[str]
+
+
+def table_rows(vectors: str, sequences: bool = True) -> list[Row]:
+    """Every row, in table order: the baselines (logistic regression on `vectors`), then each
+    registered tagger (each variant of a family with variants); sequence families only where
+    there are sequences (not CAL500)."""
+    rows = [Row(name.format(vectors=vectors), key) for key, name in BASELINES.items()]
+    for family in families("emotion"):
+        if family.inputs == "sequences" and not sequences:
+            continue
+        for variant in ("seed", "default") if family.has_variants else ("default",):
+            config = family.config(variant=variant) if family.has_variants else family.config()
+            rows.append(Row(f"{family.name} ({variant})", family.name, config))
+    return rows
+
+
+def model_choices() -> list[str]:
+    """What `--models` accepts: row names as printed, families (and `mlp`), `prior`, `logistic`."""
+    rows = table_rows("pooled mean+std") + table_rows("aggregated features")
+    keys = [*BASELINES, *(family.name for family in families("emotion")), *(m for t, m in ALIASES if t == "emotion")]
+    return list(dict.fromkeys(keys + [row.name for row in rows]))
+
+
+def select(rows: list[Row], models: list[str] | None, data: str) -> list[Row]:
+    """The rows `--models` names (all rows without it)."""
+    if not models:
+        return rows
+    wanted = {ALIASES.get(("emotion", m), m) for m in models}
+    chosen = [row for row in rows if row.name in wanted or row.key in wanted]
+    if not chosen:
+        raise ValueError(f"--models {' '.join(models)}: no such row runs on --data {data}; its rows are "
+                         f"{', '.join(repr(row.name) for row in rows)}.")
+    return chosen
+
+
+def tag_classes(emotion) -> list[str] | None:
+    """Each clip's one positive tag where every clip has exactly one (the 4Q quadrant), else None."""
+    tags = emotion.tags
+    if not one_tag_per_clip(tags.labels, tags.mask):
+        return None
+    return [tags.tags[j] for j in tags.labels.argmax(axis=1)]
+
+
+def evaluation_splits(emotion, training, protocol: str, folds: int, repeats: int) -> list[Fold]:
+    """The splits of `protocol` (see the module docstring); repeat r uses fold seed split_seed + r."""
+    ids = emotion.tags.clip_ids
+    classes = tag_classes(emotion) or ["all"] * len(ids)  # several tags per clip: unstratified folds
+    splits = []
+    for repeat in range(repeats):
+        seed = training.split_seed + repeat
+        if protocol == "artist" and folds <= 1:
+            parts = [emotion_split(emotion, dataclasses.replace(training, split_seed=seed))]
+        else:
+            rows = (group_folds([emotion.groups[c] for c in ids], folds, seed, training.validation_fraction)
+                    if protocol == "artist" else stratified_folds(classes, folds, seed, training.validation_fraction))
+            parts = [tuple([ids[i] for i in part] for part in (s.train, s.validation, s.test)) for s in rows]
+        splits += [Fold(repeat, i, seed, *part) for i, part in enumerate(parts)]
+    return splits
 
 
 def logits_of(probabilities: np.ndarray) -> np.ndarray:
@@ -60,18 +183,16 @@ def logits_of(probabilities: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def baselines(emotion, train_ids, test_ids) -> list[dict]:
-    train_rows, test_rows = emotion.tags.rows(train_ids), emotion.tags.rows(test_ids)
-    x_train, y_train, m_train = emotion.clip_vectors(train_ids), train_rows.labels, train_rows.mask
-    x_test, y_test, m_test = emotion.clip_vectors(test_ids), test_rows.labels, test_rows.mask
-    tags = emotion.tags.tags
-    prior = (y_train * m_train).sum(axis=0) / np.maximum(m_train.sum(axis=0), 1)
-    rows = [{"model": "prior (constant)", **tagging_report(tags, y_test, m_test,
-                                                           logits_of(np.tile(prior, (len(test_ids), 1))))}]
+def baseline_probabilities(key: str, x_train, y_train, m_train, x_test) -> np.ndarray:
+    """`(test clips, tags)` probabilities of baseline `key` (`prior` or `logistic`) fitted on the
+    training clips' known cells."""
+    if key == "prior":
+        prior = (y_train * m_train).sum(axis=0) / np.maximum(m_train.sum(axis=0), 1)
+        return np.tile(prior, (len(x_test), 1))
     scaler = StandardScaler().fit(x_train)
     x_train, x_test = scaler.transform(x_train), scaler.transform(x_test)
-    probabilities = np.zeros_like(y_test)
-    for j in range(len(tags)):
+    probabilities = np.zeros((len(x_test), y_train.shape[1]))
+    for j in range(y_train.shape[1]):
         known = m_train[:, j] > 0
         classes = np.unique(y_train[known, j])
         if len(classes) < 2:
@@ -79,117 +200,290 @@ def baselines(emotion, train_ids, test_ids) -> list[dict]:
             continue
         model = LogisticRegression(C=0.1, max_iter=5000).fit(x_train[known], y_train[known, j])
         probabilities[:, j] = model.predict_proba(x_test)[:, 1]
-    name = "logistic regression, " + ("aggregated features" if emotion.vectors is not None else "pooled mean+std")
-    rows.append({"model": name, **tagging_report(tags, y_test, m_test, logits_of(probabilities))})
-    return rows
+    return probabilities
 
 
-def mean_over_runs(name: str, reports: list[dict], seconds: list[float] | None = None) -> dict:
-    """One table row: mean and std of every score over the runs (folds x seeds) of a model."""
-    row = {"model": name, "runs": len(reports)}
-    if seconds:
-        row["seconds"] = float(np.mean(seconds))
-    for key in SCORES + ("macro_accuracy",):
-        values = [r[key] for r in reports if r.get(key) is not None]
-        row[key] = float(np.mean(values)) if values else None
-        row[f"{key}_std"] = float(np.std(values)) if len(values) > 1 else None
-    row["constant_predictions"] = sorted({t for r in reports for t in r["constant_predictions"]})
-    if "epochs_run" in reports[0]:
-        row["epochs"] = [r["epochs_run"] for r in reports]
-    return row
+def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, args, training) -> dict:
+    """One fit of `row` on `fold` (a tagger with training seed `seed`): the test report."""
+    if row.config is None:
+        train, test = emotion.tags.rows(fold.train), emotion.tags.rows(fold.test)
+        x_train, x_test = (np.stack([vectors[c] for c in ids]) for ids in (fold.train, fold.test))
+        probabilities = baseline_probabilities(row.key, x_train, train.labels, train.mask, x_test)
+        return tagging_report(emotion.tags.tags, test.labels, test.mask, logits_of(probabilities))
+    with tempfile.TemporaryDirectory() as tmp:
+        return train_emotion(args.data, Path(tmp), row.config, SequenceConfig(),
+                             dataclasses.replace(training, seed=seed), labels=args.labels, verbose=0,
+                             splits=(fold.train, fold.validation, fold.test))
 
 
-def markdown(rows, meta) -> str:
+def run_row(row: Row, splits: list[Fold], emotion, vectors: dict, args, training) -> list[dict]:
+    """Every run of a row (splits x training seeds; baselines once per split), scores and seconds."""
+    runs = []
+    for fold in splits:
+        for seed in args.seeds if row.config is not None else [None]:
+            start = time.perf_counter()
+            report = run_once(row, fold, seed, emotion, vectors, args, training)
+            runs.append({"repeat": fold.repeat, "fold": fold.fold, "fold_seed": fold.fold_seed, "seed": seed,
+                         "seconds": time.perf_counter() - start, "epochs": report.get("epochs_run"),
+                         **{key: report.get(key) for key in SCORES},
+                         "constant_predictions": report["constant_predictions"]})
+            logging.info("%s, repeat %d fold %d%s: test %s, %.1f s", row.name, fold.repeat, fold.fold,
+                         "" if seed is None else f" seed {seed}", ", ".join(
+                             f"{key} {report[key]:.3f}" for key in SCORES[:3] if report.get(key) is not None),
+                         runs[-1]["seconds"])
+    return runs
+
+
+def summarise(row: Row, runs: list[dict], machine: str) -> dict:
+    """One table row: mean and std of every score over the runs, and the runs themselves."""
+    summary = {"model": row.name, "key": row.key, "runs": len(runs),
+               "seconds": float(np.mean([r["seconds"] for r in runs])), "machine": machine,
+               "date": datetime.date.today().isoformat()}
+    for key in SCORES:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        summary[key] = float(np.mean(values)) if values else None
+        summary[f"{key}_std"] = float(np.std(values)) if len(values) > 1 else None
+    summary["constant_predictions"] = sorted({t for r in runs for t in r["constant_predictions"]})
+    summary["per_run"] = runs
+    return summary
+
+
+def is_4q(tags: list[str]) -> bool:
+    """Whether the tags are the 4Q quadrants, the task of the published scores."""
+    return bool(quadrant_scores(list(tags), np.ones((1, len(tags)))))
+
+
+def references(setup: dict) -> list[dict]:
+    """The published 4Q F1 scores, on the literature protocol's table of the 4Q quadrant tags only."""
+    return [dict(r) for r in LITERATURE_4Q] if setup["protocol"] == "literature" and is_4q(setup["tags"]) else []
+
+
+def markdown(rows: list[dict], reference_rows: list[dict], meta: str) -> str:
     def cell(row, key):
         if row.get(key) is None:
             return "n/a"
         spread = row.get(f"{key}_std")
         return f"{row[key]:.3f}" + (f" ± {spread:.3f}" if spread is not None else "")
 
-    columns = [("macro ROC-AUC", "macro_roc_auc"), ("macro PR-AUC", "macro_pr_auc"),
-               ("accuracy (one tag per clip)", "accuracy")]
-    columns += [(f"{axis} ROC-AUC", f"{axis}_roc_auc") for axis in ("arousal", "valence")
-                if any(row.get(f"{axis}_roc_auc") is not None for row in rows)]
-    lines = [meta, "", "| model | " + " | ".join(title for title, _ in columns) + " | constant tags |",
-             "|---" * (len(columns) + 2) + "|"]
+    columns = [(title, key) for title, key in COLUMNS if any(row.get(key) is not None for row in rows)]
+    lines = [meta, "", "| model | " + " | ".join(title for title, _ in columns) + " | s per fit | constant tags |",
+             "|---" * (len(columns) + 3) + "|"]
     for row in rows:
         constant = ", ".join(row.get("constant_predictions", [])) or "-"
-        lines.append(f"| {row['model']} | " + " | ".join(cell(row, key) for _, key in columns) + f" | {constant} |")
+        seconds = "n/a" if row.get("seconds") is None else f"{row['seconds']:.1f}"
+        lines.append(f"| {row['model']} | " + " | ".join(cell(row, key) for _, key in columns)
+                     + f" | {seconds} | {constant} |")
+    for row in reference_rows:
+        lines.append(f"| {row['model']} | " + " | ".join(f"{row[key]:.3f} (reported)" if key in row else "-"
+                                                         for _, key in columns) + " | - | - |")
     return "\n".join(lines)
 
 
-def model_rows(emotion) -> list[tuple[str, object]]:
-    """(row name, config) of every registered tagger the data can feed, each variant of a family with
-    variants: per-clip families everywhere, sequence families where there are sequences (not CAL500)."""
-    rows = []
-    for family in families("emotion"):
-        if family.inputs == "sequences" and emotion.source is None:
-            continue
-        for variant in ("seed", "default") if family.has_variants else ("default",):
-            config = family.config(variant=variant) if family.has_variants else family.config()
-            rows.append((f"{family.name} ({variant})", config))
-    return rows
+def command(setup: dict, models: list[str] | None = None) -> str:
+    """The `python -m bench.emotion` call that measures the table of `setup` (or its `models` rows)."""
+    words = ["python -m bench.emotion", f"--data {setup['data']}"]
+    if setup["labels"]:
+        words.append(f"--labels {setup['labels']}")
+    if setup["protocol"] != "artist":
+        words.append(f"--protocol {setup['protocol']}")
+    if setup["folds"] > 1 or setup["protocol"] != "artist":
+        words.append(f"--folds {setup['folds']}")
+    if setup["repeats"] > 1 or setup["protocol"] != "artist":
+        words.append(f"--repeats {setup['repeats']}")
+    if setup["split_seed"]:
+        words.append(f"--split-seed {setup['split_seed']}")
+    words.append("--seeds " + " ".join(map(str, setup["seeds"])))
+    if setup["epochs"] != EMOTION_TRAINING.epochs:
+        words.append(f"--epochs {setup['epochs']}")
+    if models:
+        words.append(models_flag(models))
+    return " ".join(words)
 
 
-def evaluation_splits(emotion, training, folds: int) -> list[tuple[list[str], list[str], list[str]]]:
-    """(train, validation, test) clip ids: the seeded split of `train`, or each of `folds` folds."""
-    if folds <= 1:
-        return [emotion_split(emotion, training)]
-    ids = emotion.tags.clip_ids
-    return [tuple([ids[i] for i in rows] for rows in (split.train, split.validation, split.test))
-            for split in group_folds([emotion.groups[c] for c in ids], folds, training.split_seed,
-                                     training.validation_fraction)]
+def models_flag(models: list[str] | None) -> str:
+    return "--models " + " ".join(f"'{m}'" if " " in m else m for m in models or ["all"])
+
+
+def describe(setup: dict, parts: list[dict]) -> str:
+    """The line above the table: who measured what, how, on which machine(s)."""
+    folds, repeats, seeds = setup["folds"], setup["repeats"], setup["seeds"]
+    seeds_of = "fold seed" + (f"s {setup['split_seed']}..{setup['split_seed'] + repeats - 1}" if repeats > 1
+                              else f" {setup['split_seed']}")
+    if setup["protocol"] == "literature":
+        by = f"stratified on the {setup['strata']}" if setup["strata"] else "unstratified (several tags per clip)"
+        both_sides = "; an artist's clips can be on both sides" if setup["grouping"] == "artist" else ""
+        evaluation = (f"{folds}-fold cross-validation by clip, {by}, {repeats} repeat(s) ({seeds_of}; ~"
+                      f"{setup['test_clips']} test clips per fold{both_sides}"
+                      f"{', as in the published 4Q scores' if references(setup) else ''})")
+    elif folds > 1:
+        evaluation = (f"{folds}-fold cross-validation by {setup['grouping']}"
+                      f"{f', {repeats} repeats' if repeats > 1 else ''} ({seeds_of}; ~{setup['test_clips']} test "
+                      f"clips per fold; validation clips for early stopping from the training {setup['grouping']}s)")
+    else:
+        evaluation = (f"test = {setup['test_clips']} clips of a split by {setup['grouping']}"
+                      f"{f', {repeats} repeats' if repeats > 1 else ''} ({seeds_of.replace('fold', 'split')})")
+    splits = folds * repeats if folds > 1 else repeats
+    dates = sorted({p["date"] for p in parts})
+    machines = ", ".join(sorted({p["machine"] for p in parts}))
+    if len(parts) == 1:
+        who = f"Measured {dates[0]} by `{command(setup, parts[0]['models'])}` on {machines}"
+    else:
+        who = (f"Measured {' to '.join([dates[0], dates[-1]] if len(dates) > 1 else dates)} by `{command(setup)}` "
+               f"run in {len(parts)} parts (" + "; ".join(f"`{models_flag(p['models'])}`" for p in parts)
+               + f") on {machines}, merged with `python -m bench.emotion --merge`")
+    return (f"{who}: {setup['clips']} clips, {len(setup['tags'])} tags, {evaluation}; ± = std over "
+            f"{splits} split(s) x training seeds {seeds} (baselines: over the splits; they have no training seed). "
+            "'s per fit': mean wall seconds of one fit on that machine, data loading and scoring included. "
+            "'constant tags': tags predicted (nearly) the same for every clip (std of probabilities < 0.02)."
+            + (" Reference rows: F1 as published, typed from the papers, on their data and protocol (Panda et al.: "
+               "all 900 clips of the 4Q dataset; here the 765 shared ones), not measured here."
+               if references(setup) else ""))
+
+
+def results_path(setup: dict, models: list[str] | None = None) -> Path:
+    """Where a table goes by default: `bench/results/emotion-<data>[-<protocol, folds, repeats>].json`;
+    a run of some rows (`models`) goes to `bench/results/parts/`, named after them too, so that
+    runs in parallel never overwrite each other or the table."""
+    name = f"emotion-{Path(setup['data']).name or setup['data']}"
+    if setup["protocol"] == "literature":
+        name += f"-literature-{setup['folds']}fold-x{setup['repeats']}"
+    else:
+        name += (f"-{setup['folds']}fold" if setup["folds"] > 1 else "") + (
+            f"-x{setup['repeats']}" if setup["repeats"] > 1 else "")
+    if not models:
+        return RESULTS / f"{name}.json"
+    return RESULTS / "parts" / f"{name}-{re.sub(r'[^a-z0-9_]+', '-', ' '.join(models).lower()).strip('-')}.json"
+
+
+def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: Path | None) -> None:
+    """Publish the table: JSON (setup, parts, rows with their runs, reference rows), Markdown, README block."""
+    order = [row.name for row in table_rows(setup["vectors"])]
+    rows = sorted(rows, key=lambda row: order.index(row["model"]) if row["model"] in order else len(order))
+    meta, reference_rows = describe(setup, parts), references(setup)
+    publish(out.stem, {"meta": meta, "setup": setup, "parts": parts, "rows": rows, "references": reference_rows},
+            markdown(rows, reference_rows, meta), out, readme)
+
+
+def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
+    """`(setup, parts, rows)` of one table from result files that ran different rows of it."""
+    payloads = []
+    for path in paths:
+        payload = json.loads(Path(path).read_text())
+        if "setup" not in payload:
+            raise ValueError(f"{path}: no 'setup' in it; it is not a result of this bench.emotion (re-run it).")
+        payloads.append((path, payload))
+    first_path, first = payloads[0]
+    for path, payload in payloads[1:]:
+        differ = [key for key in sorted(set(first["setup"]) | set(payload["setup"]))
+                  if first["setup"].get(key) != payload["setup"].get(key)]
+        if differ:
+            raise ValueError(f"{path} and {first_path} are parts of different tables: "
+                             + ", ".join(f"{key} {payload['setup'].get(key)!r} vs {first['setup'].get(key)!r}"
+                                         for key in differ)
+                             + "; merge only runs of the same data, protocol, folds, repeats, seeds and epochs.")
+    rows, source = [], {}
+    for path, payload in payloads:
+        for row in payload["rows"]:
+            if row["model"] in source:
+                raise ValueError(f"row {row['model']!r} is in both {source[row['model']]} and {path}; "
+                                 "give each row to one part.")
+            source[row["model"]] = path
+            rows.append(row)
+    return first["setup"], [part for _, payload in payloads for part in payload["parts"]], rows
+
+
+def machine() -> str:
+    import tensorflow as tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    return f"{platform.machine()} ({os.cpu_count()} CPUs, {f'{gpus} GPU' if gpus else 'CPU only'})"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="mer4q", help="What `train --task emotion --data` takes. Default: mer4q.")
+    parser.add_argument("--labels", default=None,
+                        help="With a feature store as --data: its labels CSV, as `train --labels` (artist groups "
+                             "from a metadata.csv beside it). Default: STORE/labels.csv.")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOL_DEFAULTS), default="artist",
+                        help="artist: split / folds by artist; literature: stratified folds by clip, repeated. "
+                             "Default: artist.")
+    parser.add_argument("--folds", type=int, default=None,
+                        help="K > 1: K-fold cross-validation. Default: 1 (one split) for artist, 10 for literature.")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="Splits drawn again with fold seeds split-seed + 1, ... Default: 1 for artist, "
+                             "2 for literature.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="Training seeds. Default: 0 1.")
+    parser.add_argument("--split-seed", type=int, default=0, help="Seeds the split or the folds. Default: 0.")
+    parser.add_argument("--epochs", type=int, default=EMOTION_TRAINING.epochs,
+                        help=f"Maximum epochs per model. Default: {EMOTION_TRAINING.epochs}.")
+    parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                        help="Run only these rows: " + ", ".join(repr(m) for m in model_choices()) + ". Default: all.")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",
+                        help="Build one table from results of runs that split its rows (takes only --out, --readme).")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Default: bench/results/emotion-<data>[-<protocol, folds, repeats>].json; with "
+                             "--models, bench/results/parts/<that name>-<models>.json.")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="README whose block named after the results file gets the table.")
+    args = parser.parse_args(argv)
+    if args.merge:
+        given = [f"--{name.replace('_', '-')}" for name in ("data", "labels", "protocol", "folds", "repeats", "seeds",
+                                                            "split_seed", "epochs", "models")
+                 if getattr(args, name) != parser.get_default(name)]
+        if given:
+            parser.error(f"--merge takes the table's settings from its files, not from {', '.join(given)}.")
+        return args
+    for name, value in PROTOCOL_DEFAULTS[args.protocol].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.protocol == "literature" and args.folds < 2:
+        parser.error(f"--protocol literature is K-fold cross-validation: --folds must be at least 2, got {args.folds}.")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be at least 1, got {args.repeats}.")
+    unknown = sorted(set(args.models or []) - set(model_choices()))
+    if unknown:
+        parser.error(f"--models {', '.join(map(repr, unknown))}: no such row; choose from "
+                     f"{', '.join(map(repr, model_choices()))}.")
+    return args
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="mer4q", help="What `train --task emotion --data` takes. Default: mer4q.")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="Training seeds. Default: 0 1.")
-    parser.add_argument("--split-seed", type=int, default=0, help="Seeds the split or the folds. Default: 0.")
-    parser.add_argument("--folds", type=int, default=1,
-                        help="K > 1: K-fold cross-validation by artist/song instead of one split. Default: 1.")
-    parser.add_argument("--epochs", type=int, default=EMOTION_TRAINING.epochs,
-                        help=f"Maximum epochs per model. Default: {EMOTION_TRAINING.epochs}.")
-    parser.add_argument("--out", type=Path, default=None, help="Default: bench/results/emotion-<data>.json")
-    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    name = Path(args.data).name or args.data
-    out = args.out or RESULTS / f"emotion-{name}.json"
-
-    training = dataclasses.replace(EMOTION_TRAINING, split_seed=args.split_seed, epochs=args.epochs,
-                                   min_epochs=min(EMOTION_TRAINING.min_epochs, args.epochs - 1))
-    emotion = load_emotion_data(args.data)
-    folds = evaluation_splits(emotion, training, args.folds)
-    baseline_reports: dict[str, list[dict]] = {}
-    for train_ids, _, test_ids in folds:
-        for row in baselines(emotion, train_ids, test_ids):
-            baseline_reports.setdefault(row.pop("model"), []).append(row)
-    rows = [mean_over_runs(name, reports) for name, reports in baseline_reports.items()]
-    for name, config in model_rows(emotion):
-        reports, seconds = [], []
-        for fold, split in enumerate(folds):
-            for seed in args.seeds:
-                start = time.perf_counter()
-                with tempfile.TemporaryDirectory() as tmp:
-                    reports.append(train_emotion(args.data, Path(tmp), config, SequenceConfig(),
-                                                 dataclasses.replace(training, seed=seed), verbose=0, splits=split))
-                seconds.append(time.perf_counter() - start)
-                logging.info("%s fold %d seed %d: test macro ROC-AUC %.3f, accuracy %s", name, fold,
-                             seed, reports[-1]["macro_roc_auc"], reports[-1]["accuracy"])
-        rows.append(mean_over_runs(name, reports, seconds))
-
-    grouping = "artist" if any(g != c for c, g in emotion.groups.items()) else "clip"
-    evaluation = (f"{args.folds}-fold cross-validation by {grouping} (fold seed {args.split_seed}; each fold "
-                  f"~{len(folds[0][2])} test clips)" if args.folds > 1 else
-                  f"test = {len(folds[0][2])} clips of a split by {grouping} (split seed {args.split_seed})")
-    meta = (f"Measured {datetime.date.today().isoformat()} by `python -m bench.emotion --data {args.data}"
-            f"{f' --folds {args.folds}' if args.folds > 1 else ''} --seeds {' '.join(map(str, args.seeds))}` on "
-            f"{platform.machine()} ({os.cpu_count()} CPUs): {len(emotion.tags.clip_ids)} clips, "
-            f"{len(emotion.tags.tags)} tags, {evaluation}; ± = std over "
-            f"{'folds x ' if args.folds > 1 else ''}training seeds {args.seeds}. 'constant tags': tags predicted "
-            "(nearly) the same for every clip (std of probabilities < 0.02).")
-    publish(f"emotion-{name}", {"meta": meta, "rows": rows}, markdown(rows, meta), out, args.readme)
+    try:
+        if args.merge:
+            setup, parts, rows = merge(args.merge)
+            out = args.out or results_path(setup)
+            if args.readme:
+                check_block(args.readme, out.stem)
+            write(setup, parts, rows, out, args.readme)
+            return 0
+        setup = {"data": args.data, "labels": args.labels, "protocol": args.protocol, "folds": args.folds,
+                 "repeats": args.repeats, "split_seed": args.split_seed, "seeds": args.seeds, "epochs": args.epochs}
+        out = args.out or results_path(setup, args.models)
+        if args.readme:  # before hours of training, not after
+            check_block(args.readme, out.stem)
+        training = dataclasses.replace(EMOTION_TRAINING, split_seed=args.split_seed, epochs=args.epochs,
+                                       min_epochs=min(EMOTION_TRAINING.min_epochs, args.epochs - 1))
+        emotion = load_emotion_data(args.data, args.labels)
+        vector_kind = "aggregated features" if emotion.vectors is not None else "pooled mean+std"
+        rows = select(table_rows(vector_kind, emotion.source is not None), args.models, args.data)
+        splits = evaluation_splits(emotion, training, args.protocol, args.folds, args.repeats)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    ids = emotion.tags.clip_ids
+    vectors = dict(zip(ids, emotion.clip_vectors(ids))) if any(row.config is None for row in rows) else {}
+    setup.update({"clips": len(ids), "tags": emotion.tags.tags, "vectors": vector_kind,
+                  "grouping": "artist" if any(g != c for c, g in emotion.groups.items()) else "clip",
+                  "strata": None if tag_classes(emotion) is None else "quadrant" if is_4q(emotion.tags.tags) else "tag",
+                  "test_clips": round(float(np.mean([len(fold.test) for fold in splits])))})
+    where = machine()
+    results = [summarise(row, run_row(row, splits, emotion, vectors, args, training), where) for row in rows]
+    part = {"models": args.models, "date": datetime.date.today().isoformat(), "machine": where,
+            "command": command(setup, args.models)}
+    write(setup, [part], results, out, args.readme)
     return 0
 
 

@@ -17,11 +17,18 @@ def _write_atomically(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def update_block(readme: Path, name: str, text: str) -> None:
+def check_block(readme: Path, name: str) -> tuple[str, str]:
+    """The markers of README block `name`; ValueError when the README lacks them (check before a long run)."""
     start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
     content = readme.read_text()
     if start not in content or end not in content:
         raise ValueError(f"{readme} has no {start} ... {end} block to fill.")
+    return start, end
+
+
+def update_block(readme: Path, name: str, text: str) -> None:
+    start, end = check_block(readme, name)
+    content = readme.read_text()
     head, rest = content.split(start, 1)
     _, tail = rest.split(end, 1)
     _write_atomically(readme, f"{head}{start}\n{text.strip()}\n{end}{tail}")

@@ -98,11 +98,18 @@ def quadrant_axes(tags: list[str], labels: np.ndarray, probabilities: np.ndarray
     return result
 
 
+def one_tag_per_clip(labels: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether every cell is known and every clip has exactly one positive tag (its class, e.g. a
+    4Q quadrant): then accuracy and F1 of the argmax over tags mean something."""
+    return bool(np.all(mask > 0) and (np.asarray(labels).sum(axis=1) == 1).all())
+
+
 def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits: np.ndarray) -> dict:
     """Per-tag ROC-AUC, PR-AUC, accuracy and prediction spread over known cells, plus macro means.
 
-    `accuracy` (argmax over tags) is reported only when every clip has exactly one positive
-    tag (e.g. the 4Q quadrants); for quadrant tags also `arousal_roc_auc` and
+    `accuracy` and `macro_f1` (the predicted class is the argmax over tags; F1 averaged over
+    the tags as classes, as the 4Q literature reports it) only when every clip has exactly one
+    positive tag (e.g. the 4Q quadrants), else None; for quadrant tags also `arousal_roc_auc` and
     `valence_roc_auc` (`quadrant_axes`). Tags whose known cells are all one class have no
     AUC (None) and are left out of the macro AUCs.
     """
@@ -123,13 +130,16 @@ def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits
         if spread < CONSTANT_PREDICTION_STD:
             constant.append(tag)
     defined = [v for v in per_tag.values() if v["roc_auc"] is not None]
-    single_label = bool(mask.all() and (labels.sum(axis=1) == 1).all())
+    single_label = one_tag_per_clip(labels, mask)
+    truth, predicted = labels.argmax(axis=1), probabilities.argmax(axis=1)
     return {
         "n": int(len(labels)),
         "macro_roc_auc": float(np.mean([v["roc_auc"] for v in defined])) if defined else None,
         "macro_pr_auc": float(np.mean([v["pr_auc"] for v in defined])) if defined else None,
         "macro_accuracy": float(np.mean([v["accuracy"] for v in per_tag.values() if v["accuracy"] is not None])),
-        "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels.argmax(axis=1))) if single_label else None,
+        "accuracy": float(np.mean(predicted == truth)) if single_label else None,
+        "macro_f1": float(metrics.f1_score(truth, predicted, labels=range(len(tags)), average="macro",
+                                           zero_division=0)) if single_label else None,
         **(quadrant_axes(tags, labels, probabilities) if single_label else {}),
         "per_tag": per_tag,
         "constant_predictions": constant,
@@ -146,7 +156,7 @@ def format_tagging_report(report: dict, title: str = "") -> str:
     head = f"n={report['n']}  macro_roc_auc={number(report['macro_roc_auc']).strip()}  " \
            f"macro_pr_auc={number(report['macro_pr_auc']).strip()}  macro_accuracy={report['macro_accuracy']:.3f}"
     if report["accuracy"] is not None:
-        head += f"  accuracy={report['accuracy']:.3f}"
+        head += f"  accuracy={report['accuracy']:.3f}  macro_f1={report['macro_f1']:.3f}"
     for axis in QUADRANT_AXES:
         if f"{axis}_roc_auc" in report:
             head += f"  {axis}_roc_auc={report[f'{axis}_roc_auc']:.3f}"

@@ -96,3 +96,21 @@ def emotion_run(small_emotion_store, tmp_path_factory) -> Path:
                   TrainingConfig(epochs=3, batch_size=8, min_epochs=0, validation_fraction=0.2, test_fraction=0.2),
                   verbose=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def small_4q_labels(small_emotion_store, tmp_path_factory) -> Path:
+    """4Q-style `labels.csv` (clip_id, quadrant, arousal, valence) for the clips of `small_emotion_store`,
+    quadrants Q1..Q4 in turn, with a `metadata.csv` beside it: clips 0-9 by one band, the rest by one
+    solo artist each."""
+    from keras_music.data.emotion import load_emotion_data
+
+    root = tmp_path_factory.mktemp("small-4q-labels")
+    ids = load_emotion_data(str(small_emotion_store)).tags.clip_ids
+    quadrants = [f"Q{1 + i % 4}" for i in range(len(ids))]
+    (root / "labels.csv").write_text("clip_id,quadrant,arousal,valence\n" + "".join(
+        f"{c},{q},{'high' if q in ('Q1', 'Q2') else 'low'},{'positive' if q in ('Q1', 'Q4') else 'negative'}\n"
+        for c, q in zip(ids, quadrants)))
+    (root / "metadata.csv").write_text("clip_id,artist\n" + "".join(
+        f"{c},{'The Band' if i < 10 else f'Solo {i}'}\n" for i, c in enumerate(ids)))
+    return root / "labels.csv"

@@ -45,3 +45,26 @@ def test_quadrant_axes_match_sklearn_on_summed_probabilities():
     assert report["arousal_roc_auc"] > 0.7
     other = tagging_report(["happy", "sad", "calm", "angry"], labels, np.ones_like(labels), logits)
     assert "arousal_roc_auc" not in other
+
+
+def test_tagging_report_macro_f1_only_for_one_tag_per_clip():
+    from keras_music.reports import format_tagging_report, tagging_report
+
+    rng = np.random.default_rng(1)
+    quadrant = rng.integers(0, 4, 120)
+    labels = np.eye(4, dtype="float32")[quadrant]
+    logits = rng.normal(size=(120, 4)) + 1.5 * labels
+    tags = [f"quadrant_q{i}" for i in range(1, 5)]
+    report = tagging_report(tags, labels, np.ones_like(labels), logits)
+    assert report["macro_f1"] == metrics.f1_score(quadrant, logits.argmax(axis=1), average="macro")
+    assert report["accuracy"] == metrics.accuracy_score(quadrant, logits.argmax(axis=1))
+    assert "macro_f1=" in format_tagging_report(report)
+    never_predicted = tagging_report(tags, labels, np.ones_like(labels), np.tile([3.0, 0, 0, 0], (120, 1)))
+    assert never_predicted["macro_f1"] == metrics.f1_score(quadrant, np.zeros(120), labels=range(4),
+                                                           average="macro", zero_division=0)
+    multi = labels.copy()
+    multi[0, (quadrant[0] + 1) % 4] = 1  # one clip with two tags: not single-label data
+    assert tagging_report(tags, multi, np.ones_like(labels), logits)["macro_f1"] is None
+    unknown = np.ones_like(labels)
+    unknown[3, 0] = 0  # an unknown cell: which tag is the clip's cannot be told
+    assert tagging_report(tags, labels, unknown, logits)["macro_f1"] is None

@@ -5,7 +5,8 @@
     cal500        ../shared/datasets/cal500 (or its copy): CAL500 emotions with the 68 aggregated
                   MULAN features per song; no sequences, so only the `mlp` tagger takes it
     STORE         a feature store made by `keras_music.extract`; labels from STORE/labels.csv
-                  (or `labels=`), a CSV of clip_id + tag columns
+                  (or `labels=`), a CSV of clip_id + tag columns, and artist groups from a
+                  metadata.csv beside it (`mer4q.read_labels`: as in the 4Q folder)
 
 Folders are read by the one entry of `READERS` that recognises their layout; a new layout
 is a module with its loader plus one `DatasetReader` entry there.
@@ -126,13 +127,12 @@ def _read_npz_folder(path: Path, labels: str | None) -> EmotionData:
 
 
 def _read_store(path: Path, labels: str | None) -> EmotionData:
-    from keras_music.data.mer4q import tags_from_csv
+    from keras_music.data.mer4q import read_labels
     from keras_music.data.store import FeatureStore
 
     store = FeatureStore(path)
-    labels_path = Path(labels) if labels else path / "labels.csv"
-    return _matched(ClipSource.from_store(store), tags_from_csv(labels_path), {}, str(path), store.features,
-                    recipe=store.recipe)
+    tags, groups = read_labels(Path(labels) if labels else path / "labels.csv")
+    return _matched(ClipSource.from_store(store), tags, groups, str(path), store.features, recipe=store.recipe)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ Layout (as `../shared/datasets/mer4q/`):
 
     labels.csv           clip_id + label columns (categorical strings, or 0/1 with empty = unknown)
     metadata.csv         optional; an `artist` column gives groups for artist-disjoint splits
+                         (also when the labels.csv beside it labels a feature store: `read_labels`)
     features/<clip_id>.npz   one array per named feature, same T: `mel` (T, n_mels) and `mfcc` (T, n_mfcc)
     recipe.json          optional; the FeatureRecipe (and so the feature names), else the 4Q recipe
 
@@ -14,6 +15,7 @@ all known; 0/1 columns become one tag each, with empty cells unknown (mask 0).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from pathlib import Path
 
@@ -22,7 +24,11 @@ import pandas as pd
 
 from keras_music.data.tags import TagTable, slug
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_COLUMNS = ("quadrant",)
+# The shared 4Q labels.csv: its arousal and valence columns only restate the quadrant.
+MER4Q_HEADER = ("clip_id", "quadrant", "arousal", "valence")
 
 
 def tags_from_csv(path: str | Path, columns=None) -> TagTable:
@@ -110,6 +116,37 @@ class NpzClips:
         return features
 
 
+def read_labels(path: str | Path, columns=None) -> tuple[TagTable, dict[str, str]]:
+    """Tags of a labels CSV, and artist groups from a `metadata.csv` beside it (clip_id + artist).
+
+    Why: features extracted again from a labelled folder's audio (a feature store) must keep
+    its artist groups, or every split would silently become a split by clip.
+
+    Args:
+        path: the labels CSV.
+        columns: label columns to use; None = every column except `clip_id`, except in the
+            4Q labels file (`MER4Q_HEADER`), whose tags are the quadrant's (`DEFAULT_COLUMNS`),
+            as in its own folder.
+
+    Returns:
+        `(tags, groups)` where `groups` maps clip id -> artist key (clip id itself for clips
+        without one, i.e. each its own group).
+    """
+    path = Path(path)
+    if columns is None and path.is_file() and tuple(pd.read_csv(path, nrows=0).columns) == MER4Q_HEADER:
+        logger.info("%s: the 4Q labels (arousal and valence restate the quadrant): tags of %s only", path,
+                    ", ".join(DEFAULT_COLUMNS))
+        columns = DEFAULT_COLUMNS
+    tags = tags_from_csv(path, columns)
+    metadata = path.parent / "metadata.csv"
+    groups = {c: c for c in tags.clip_ids}
+    if metadata.is_file():
+        meta = pd.read_csv(metadata, dtype=str, keep_default_na=False)
+        if {"clip_id", "artist"} <= set(meta.columns):
+            groups.update({c: "artist:" + artist_group(a) for c, a in zip(meta["clip_id"], meta["artist"])})
+    return tags, groups
+
+
 def load_mer4q(root: str | Path, columns=DEFAULT_COLUMNS,
                feature_names=("mel", "mfcc")) -> tuple[TagTable, NpzClips, dict[str, str]]:
     """Tags, features and artist groups of a 4Q-style folder.
@@ -118,12 +155,5 @@ def load_mer4q(root: str | Path, columns=DEFAULT_COLUMNS,
         `(tags, clips, groups)` where `groups` maps clip id -> artist key (clip id itself when
         there is no `metadata.csv`, i.e. every clip its own group).
     """
-    root = Path(root)
-    tags = tags_from_csv(root / "labels.csv", columns)
-    metadata = root / "metadata.csv"
-    groups = {c: c for c in tags.clip_ids}
-    if metadata.is_file():
-        meta = pd.read_csv(metadata, dtype=str, keep_default_na=False)
-        if {"clip_id", "artist"} <= set(meta.columns):
-            groups.update({c: "artist:" + artist_group(a) for c, a in zip(meta["clip_id"], meta["artist"])})
-    return tags, NpzClips(root, tuple(feature_names)), groups
+    tags, groups = read_labels(Path(root) / "labels.csv", columns)
+    return tags, NpzClips(Path(root), tuple(feature_names)), groups

@@ -38,3 +38,16 @@ def test_a_folder_no_reader_recognises_lists_the_accepted_layouts(tmp_path):
 def test_cal500_has_no_sequence_features(cal500_labels):
     emotion = load_emotion_data("cal500")
     assert emotion.feature_dims == {} and emotion.source is None
+
+
+def test_store_with_4q_style_labels_keeps_artist_groups_and_quadrant_tags(small_emotion_store, small_4q_labels,
+                                                                           tmp_path):
+    """A store extracted from a labelled folder's audio, with that folder's labels.csv: tags and
+    artist groups as the folder itself gives them (metadata.csv beside the labels)."""
+    emotion = load_emotion_data(str(small_emotion_store), labels=str(small_4q_labels))
+    ids = emotion.tags.clip_ids
+    assert emotion.tags.tags == ["quadrant_q1", "quadrant_q2", "quadrant_q3", "quadrant_q4"]
+    assert {emotion.groups[c] for c in ids[:10]} == {"artist:band"} and emotion.groups[ids[10]] == "artist:solo 10"
+    alone = tmp_path / "labels.csv"  # no metadata.csv beside it: each clip its own group, as before
+    alone.write_text(small_4q_labels.read_text())
+    assert load_emotion_data(str(small_emotion_store), labels=str(alone)).groups[ids[0]] == ids[0]

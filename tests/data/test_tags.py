@@ -115,3 +115,44 @@ def test_group_folds_test_every_group_once_and_never_split_one():
     assert [f.test.tolist() for f in group_folds(groups, 5, 3, 0.15)] == [f.test.tolist() for f in folds]
     with pytest.raises(ValueError, match="groups cannot make"):
         group_folds(["a", "b"], 3, 0, 0.1)
+
+
+def test_group_folds_keep_every_4q_artist_on_one_side(mer4q_dir):
+    """The 4Q artist-grouped folds: an artist is tested in one fold only, and early stopping's
+    validation clips never share an artist with the fold's test clips."""
+    from keras_music.data.splits import group_folds
+
+    tags, _, groups = load_mer4q(mer4q_dir)
+    artists = [groups[c] for c in tags.clip_ids]
+    folds = group_folds(artists, 5, seed=0, validation_fraction=0.15)
+    tested_in = {}
+    for i, fold in enumerate(folds):
+        train, validation, test = ({artists[j] for j in part} for part in (fold.train, fold.validation, fold.test))
+        assert not (train & test or validation & test or train & validation)
+        for artist in test:
+            assert tested_in.setdefault(artist, i) == i
+    assert len(tested_in) == 551 and sum(len(f.test) for f in folds) == 765
+
+
+def test_stratified_folds_test_every_row_once_per_repeat_in_class_proportion():
+    from keras_music.data.splits import stratified_folds
+
+    classes = np.repeat(["q1", "q2", "q3", "q4"], [48, 47, 47, 49])
+    folds = stratified_folds(classes, 10, seed=0, validation_fraction=0.15)
+    assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(len(classes)))
+    for fold in folds:
+        parts = [set(part.tolist()) for part in (fold.train, fold.validation, fold.test)]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+        assert len(parts[0]) + len(parts[1]) + len(parts[2]) == len(classes)
+        for value, size in zip(["q1", "q2", "q3", "q4"], [48, 47, 47, 49]):
+            assert np.sum(classes[fold.test] == value) in (size // 10, size // 10 + 1)  # stratified test
+            assert np.sum(classes[fold.validation] == value) == int(size * 0.15)  # and validation
+        assert abs(len(fold.test) - len(classes) / 10) < 1
+    again = stratified_folds(classes, 10, seed=0, validation_fraction=0.15)
+    assert all((a.test == b.test).all() and (a.validation == b.validation).all() for a, b in zip(folds, again))
+    other = stratified_folds(classes, 10, seed=1, validation_fraction=0.15)  # the next repeat's folds
+    assert any(set(a.test.tolist()) != set(b.test.tolist()) for a, b in zip(folds, other))
+    with pytest.raises(ValueError, match="class 'q2' has 3 rows, fewer than the 5 folds"):
+        stratified_folds(["q1"] * 6 + ["q2"] * 3, 5, 0, 0.1)
+    with pytest.raises(ValueError, match="validation_fraction must be in"):
+        stratified_folds(classes, 2, 0, 0.5)

@@ -1,0 +1,83 @@
+"""bench.emotion end to end on a small store with 4Q-style labels: both protocols, row selection,
+per-run scores, the literature's reference rows, and merging tables run in parts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.emotion import LITERATURE_4Q, RESULTS, main, results_path
+
+
+def run(store, labels, out, *extra) -> dict:
+    assert main(["--data", str(store), "--labels", str(labels), "--out", str(out), *extra]) == 0
+    return json.loads(out.read_text())
+
+
+def test_literature_protocol_baselines(small_emotion_store, small_4q_labels, tmp_path):
+    result = run(small_emotion_store, small_4q_labels, tmp_path / "lit.json",
+                 "--protocol", "literature", "--folds", "2", "--models", "logistic")
+    assert result["setup"]["protocol"] == "literature" and result["setup"]["repeats"] == 2  # the default
+    assert result["setup"]["strata"] == "quadrant"
+    [row] = result["rows"]
+    assert row["model"] == "logistic regression, pooled mean+std" and row["runs"] == 4  # 2 folds x 2 repeats
+    assert {(r["repeat"], r["fold"], r["fold_seed"]) for r in row["per_run"]} == {(0, 0, 0), (0, 1, 0), (1, 0, 1),
+                                                                                   (1, 1, 1)}
+    assert all(0 <= r["macro_f1"] <= 1 and r["seed"] is None for r in row["per_run"])
+    assert row["macro_f1"] == pytest.approx(sum(r["macro_f1"] for r in row["per_run"]) / 4)
+    assert [r["macro_f1"] for r in result["references"]] == [r["macro_f1"] for r in LITERATURE_4Q]
+    table = (tmp_path / "lit.md").read_text()
+    assert "| macro F1 |" in table and table.count("(reported, not run here)") == 2
+    assert "0.764 (reported)" in table and "0.802 (reported)" in table
+
+
+@pytest.mark.slow
+def test_rows_run_in_parts_merge_into_one_table(small_emotion_store, small_4q_labels, tmp_path, capsys):
+    common = ["--folds", "2", "--seeds", "0", "--epochs", "2"]
+    tagger = run(small_emotion_store, small_4q_labels, tmp_path / "a.json", *common, "--models", "tag_mlp")
+    baselines = run(small_emotion_store, small_4q_labels, tmp_path / "b.json", *common, "--models", "prior", "logistic")
+    assert tagger["setup"]["grouping"] == "artist" and not tagger["references"]  # artist protocol: no references
+    [row] = tagger["rows"]
+    assert row["model"] == "tag_mlp (default)" and row["runs"] == 2 and row["seconds"] > 0
+    assert all(r["seed"] == 0 and 1 <= r["epochs"] <= 2 for r in row["per_run"])
+    assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "m.json")]) == 0
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert [r["model"] for r in merged["rows"]] == ["prior (constant)", "logistic regression, pooled mean+std",
+                                                    "tag_mlp (default)"]  # table order, whatever the files' order
+    assert merged["rows"][2] == row and merged["setup"] == tagger["setup"] and len(merged["parts"]) == 2
+    assert "run in 2 parts" in merged["meta"]
+
+    other = run(small_emotion_store, small_4q_labels, tmp_path / "c.json", "--folds", "2", "--seeds", "1",
+                "--epochs", "2", "--models", "prior")
+    assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "c.json")]) == 1
+    assert "seeds [1] vs [0]" in capsys.readouterr().err
+    assert main(["--merge", str(tmp_path / "b.json"), str(tmp_path / "b.json")]) == 1
+    assert "row 'prior (constant)' is in both" in capsys.readouterr().err
+    assert other["rows"][0]["runs"] == 2
+
+
+def test_bad_flags_are_usage_errors(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--models", "cnn_lsmt"])
+    assert exit_.value.code == 2 and "--models 'cnn_lsmt': no such row" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--merge", "a.json", "--folds", "5"])
+    assert "not from --folds" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--protocol", "literature", "--folds", "1"])
+    assert "--folds must be at least 2" in capsys.readouterr().err
+
+
+def test_default_paths_keep_parts_apart_and_a_missing_readme_block_fails_first(tmp_path, capsys):
+    artist = {"data": "mer4q", "protocol": "artist", "folds": 5, "repeats": 1}
+    assert results_path(artist) == RESULTS / "emotion-mer4q-5fold.json"
+    assert results_path({**artist, "folds": 1}) == RESULTS / "emotion-mer4q.json"
+    assert (results_path(artist, ["cnn_lstm (default)", "prior"])
+            == RESULTS / "parts" / "emotion-mer4q-5fold-cnn_lstm-default-prior.json")
+    literature = {"data": "../stores/4q", "protocol": "literature", "folds": 10, "repeats": 2}
+    assert results_path(literature) == RESULTS / "emotion-4q-literature-10fold-x2.json"
+    readme = tmp_path / "README.md"
+    readme.write_text("no blocks\n")
+    assert main(["--data", str(tmp_path / "nowhere"), "--folds", "5", "--readme", str(readme)]) == 1
+    assert "<!-- bench:emotion-nowhere-5fold:start -->" in capsys.readouterr().err  # before reading any data
