@@ -290,12 +290,16 @@ def make_dataset(source: ClipSource, tags: TagTable, clip_ids, config: SequenceC
 
 
 def make_vector_dataset(vectors: np.ndarray, tags: TagTable, batch_size: int, training: bool = False,
-                        seed: int = 0, clock: EpochClock | None = None) -> tf.data.Dataset:
+                        seed: int = 0, clock: EpochClock | None = None, repeats=None) -> tf.data.Dataset:
     """`({"features": (batch, dims)}, labels, mask)` for per-clip vectors, rows in `tags` order;
-    training streams are shuffled by `(seed, clock epoch)`."""
-    if len(vectors) != len(tags.clip_ids):
-        raise ValueError(f"{len(vectors)} vectors for {len(tags.clip_ids)} labelled clips.")
-    columns = (tf.constant(vectors.astype("float32")), tf.constant(tags.labels), tf.constant(tags.mask))
+    training streams are shuffled by `(seed, clock epoch)`. `repeats[i]`: vectors of clip i
+    (e.g. one per window; consecutive), each with the clip's labels; default one each."""
+    repeats = np.ones(len(tags.clip_ids), "int64") if repeats is None else np.asarray(repeats)
+    if len(vectors) != repeats.sum() or len(repeats) != len(tags.clip_ids):
+        raise ValueError(f"{len(vectors)} vectors for {len(tags.clip_ids)} labelled clips ({int(repeats.sum())} "
+                         "vectors expected).")
+    columns = (tf.constant(vectors.astype("float32")), tf.constant(np.repeat(tags.labels, repeats, axis=0)),
+               tf.constant(np.repeat(tags.mask, repeats, axis=0)))
     if not training:
         dataset = tf.data.Dataset.from_tensor_slices(columns)
     elif clock is None:

@@ -115,6 +115,9 @@ class ModelFamily:
         recipe: str or None. `RECIPES` key the sequences must be computed with (None: any).
         sequences: dict. `SequenceConfig` fields this family fixes (e.g. a pretrained
             network's input length as `crop_frames`).
+        frozen_output: str or None. The last layer of a frozen pretrained front end: the
+            layers up to it never train, so training computes its output once per window
+            and fits only the rest (`keras_music.training.frozen`).
     """
 
     name: str
@@ -128,6 +131,7 @@ class ModelFamily:
     underive: Callable | None = None
     recipe: str | None = None
     sequences: dict = dataclasses.field(default_factory=dict)
+    frozen_output: str | None = None
 
     def __post_init__(self):
         if self.inputs not in INPUT_KINDS:

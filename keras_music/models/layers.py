@@ -344,11 +344,12 @@ def recurrent_head(frames, mask, lstm_units: int, head_units: int, dropout: floa
     return keras.layers.Dense(num_tags, name="logits")(x)
 
 
-def compile_tagger(model: keras.Model, tags: list[str], learning_rate: float) -> keras.Model:
-    """Adam + masked BCE on logits + per-tag masked metrics (the mask comes as sample weight)."""
+def compile_tagger(model: keras.Model, tags: list[str], learning_rate: float, optimizer=None) -> keras.Model:
+    """Adam + masked BCE on logits + per-tag masked metrics (the mask comes as sample weight).
+    `optimizer`: an existing one to share (a head trained apart from its full model)."""
     from keras_music.losses import MaskedBinaryCrossentropy
     from keras_music.metrics import emotion_metrics
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=MaskedBinaryCrossentropy(from_logits=True),
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(learning_rate), loss=MaskedBinaryCrossentropy(from_logits=True),
                   weighted_metrics=emotion_metrics(tags))
     return model

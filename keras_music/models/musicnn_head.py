@@ -93,4 +93,5 @@ FAMILY = ModelFamily(
     },
     recipe="musicnn",
     sequences=MUSICNN_SEQUENCES,
+    frozen_output="musicnn_penultimate",
 )

@@ -24,6 +24,7 @@ from keras_music.multiworker import fit_multi_worker, is_chief, multi_worker_str
 from keras_music.reports import plot_history, write_report
 from keras_music.scoring import score_tagger
 from keras_music.resume import ResumableEarlyStopping, ResumableTraining, write_history_csv
+from keras_music.training.frozen import fit_head, score_from_embeddings
 from keras_music.training.common import epoch_summary, history_columns, print_epoch, run_identity, save_model
 
 logger = logging.getLogger("keras_music.training")
@@ -67,7 +68,8 @@ def emotion_split(emotion, training: TrainingConfig) -> tuple[list[str], list[st
 
 class TaggerFit:
     """Builds and fits one tagger of any registered family on fixed training / validation clips:
-    `train_emotion`'s fit, or a KerasTuner trial (`tuning/`)."""
+    `train_emotion`'s fit, or a KerasTuner trial (`tuning/`). Families with a frozen front end
+    (`ModelFamily.frozen_output`) fit their head on cached window embeddings (`training.frozen`)."""
 
     objective = ("val_macro_auc", "max")
 
@@ -81,7 +83,11 @@ class TaggerFit:
             verbose: int = 0, callbacks=(), clock: EpochClock | None = None, fill_last_batch: bool = False):
         """`model.fit` on the training stream (order and crops drawn per epoch from `clock`),
         with the masked loss; validation every epoch."""
-        vectors = family_for_config(model_config).inputs == "clip_vector"
+        family = family_for_config(model_config)
+        if family.frozen_output:
+            return fit_head(model, family.frozen_output, self.emotion, self.train_ids, self.val_ids, training,
+                            sequence_config, epochs, verbose, callbacks, clock)
+        vectors = family.inputs == "clip_vector"
         clock = clock or EpochClock()
         return model.fit(
             emotion_dataset(self.emotion, self.train_ids, sequence_config, vectors, training=True, seed=training.seed,
@@ -153,7 +159,8 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
             resumable,  # last: saves after the early-stopping update, restores after its reset
         ],
     )
-    report = score_tagger(model, emotion, test_ids, sequence_config)
+    report = (score_from_embeddings(model, family.frozen_output, emotion, test_ids, sequence_config)
+              if family.frozen_output else score_tagger(model, emotion, test_ids, sequence_config))
     report.update({"split": "test", "data": data, "epochs_run": len(resumable.history),
                    "resumed_after_epoch": None if resumable.resumed_from is None else resumable.resumed_from + 1,
                    "chief": True})

@@ -1,0 +1,92 @@
+"""A frozen pretrained front end (musicnn_head): the head trains on cached window embeddings,
+and what is saved, reloaded and scored is the full model, with identical scores."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_music.config import EMOTION_TRAINING, RECIPES
+from keras_music.data.emotion import load_emotion_data
+from keras_music.data.extraction import extract_folder
+from keras_music.models.musicnn import weights_path
+from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
+from keras_music.scoring import score_tagger
+from keras_music.training import train_emotion
+
+QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
+
+
+@pytest.fixture(scope="module")
+def musicnn_store(tmp_path_factory):
+    """24 four-second clips at 16 kHz (a tone per quadrant plus noise), extracted with the
+    musicnn recipe, and a 4Q-style labels CSV with a metadata.csv of artists beside it."""
+    soundfile = pytest.importorskip("soundfile")
+    root = tmp_path_factory.mktemp("musicnn_store")
+    audio = root / "audio"
+    audio.mkdir()
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * 16000) / 16000
+    labels, meta = ["clip_id,quadrant,arousal,valence"], ["clip_id,artist,title,genres,pquad,seconds,frames"]
+    for i in range(24):
+        q = i % 4
+        wave = 0.3 * np.sin(2 * np.pi * (220 * (q + 1)) * t) + 0.05 * rng.normal(size=t.size)
+        clip = f"C{i:03d}"
+        soundfile.write(audio / f"{clip}.wav", wave.astype("float32"), 16000)
+        labels.append(f"{clip},{QUADRANTS[q]},{'high' if q < 2 else 'low'},{'positive' if q in (0, 3) else 'negative'}")
+        meta.append(f"{clip},artist {i // 2},t,g,1.0,4,250")
+    (root / "labels.csv").write_text("\n".join(labels) + "\n")
+    (root / "metadata.csv").write_text("\n".join(meta) + "\n")
+    extract_folder(audio, root / "store", RECIPES["musicnn"], workers=1)
+    return root
+
+
+def test_head_fits_on_cached_windows_and_the_full_model_scores_the_same(musicnn_store, tmp_path):
+    training = dataclasses.replace(EMOTION_TRAINING, epochs=3, min_epochs=1, patience=2)
+    labels = str(musicnn_store / "labels.csv")
+    report = train_emotion(str(musicnn_store / "store"), tmp_path / "run", MusicnnHeadConfig(weights="MSD_musicnn"),
+                           FAMILY.sequence_config(), training, labels=labels, verbose=0)
+    with _no_optimizer_warning():
+        model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    emotion = load_emotion_data(str(musicnn_store / "store"), labels)
+    full = score_tagger(model, emotion, config["splits"]["test"], FAMILY.sequence_config())
+    for key in ("macro_roc_auc", "accuracy"):
+        assert full[key] == pytest.approx(report[key], abs=1e-9), key  # cached scoring == full model
+    # The front end is musicnn's, untouched by training.
+    with np.load(weights_path("MSD_musicnn")) as shipped:
+        np.testing.assert_array_equal(model.get_layer("musicnn_timbral_74").get_weights()[0], shipped["timbral_74/kernel"])
+        np.testing.assert_array_equal(model.get_layer("musicnn_penultimate").get_weights()[0], shipped["penultimate/gamma"])
+    assert config["sequence_config"]["crop_frames"] == 187 and config["recipe"]["sample_rate"] == 16000
+
+
+def test_frozen_family_refuses_features_of_another_recipe(tmp_path):
+    from keras_music.data.emotion import demo_store
+
+    store, labels = demo_store(tmp_path / "demo")
+    with pytest.raises(ValueError, match="musicnn_head needs features of the 'musicnn' recipe"):
+        train_emotion(str(store), tmp_path / "run", MusicnnHeadConfig(), FAMILY.sequence_config(),
+                      dataclasses.replace(EMOTION_TRAINING, epochs=1), labels=str(labels), verbose=0)
+
+
+class _no_optimizer_warning:
+    """Reloading must not warn that the saved optimizer state does not fit (the head shares the
+    model's optimizer, so its state is the model's)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._catch = warnings.catch_warnings(record=True)
+        self.records = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc):
+        self._catch.__exit__(*exc)
+        bad = [str(w.message) for w in self.records if "optimizer" in str(w.message)]
+        assert not bad, bad
+        return False
