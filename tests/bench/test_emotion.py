@@ -38,6 +38,7 @@ def test_rows_run_in_parts_merge_into_one_table(small_emotion_store, small_4q_la
     tagger = run(small_emotion_store, small_4q_labels, tmp_path / "a.json", *common, "--models", "tag_mlp")
     baselines = run(small_emotion_store, small_4q_labels, tmp_path / "b.json", *common, "--models", "prior", "logistic")
     assert tagger["setup"]["grouping"] == "artist" and not tagger["references"]  # artist protocol: no references
+    assert [r["model"] for r in baselines["rows"]] == ["prior (constant)", "logistic regression, pooled mean+std"]
     [row] = tagger["rows"]
     assert row["model"] == "tag_mlp (default)" and row["runs"] == 2 and row["seconds"] > 0
     assert all(r["seed"] == 0 and 1 <= r["epochs"] <= 2 for r in row["per_run"])
