@@ -24,8 +24,11 @@ Rows (`--models` runs some: a row name as printed, a family, `prior` or `logisti
 
 * prior: a constant predictor, each tag's training frequency (ROC-AUC 0.5 by construction);
 * logistic regression on per-clip vectors (mean + std over time of every mel and MFCC band;
-  CAL500: its 68 aggregated features), standardised, one model per tag on its known cells
-  (C = 0.1);
+  CAL500: its 68 aggregated features), standardised, one model per tag on its known cells,
+  C in (0.001, 0.01, 0.1, 1) chosen per tag by an inner 3-fold CV grouped by artist;
+* on a store of the musicnn recipe (`extract --recipe musicnn`), the musicnn probes: the same
+  logistic regression on musicnn's penultimate layer (MTT and MSD weights, our Keras port),
+  mean + std over non-overlapping 3 s patches, the pretrained peer users reach for;
 * every registered tagger the data can feed (per-clip MLP; where there are sequences the
   MLP-LSTM and CNN-LSTM, `seed` and `default` variants), exactly as
   `python -m keras_music.train --task emotion` trains them (early stopping on validation
@@ -62,14 +65,15 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+from sklearn.model_selection import GroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from bench.publish import check_block, publish
 from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
-from keras_music.models.registry import ALIASES, families
+from keras_music.models.registry import ALIASES, REGISTRY, families
 from keras_music.reports import one_tag_per_clip, quadrant_scores, tagging_report
 from keras_music.training import EMOTION_TRAINING, emotion_split, train_emotion
 
@@ -81,6 +85,12 @@ COLUMNS = (("accuracy (one tag per clip)", "accuracy"), ("macro F1", "macro_f1")
            ("valence ROC-AUC", "valence_roc_auc"))
 PROTOCOL_DEFAULTS = {"artist": {"folds": 1, "repeats": 1}, "literature": {"folds": 10, "repeats": 2}}
 BASELINES = {"prior": "prior (constant)", "logistic": "logistic regression, {vectors}"}
+# The pretrained peer users reach for: musicnn's penultimate layer, mean + std over 3 s patches, and a
+# logistic-regression probe; on data of the musicnn recipe only (`--data` a store of `--recipe musicnn`).
+PROBES = {"musicnn_probe_mtt": "MTT_musicnn", "musicnn_probe_msd": "MSD_musicnn"}
+PROBE_NAME = "musicnn probe ({weights} embedding, our port): logistic regression"
+PROBE_CS = (0.001, 0.01, 0.1, 1.0)  # C of the logistic regressions, chosen by inner grouped 3-fold CV
+ANY_RECIPE = object()  # table_rows without data: every row
 # Published 4Q results, typed from the papers: shown beside the literature protocol's table as
 # reference rows only, never as measurements (their data and protocol, not ours).
 LITERATURE_4Q = (
@@ -120,13 +130,25 @@ class Fold:
     test: list[str]
 
 
-def table_rows(vectors: str, sequences: bool = True) -> list[Row]:
-    """Every row, in table order: the baselines (logistic regression on `vectors`), then each
-    registered tagger (each variant of a family with variants); sequence families only where
-    there are sequences (not CAL500)."""
+def table_rows(vectors: str, sequences: bool = True, recipe=ANY_RECIPE) -> list[Row]:
+    """Every row, in table order: the baselines (logistic regression on `vectors`; the musicnn
+    probes), then each registered tagger (each variant of a family with variants); sequence
+    families only where there are sequences (not CAL500), and families (and probes) that need
+    a feature recipe only on data of that recipe."""
+    def fits(family) -> bool:
+        if recipe is ANY_RECIPE:
+            return True
+        try:
+            family.check_recipe(recipe, "data")
+            return True
+        except ValueError:
+            return False
+
     rows = [Row(name.format(vectors=vectors), key) for key, name in BASELINES.items()]
+    if sequences and fits(REGISTRY["musicnn_head"]):
+        rows += [Row(PROBE_NAME.format(weights=weights), key) for key, weights in PROBES.items()]
     for family in families("emotion"):
-        if family.inputs == "sequences" and not sequences:
+        if (family.inputs == "sequences" and not sequences) or not fits(family):
             continue
         for variant in ("seed", "default") if family.has_variants else ("default",):
             config = family.config(variant=variant) if family.has_variants else family.config()
@@ -137,7 +159,7 @@ def table_rows(vectors: str, sequences: bool = True) -> list[Row]:
 def model_choices() -> list[str]:
     """What `--models` accepts: row names as printed, families (and `mlp`), `prior`, `logistic`."""
     rows = table_rows("pooled mean+std") + table_rows("aggregated features")
-    keys = [*BASELINES, *(family.name for family in families("emotion")), *(m for t, m in ALIASES if t == "emotion")]
+    keys = [*BASELINES, *PROBES, *(family.name for family in families("emotion")), *(m for t, m in ALIASES if t == "emotion")]
     return list(dict.fromkeys(keys + [row.name for row in rows]))
 
 
@@ -183,9 +205,10 @@ def logits_of(probabilities: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def baseline_probabilities(key: str, x_train, y_train, m_train, x_test) -> np.ndarray:
-    """`(test clips, tags)` probabilities of baseline `key` (`prior` or `logistic`) fitted on the
-    training clips' known cells."""
+def baseline_probabilities(key: str, x_train, y_train, m_train, x_test, groups) -> np.ndarray:
+    """`(test clips, tags)` probabilities of baseline `key` (`prior`, or a logistic regression
+    per tag) fitted on the training clips' known cells; C from `PROBE_CS` by an inner 3-fold
+    CV grouped by `groups` (the training clips' artists), scored by ROC-AUC."""
     if key == "prior":
         prior = (y_train * m_train).sum(axis=0) / np.maximum(m_train.sum(axis=0), 1)
         return np.tile(prior, (len(x_test), 1))
@@ -198,20 +221,58 @@ def baseline_probabilities(key: str, x_train, y_train, m_train, x_test) -> np.nd
         if len(classes) < 2:
             probabilities[:, j] = classes[0] if len(classes) else 0.5
             continue
-        model = LogisticRegression(C=0.1, max_iter=5000).fit(x_train[known], y_train[known, j])
+        known_groups = np.asarray(groups)[known]
+        inner = min(3, len(set(known_groups)))
+        if inner < 2:  # too few artists to choose C: the middle of the grid
+            model = LogisticRegression(C=0.1, max_iter=5000).fit(x_train[known], y_train[known, j])
+        else:
+            folds = list(GroupKFold(inner).split(x_train[known], y_train[known, j], known_groups))
+            model = LogisticRegressionCV(Cs=list(PROBE_CS), cv=folds, scoring="roc_auc", max_iter=5000).fit(
+                x_train[known], y_train[known, j])
         probabilities[:, j] = model.predict_proba(x_test)[:, 1]
     return probabilities
+
+
+def musicnn_embeddings(emotion, clip_ids, weights: str) -> dict[str, np.ndarray]:
+    """Each clip's musicnn embedding as users of musicnn compute it: the penultimate layer on
+    non-overlapping 3 s patches (`training.frozen.window_embeddings`), mean and std over them."""
+    import keras
+
+    from keras_music.models.musicnn import PATCH_FRAMES, build_musicnn
+    from keras_music.training.frozen import window_embeddings
+
+    musicnn = build_musicnn(weights)
+    front = keras.Model(musicnn.inputs, musicnn.get_layer("penultimate").output, name=f"{weights}_penultimate")
+    windows = window_embeddings(front, emotion, clip_ids, SequenceConfig(crop_frames=PATCH_FRAMES,
+                                                                         window_hop=PATCH_FRAMES))
+    return {c: np.concatenate([w.mean(axis=0), w.std(axis=0)]) for c, w in windows.items()}
+
+
+def baseline_vectors(rows: list[Row], emotion) -> dict[str, dict[str, np.ndarray]]:
+    """`{baseline key: {clip: vector}}` for the baselines among `rows`."""
+    ids = emotion.tags.clip_ids
+    vectors = {}
+    for row in rows:
+        if row.config is not None:
+            continue
+        if row.key in PROBES:
+            vectors[row.key] = musicnn_embeddings(emotion, ids, PROBES[row.key])
+        else:
+            vectors[row.key] = vectors.get("pooled") or dict(zip(ids, emotion.clip_vectors(ids)))
+            vectors["pooled"] = vectors[row.key]
+    return vectors
 
 
 def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, args, training) -> dict:
     """One fit of `row` on `fold` (a tagger with training seed `seed`): the test report."""
     if row.config is None:
         train, test = emotion.tags.rows(fold.train), emotion.tags.rows(fold.test)
-        x_train, x_test = (np.stack([vectors[c] for c in ids]) for ids in (fold.train, fold.test))
-        probabilities = baseline_probabilities(row.key, x_train, train.labels, train.mask, x_test)
+        x_train, x_test = (np.stack([vectors[row.key][c] for c in ids]) for ids in (fold.train, fold.test))
+        probabilities = baseline_probabilities(row.key, x_train, train.labels, train.mask, x_test,
+                                               [emotion.groups[c] for c in fold.train])
         return tagging_report(emotion.tags.tags, test.labels, test.mask, logits_of(probabilities))
     with tempfile.TemporaryDirectory() as tmp:
-        return train_emotion(args.data, Path(tmp), row.config, SequenceConfig(),
+        return train_emotion(args.data, Path(tmp), row.config, REGISTRY[row.key].sequence_config(),
                              dataclasses.replace(training, seed=seed), labels=args.labels, verbose=0,
                              splits=(fold.train, fold.validation, fold.test))
 
@@ -468,13 +529,13 @@ def main(argv=None) -> int:
                                        min_epochs=min(EMOTION_TRAINING.min_epochs, args.epochs - 1))
         emotion = load_emotion_data(args.data, args.labels)
         vector_kind = "aggregated features" if emotion.vectors is not None else "pooled mean+std"
-        rows = select(table_rows(vector_kind, emotion.source is not None), args.models, args.data)
+        rows = select(table_rows(vector_kind, emotion.source is not None, emotion.recipe), args.models, args.data)
         splits = evaluation_splits(emotion, training, args.protocol, args.folds, args.repeats)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     ids = emotion.tags.clip_ids
-    vectors = dict(zip(ids, emotion.clip_vectors(ids))) if any(row.config is None for row in rows) else {}
+    vectors = baseline_vectors(rows, emotion)
     setup.update({"clips": len(ids), "tags": emotion.tags.tags, "vectors": vector_kind,
                   "grouping": "artist" if any(g != c for c, g in emotion.groups.items()) else "clip",
                   "strata": None if tag_classes(emotion) is None else "quadrant" if is_4q(emotion.tags.tags) else "tag",

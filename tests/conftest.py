@@ -114,3 +114,33 @@ def small_4q_labels(small_emotion_store, tmp_path_factory) -> Path:
     (root / "metadata.csv").write_text("clip_id,artist\n" + "".join(
         f"{c},{'The Band' if i < 10 else f'Solo {i}'}\n" for i, c in enumerate(ids)))
     return root / "labels.csv"
+
+
+@pytest.fixture(scope="session")
+def musicnn_store(tmp_path_factory):
+    """24 four-second clips at 16 kHz (a tone per quadrant plus noise), extracted with the
+    musicnn recipe, and a 4Q-style labels CSV with a metadata.csv of artists beside it."""
+    import numpy as np
+    import soundfile
+
+    from keras_music.config import RECIPES
+    from keras_music.data.extraction import extract_folder
+
+    quadrants = ("Q1", "Q2", "Q3", "Q4")
+    root = tmp_path_factory.mktemp("musicnn_store")
+    audio = root / "audio"
+    audio.mkdir()
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * 16000) / 16000
+    labels, meta = ["clip_id,quadrant,arousal,valence"], ["clip_id,artist,title,genres,pquad,seconds,frames"]
+    for i in range(24):
+        q = i % 4
+        wave = 0.3 * np.sin(2 * np.pi * (220 * (q + 1)) * t) + 0.05 * rng.normal(size=t.size)
+        clip = f"C{i:03d}"
+        soundfile.write(audio / f"{clip}.wav", wave.astype("float32"), 16000)
+        labels.append(f"{clip},{quadrants[q]},{'high' if q < 2 else 'low'},{'positive' if q in (0, 3) else 'negative'}")
+        meta.append(f"{clip},artist {i // 2},t,g,1.0,4,250")
+    (root / "labels.csv").write_text("\n".join(labels) + "\n")
+    (root / "metadata.csv").write_text("\n".join(meta) + "\n")
+    extract_folder(audio, root / "store", RECIPES["musicnn"], workers=1)
+    return root

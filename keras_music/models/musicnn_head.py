@@ -33,14 +33,15 @@ class MusicnnHeadConfig:
     """A frozen musicnn embedding and a trained head.
 
     Args:
-        weights: str. `MTT_musicnn` (MagnaTagATune) or `MSD_musicnn` (Million Song Dataset).
+        weights: str. `MSD_musicnn` (Million Song Dataset; its 50 tags include moods such as sad,
+            happy, mellow, chill) or `MTT_musicnn` (MagnaTagATune).
         head_units: int. Hidden width of our head; 0 = logits straight from the embedding
             (a linear probe).
         dropout: float. Dropout on the embedding and before the logits.
         learning_rate: float. Adam learning rate.
     """
 
-    weights: str = "MTT_musicnn"
+    weights: str = "MSD_musicnn"
     head_units: int = 64
     dropout: float = 0.3
     learning_rate: float = 1e-3

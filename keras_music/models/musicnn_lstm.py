@@ -25,7 +25,7 @@ class MusicnnLSTMConfig:
     """musicnn's front and mid end (fine-tuned or frozen) under an LSTM head.
 
     Args:
-        weights: str. `MTT_musicnn` or `MSD_musicnn`.
+        weights: str. `MSD_musicnn` (its tags include moods) or `MTT_musicnn`.
         fine_tune: bool. Train musicnn's convolutions too (batch norms stay frozen).
         lstm_units: int. LSTM width.
         head_units: int. Hidden width after max over time.
@@ -33,7 +33,7 @@ class MusicnnLSTMConfig:
         learning_rate: float. Adam learning rate, low enough not to wash out the pretrained filters.
     """
 
-    weights: str = "MTT_musicnn"
+    weights: str = "MSD_musicnn"
     fine_tune: bool = True
     lstm_units: int = 64
     head_units: int = 64

@@ -82,3 +82,18 @@ def test_default_paths_keep_parts_apart_and_a_missing_readme_block_fails_first(t
     readme.write_text("no blocks\n")
     assert main(["--data", str(tmp_path / "nowhere"), "--folds", "5", "--readme", str(readme)]) == 1
     assert "<!-- bench:emotion-nowhere-5fold:start -->" in capsys.readouterr().err  # before reading any data
+
+
+@pytest.mark.slow
+def test_musicnn_rows_run_on_a_musicnn_store_only(musicnn_store, small_emotion_store, small_4q_labels, tmp_path):
+    """The probes and musicnn families are rows where the data has musicnn's recipe, and
+    musicnn_head trains there (head on cached windows) under the same folds."""
+    result = run(musicnn_store / "store", musicnn_store / "labels.csv", tmp_path / "m.json", "--folds", "2",
+                 "--seeds", "0", "--epochs", "2", "--models", "musicnn_probe_msd", "musicnn_head")
+    names = [row["model"] for row in result["rows"]]
+    assert names == ["musicnn probe (MSD_musicnn embedding, our port): logistic regression", "musicnn_head (default)"]
+    assert all(row["runs"] == 2 and 0 <= row["macro_roc_auc"] <= 1 for row in result["rows"])
+    # Tones an octave apart per quadrant: musicnn's embedding separates them.
+    assert result["rows"][0]["macro_roc_auc"] > 0.9
+    assert main(["--data", str(small_emotion_store), "--labels", str(small_4q_labels), "--out",
+                 str(tmp_path / "x.json"), "--models", "musicnn_probe_msd"]) == 1  # not a musicnn store

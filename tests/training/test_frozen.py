@@ -10,39 +10,12 @@ import keras
 import numpy as np
 import pytest
 
-from keras_music.config import EMOTION_TRAINING, RECIPES
+from keras_music.config import EMOTION_TRAINING
 from keras_music.data.emotion import load_emotion_data
-from keras_music.data.extraction import extract_folder
 from keras_music.models.musicnn import weights_path
 from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
 from keras_music.scoring import score_tagger
 from keras_music.training import train_emotion
-
-QUADRANTS = ("Q1", "Q2", "Q3", "Q4")
-
-
-@pytest.fixture(scope="module")
-def musicnn_store(tmp_path_factory):
-    """24 four-second clips at 16 kHz (a tone per quadrant plus noise), extracted with the
-    musicnn recipe, and a 4Q-style labels CSV with a metadata.csv of artists beside it."""
-    soundfile = pytest.importorskip("soundfile")
-    root = tmp_path_factory.mktemp("musicnn_store")
-    audio = root / "audio"
-    audio.mkdir()
-    rng = np.random.default_rng(0)
-    t = np.arange(4 * 16000) / 16000
-    labels, meta = ["clip_id,quadrant,arousal,valence"], ["clip_id,artist,title,genres,pquad,seconds,frames"]
-    for i in range(24):
-        q = i % 4
-        wave = 0.3 * np.sin(2 * np.pi * (220 * (q + 1)) * t) + 0.05 * rng.normal(size=t.size)
-        clip = f"C{i:03d}"
-        soundfile.write(audio / f"{clip}.wav", wave.astype("float32"), 16000)
-        labels.append(f"{clip},{QUADRANTS[q]},{'high' if q < 2 else 'low'},{'positive' if q in (0, 3) else 'negative'}")
-        meta.append(f"{clip},artist {i // 2},t,g,1.0,4,250")
-    (root / "labels.csv").write_text("\n".join(labels) + "\n")
-    (root / "metadata.csv").write_text("\n".join(meta) + "\n")
-    extract_folder(audio, root / "store", RECIPES["musicnn"], workers=1)
-    return root
 
 
 def test_head_fits_on_cached_windows_and_the_full_model_scores_the_same(musicnn_store, tmp_path):
