@@ -312,3 +312,39 @@ def test_per_clip_tagger_exports_its_features_signature(cal500_labels, tmp_path)
     embeddings = served["embeddings/embeddings"]
     assert embeddings.shape == (9, kernel.shape[0]) and metadata["embedding_width"] == kernel.shape[0]
     assert np.max(np.abs(embeddings @ kernel + bias - served["serving_default/logits"])) <= 1e-5
+
+
+@pytest.mark.slow
+def test_musicnn_head_export_serves_16khz_audio_in_core_ops(musicnn_store, tmp_path):
+    """A pretrained-front-end family exports like any tagger: its recipe (16 kHz, musicnn's
+    float16 log compression) runs in the graph, with no keras_music and no tensorflow-io."""
+    import dataclasses
+
+    import keras
+
+    from keras_music.audio import compute_features, load_audio
+    from keras_music.config import EMOTION_TRAINING, RECIPES
+    from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
+    from keras_music.scoring import window_starts
+    from keras_music.training import train_emotion
+
+    run = tmp_path / "run"
+    train_emotion(str(musicnn_store / "store"), run, MusicnnHeadConfig(), FAMILY.sequence_config(),
+                  dataclasses.replace(EMOTION_TRAINING, epochs=2, min_epochs=1), labels=str(musicnn_store / "labels.csv"),
+                  verbose=0)
+    export = export_run(run, "emotion_musicnn", tmp_path / "models")
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    assert metadata["sample_rate"] == 16000 and metadata["recipe"]["mel_compression"] == "musicnn"
+    assert not [op for op in graph_ops(export) if op.startswith("IO>")]
+    wavs = [musicnn_store / "audio" / f"C00{i}.wav" for i in range(3)]
+    served = run_fresh(export, {"serve_audio/audio": np.array([p.read_bytes() for p in wavs], dtype=object)}, tmp_path)
+    model = keras.saving.load_model(run / "model.keras")
+    recipe = RECIPES["musicnn"]
+    window, hop = FAMILY.sequences["crop_frames"], FAMILY.sequences["window_hop"]
+    for path, served_logits in zip(wavs, served["serve_audio/logits"]):
+        mel = compute_features(load_audio(path, recipe), recipe)["mel"]
+        starts = window_starts(len(mel), window, hop).numpy()
+        width = min(window, len(mel))
+        logits = model({"mel": np.stack([mel[s:s + width] for s in starts]),
+                        "length": np.full(len(starts), width, "int32")}, training=False)
+        assert np.max(np.abs(served_logits - np.asarray(logits).mean(axis=0))) <= 1e-4
