@@ -15,6 +15,12 @@ import typing
 from pathlib import Path
 
 
+# What ships inside the package: converted pretrained weights and the default emotion model
+# (`predict` without `--model`; built by `python -m keras_music.default_model`), with their licences.
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+DEFAULT_EMOTION_MODEL = PRETRAINED_DIR / "emotion_4q"
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """How a model is fitted: epochs, batches, early stopping and the seeded split.

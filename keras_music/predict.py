@@ -1,5 +1,6 @@
 """Tag audio files with an exported emotion model (the SavedModel alone; no training data).
 
+    python -m keras_music.predict song.mp3                  # the packaged 4Q model (research use only)
     python -m keras_music.predict song.mp3 --model saved_models/emotion_cnn_lstm
     python -m keras_music.predict ../shared/audio --model saved_models/emotion_cnn_lstm/1 --format json
     python -m keras_music.predict long.flac --model saved_models/emotion_4q --per-window
@@ -492,7 +493,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m keras_music.predict", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", help="Audio files and/or folders (recursive).")
-    parser.add_argument("--model", required=True, help="Export folder: saved_models/NAME or saved_models/NAME/VERSION.")
+    parser.add_argument("--model", default=None,
+                        help="Export folder: saved_models/NAME or saved_models/NAME/VERSION. Default: the packaged "
+                             "4Q emotion model (keras_music/pretrained/emotion_4q; see its MODEL_CARD.md: research "
+                             "use only).")
     parser.add_argument("--window", type=float, default=None,
                         help="Deprecated and ignored: files are scored with the model's own training window and "
                              "hop (metadata window_frames / window_hop_frames), as keras_music.evaluate scores them.")
@@ -547,8 +551,15 @@ def main(argv=None) -> int:
     from keras_music.config import atomic_path
     from keras_music.progress import Progress
 
+    from keras_music.config import DEFAULT_EMOTION_MODEL
+
+    if args.model is None and not DEFAULT_EMOTION_MODEL.is_dir():
+        print(f"error: no --model given and the packaged default model is missing at {DEFAULT_EMOTION_MODEL} "
+              "(build it with `python -m keras_music.default_model --audio AUDIO --labels LABELS`, or pass --model "
+              "EXPORT).", file=sys.stderr)
+        return 1
     try:
-        tagger = ExportedTagger(args.model, decoder=args.decoder, embeddings=args.embeddings)
+        tagger = ExportedTagger(args.model or DEFAULT_EMOTION_MODEL, decoder=args.decoder, embeddings=args.embeddings)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -335,6 +335,7 @@ def test_musicnn_head_export_serves_16khz_audio_in_core_ops(musicnn_store, tmp_p
     export = export_run(run, "emotion_musicnn", tmp_path / "models")
     metadata = json.loads((export / "assets" / "metadata.json").read_text())
     assert metadata["sample_rate"] == 16000 and metadata["recipe"]["mel_compression"] == "musicnn"
+    assert metadata["thresholds_source"].startswith("best F1 on")  # the run's --labels found its clips
     assert not [op for op in graph_ops(export) if op.startswith("IO>")]
     wavs = [musicnn_store / "audio" / f"C00{i}.wav" for i in range(3)]
     served = run_fresh(export, {"serve_audio/audio": np.array([p.read_bytes() for p in wavs], dtype=object)}, tmp_path)

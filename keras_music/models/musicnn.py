@@ -34,9 +34,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_music.config import PRETRAINED_DIR
 from keras_music.models.layers import LengthMask, MaskedGlobalAveragePooling, MaskedGlobalMaxPooling, ZeroPadded
 
-PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained" / "musicnn"
+MUSICNN_DIR = PRETRAINED_DIR / "musicnn"
 BANDS = 96  # the musicnn recipe's mel bands (timbral kernels are sized from them)
 PATCH_FRAMES = 187  # musicnn's input patch: 3 s at 16 kHz, hop 256
 MIDEND_FILTERS = 64
@@ -163,7 +164,7 @@ def weights_path(weights: str) -> Path:
     """The packaged `.npz` of `weights` (a clear error for unknown names or a missing file)."""
     if weights not in WEIGHTS:
         raise ValueError(f"unknown musicnn weights {weights!r}; choose from {list(WEIGHTS)}.")
-    path = PRETRAINED_DIR / f"{weights}.npz"
+    path = MUSICNN_DIR / f"{weights}.npz"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: convert it with `python -m keras_music.models.musicnn "
                                 f"--checkpoint <musicnn 0.1.0 wheel>/musicnn/{weights}/ --out {path}`.")
@@ -225,7 +226,7 @@ def main(argv=None) -> int:
                         help="Output .npz. Default: keras_music/pretrained/musicnn/<checkpoint folder name>.npz")
     args = parser.parse_args(argv)
     name = args.checkpoint.resolve().name
-    out = args.out or PRETRAINED_DIR / f"{name}.npz"
+    out = args.out or MUSICNN_DIR / f"{name}.npz"
     arrays = checkpoint_arrays(args.checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     from keras_music.config import atomic_path

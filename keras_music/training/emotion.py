@@ -142,7 +142,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
         out_dir.mkdir(parents=True, exist_ok=True)
         write_history_csv(history, out_dir / "history.csv")
         return _save_emotion_run(model, out_dir, report, history_columns(history), model_config, sequence_config,
-                                 training, emotion, data, (train_ids, val_ids, test_ids))
+                                 training, emotion, data, (train_ids, val_ids, test_ids), labels)
     out_dir.mkdir(parents=True, exist_ok=True)
     early_stopping = ResumableEarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
                                             start_from_epoch=training.min_epochs, restore_best_weights=True)
@@ -165,13 +165,13 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
                    "resumed_after_epoch": None if resumable.resumed_from is None else resumable.resumed_from + 1,
                    "chief": True})
     report = _save_emotion_run(model, out_dir, report, history_columns(resumable.history), model_config,
-                               sequence_config, training, emotion, data, (train_ids, val_ids, test_ids))
+                               sequence_config, training, emotion, data, (train_ids, val_ids, test_ids), labels)
     resumable.remove_backup()  # only now is the run folder complete
     return report
 
 
 def _save_emotion_run(model, out_dir: Path, report: dict, history: dict, model_config, sequence_config, training,
-                      emotion, data: str, splits) -> dict:
+                      emotion, data: str, splits, labels: str | None = None) -> dict:
     """Write model.keras, config.json, history.png and report.json of an emotion run."""
     family = family_for_config(model_config)
     train_ids, val_ids, test_ids = splits
@@ -186,6 +186,7 @@ def _save_emotion_run(model, out_dir: Path, report: dict, history: dict, model_c
         "features": emotion.feature_dims,
         "recipe": config_to_dict(emotion.recipe) if emotion.recipe else None,
         "data": data,
+        "labels": str(labels) if labels else None,
         "splits": {"train": train_ids, "validation": val_ids, "test": test_ids},
         "keras_music_version": __version__,
     })

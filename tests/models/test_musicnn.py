@@ -130,3 +130,25 @@ def test_shipped_weights_are_the_conversion_of_musicnn_checkpoints(weights):
 def test_checkpoint_errors_name_the_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a musicnn checkpoint folder"):
         checkpoint_arrays(tmp_path)
+
+
+def test_families_train_what_they_say_and_keep_musicnn_elsewhere():
+    """musicnn_head: only our head trains; musicnn_lstm: musicnn's convolutions fine-tune, its batch
+    norms keep musicnn's statistics, and both start from the shipped weights."""
+    import keras
+
+    from keras_music.models.musicnn_head import MusicnnHeadConfig, build_musicnn_head
+    from keras_music.models.musicnn_lstm import MusicnnLSTMConfig, build_musicnn_lstm
+
+    tags = ["Q1", "Q2", "Q3", "Q4"]
+    head = build_musicnn_head(MusicnnHeadConfig(), tags, {"mel": 96})
+    assert {w.path.split("/")[0] for w in head.trainable_weights} == {"head_dense", "logits"}
+    lstm = build_musicnn_lstm(MusicnnLSTMConfig(), tags, {"mel": 96})
+    trainable = {w.path.split("/")[0] for w in lstm.trainable_weights}
+    assert {"musicnn_timbral_74", "musicnn_midend_conv3", "lstm", "logits"} <= trainable
+    assert not any(name.endswith("_bn") or "bn" in name.split("_")[-1] for name in trainable)
+    frozen = build_musicnn_lstm(MusicnnLSTMConfig(fine_tune=False), tags, {"mel": 96})
+    assert not any(w.path.startswith("musicnn_") for w in frozen.trainable_weights)
+    with np.load(weights_path("MSD_musicnn")) as shipped:
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(lstm.get_layer("musicnn_midend_conv1").kernel),
+                                      shipped["midend_conv1/kernel"])
