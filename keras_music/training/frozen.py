@@ -16,7 +16,9 @@ folds and seeds of a benchmark) and seconds of head training.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -28,7 +30,7 @@ from keras_music.scoring import WindowMeans, window_dataset
 
 logger = logging.getLogger("keras_music.training")
 
-_CACHE: dict[tuple, dict[str, np.ndarray]] = {}
+_CACHE: dict[str, dict[str, tuple[int, np.ndarray]]] = {}  # disk file -> clip -> (frames, windows)
 
 
 def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
@@ -45,26 +47,65 @@ def _fingerprint(front: keras.Model) -> str:
     return digest.hexdigest()
 
 
+def _disk_path(key: tuple) -> Path:
+    from keras_music.data.emotion import cache_dir
+
+    return cache_dir() / "window_embeddings" / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:24] + ".npz")
+
+
+def _read_disk(path: Path) -> dict[str, tuple[int, np.ndarray]]:
+    if not path.is_file():
+        return {}
+    try:
+        with np.load(path) as arrays:
+            return {clip: (int(arrays[f"frames/{clip}"]), arrays[f"windows/{clip}"])
+                    for clip in (name.split("/", 1)[1] for name in arrays.files if name.startswith("windows/"))}
+    except (OSError, ValueError, KeyError) as error:  # a damaged cache is recomputed, never trusted
+        logger.warning("ignoring the embedding cache %s (%s)", path, error)
+        return {}
+
+
+def _frame_counts(emotion, clip_ids) -> dict[str, int]:
+    source = emotion.sequences()
+    first = source.feature_names[0]
+    return {clip["clip_id"].decode(): len(clip[first]) for clip in source.dataset(clip_ids).as_numpy_iterator()}
+
+
 def window_embeddings(front: keras.Model, emotion, clip_ids, sequence_config) -> dict[str, np.ndarray]:
     """`{clip id: (windows, D)}`: the frozen front end on every scoring window of each clip.
 
-    Cached in memory by (data, front-end weights, window, hop), so the folds and seeds of a
-    benchmark compute each clip's windows once."""
+    Cached in memory and on disk (`$KERAS_MUSIC_CACHE/window_embeddings`, written atomically)
+    by (data path and recipe, front-end weights, window, hop). An entry keeps its clip's frame
+    count; entries read from disk are checked against the data once per process, and a clip
+    whose length changed is recomputed. So the folds, seeds and protocols of a benchmark, and a
+    later build of the same model, compute each window once."""
+    from keras_music.config import atomic_path, config_to_dict
+
     window, hop = sequence_config.crop_frames, sequence_config.window_hop
-    key = (emotion.description, _fingerprint(front), window, hop)
-    cached = _CACHE.setdefault(key, {})
+    recipe = config_to_dict(emotion.recipe) if emotion.recipe else None
+    path = _disk_path((emotion.description, recipe, _fingerprint(front), window, hop))
+    if str(path) not in _CACHE:
+        stored = _read_disk(path)
+        frames = _frame_counts(emotion, [c for c in emotion.tags.clip_ids if c in stored]) if stored else {}
+        _CACHE[str(path)] = {c: entry for c, entry in stored.items() if frames.get(c) == entry[0]}
+    cached = _CACHE[str(path)]
     missing = [c for c in dict.fromkeys(clip_ids) if c not in cached]
     if missing:
-        logger.info("%s: frozen front end on the windows of %d clips (computed once, then cached)",
-                    front.name, len(missing))
+        logger.info("%s: frozen front end on the windows of %d clips (computed once, then cached in %s)",
+                    front.name, len(missing), path.parent)
         parts: dict[int, list[np.ndarray]] = {}
         for inputs, rows in window_dataset(emotion.sequences(), missing, window, hop, 64):
             outputs = np.asarray(front(inputs, training=False))
             for row, vector in zip(rows.numpy(), outputs):
                 parts.setdefault(int(row), []).append(vector)
+        counts = _frame_counts(emotion, missing)
         for row, clip in enumerate(missing):
-            cached[clip] = np.stack(parts[row])
-    return {c: cached[c] for c in clip_ids}
+            cached[clip] = (counts[clip], np.stack(parts[row]))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, keep_suffix=True) as tmp:
+            np.savez(tmp, **{f"windows/{c}": w for c, (_, w) in cached.items()},
+                     **{f"frames/{c}": np.int64(n) for c, (n, _) in cached.items()})
+    return {c: cached[c][1] for c in clip_ids}
 
 
 def _window_stream(embeddings: dict, emotion, clip_ids, batch_size: int, training: bool, seed: int, clock):

@@ -63,3 +63,32 @@ class _no_optimizer_warning:
         bad = [str(w.message) for w in self.records if "optimizer" in str(w.message)]
         assert not bad, bad
         return False
+
+
+def test_window_embeddings_are_cached_on_disk_and_checked(musicnn_store, tmp_path, monkeypatch, caplog):
+    import logging
+
+    from keras_music.models.musicnn_head import build_musicnn_head
+    from keras_music.training import frozen
+
+    monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "cache"))
+    emotion = load_emotion_data(str(musicnn_store / "store"), str(musicnn_store / "labels.csv"))
+    front, _ = frozen.split_at(build_musicnn_head(MusicnnHeadConfig(), emotion.tags.tags, {"mel": 96}),
+                               "musicnn_penultimate")
+    ids = emotion.tags.clip_ids[:5]
+    with caplog.at_level(logging.INFO, logger="keras_music.training"):
+        first = frozen.window_embeddings(front, emotion, ids, FAMILY.sequence_config())
+        assert "windows of 5 clips" in caplog.text
+        caplog.clear()
+        frozen._CACHE.clear()  # a new process: read from disk, nothing recomputed
+        again = frozen.window_embeddings(front, emotion, ids, FAMILY.sequence_config())
+        assert "frozen front end" not in caplog.text
+        for clip in ids:
+            np.testing.assert_array_equal(again[clip], first[clip])
+        [cache_file] = (tmp_path / "cache" / "window_embeddings").glob("*.npz")
+        cache_file.write_bytes(b"damaged")
+        frozen._CACHE.clear()
+        third = frozen.window_embeddings(front, emotion, ids, FAMILY.sequence_config())
+        assert "ignoring the embedding cache" in caplog.text and "windows of 5 clips" in caplog.text
+    np.testing.assert_allclose(third[ids[0]], first[ids[0]], atol=1e-6)
+    assert first[ids[0]].shape == (2, 200)  # 250 frames: windows at 0 and 63 (the last ends at the end)
