@@ -388,6 +388,10 @@ def describe(setup: dict, parts: list[dict]) -> str:
     machines = ", ".join(sorted({p["machine"] for p in parts}))
     if len(parts) == 1:
         who = f"Measured {dates[0]} by `{command(setup, parts[0]['models'])}` on {machines}"
+    elif " + " in setup["data"]:  # parts on several data: each part's own command
+        who = (f"Measured {' to '.join([dates[0], dates[-1]] if len(dates) > 1 else dates)} in {len(parts)} parts ("
+               + "; ".join(f"`{p['command']}`" for p in parts) + f") on {machines}, merged with "
+               "`python -m bench.emotion --merge` (the same splits: checked clip by clip)")
     else:
         who = (f"Measured {' to '.join([dates[0], dates[-1]] if len(dates) > 1 else dates)} by `{command(setup)}` "
                f"run in {len(parts)} parts (" + "; ".join(f"`{models_flag(p['models'])}`" for p in parts)
@@ -425,8 +429,27 @@ def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: P
             markdown(rows, reference_rows, meta), out, readme)
 
 
+# Parts may differ in these when their splits hold the same clips (the same clips as features of
+# another recipe, say the shared 4Q features and a musicnn store extracted from the same MP3s).
+DATA_KEYS = ("data", "labels", "vectors")
+
+
+def split_digest(setup: dict) -> str:
+    """A digest of the clip ids of every split a table's `setup` scores on (derived again from the data)."""
+    import hashlib
+
+    training = dataclasses.replace(EMOTION_TRAINING, split_seed=setup["split_seed"])
+    emotion = load_emotion_data(setup["data"], setup["labels"])
+    splits = evaluation_splits(emotion, training, setup["protocol"], setup["folds"], setup["repeats"])
+    return hashlib.sha1(json.dumps([[f.repeat, f.fold, sorted(f.train), sorted(f.validation), sorted(f.test)]
+                                    for f in splits]).encode()).hexdigest()
+
+
 def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
-    """`(setup, parts, rows)` of one table from result files that ran different rows of it."""
+    """`(setup, parts, rows)` of one table from result files that ran different rows of it.
+
+    Parts of other data (`DATA_KEYS`) join only when their splits hold exactly the same clips
+    (checked by deriving them again); their baseline rows are named after their data."""
     payloads = []
     for path in paths:
         payload = json.loads(Path(path).read_text())
@@ -437,6 +460,8 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
     for path, payload in payloads[1:]:
         differ = [key for key in sorted(set(first["setup"]) | set(payload["setup"]))
                   if first["setup"].get(key) != payload["setup"].get(key)]
+        if differ and set(differ) <= set(DATA_KEYS) and split_digest(payload["setup"]) == split_digest(first["setup"]):
+            differ = []
         if differ:
             raise ValueError(f"{path} and {first_path} are parts of different tables: "
                              + ", ".join(f"{key} {payload['setup'].get(key)!r} vs {first['setup'].get(key)!r}"
@@ -444,13 +469,20 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
                              + "; merge only runs of the same data, protocol, folds, repeats, seeds and epochs.")
     rows, source = [], {}
     for path, payload in payloads:
+        other_data = payload["setup"]["data"] != first["setup"]["data"]
         for row in payload["rows"]:
+            if other_data and row["key"] in BASELINES:
+                row = {**row, "model": f"{row['model']} [{Path(payload['setup']['data']).name}]"}
             if row["model"] in source:
                 raise ValueError(f"row {row['model']!r} is in both {source[row['model']]} and {path}; "
                                  "give each row to one part.")
             source[row["model"]] = path
             rows.append(row)
-    return first["setup"], [part for _, payload in payloads for part in payload["parts"]], rows
+    setup = dict(first["setup"])
+    datas = list(dict.fromkeys(payload["setup"]["data"] for _, payload in payloads))
+    if len(datas) > 1:
+        setup["data"] = " + ".join(datas)
+    return setup, [part for _, payload in payloads for part in payload["parts"]], rows
 
 
 def machine() -> str:

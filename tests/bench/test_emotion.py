@@ -97,3 +97,27 @@ def test_musicnn_rows_run_on_a_musicnn_store_only(musicnn_store, small_emotion_s
     assert result["rows"][0]["macro_roc_auc"] > 0.9
     assert main(["--data", str(small_emotion_store), "--labels", str(small_4q_labels), "--out",
                  str(tmp_path / "x.json"), "--models", "musicnn_probe_msd"]) == 1  # not a musicnn store
+
+
+@pytest.mark.slow
+def test_parts_on_other_features_of_the_same_clips_merge_when_the_splits_match(
+        musicnn_store, small_emotion_store, small_4q_labels, tmp_path, capsys):
+    from keras_music.config import RECIPES
+    from keras_music.data.extraction import extract_folder
+
+    extract_folder(musicnn_store / "audio", tmp_path / "store4q", RECIPES["4q"], workers=1)
+    labels = musicnn_store / "labels.csv"
+    common = ["--folds", "2", "--seeds", "0"]
+    run(tmp_path / "store4q", labels, tmp_path / "a.json", *common, "--models", "prior", "logistic")
+    run(musicnn_store / "store", labels, tmp_path / "b.json", *common, "--models", "logistic", "musicnn_probe_mtt")
+    assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "m.json")]) == 0
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert [r["model"] for r in merged["rows"]] == [
+        "prior (constant)", "logistic regression, pooled mean+std",
+        "musicnn probe (MTT_musicnn embedding, our port): logistic regression",
+        "logistic regression, pooled mean+std [store]"]
+    assert " + " in merged["setup"]["data"] and "checked clip by clip" in merged["meta"]
+    # Other clips: refused, naming the difference.
+    run(small_emotion_store, small_4q_labels, tmp_path / "c.json", *common, "--models", "prior")
+    assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "c.json")]) == 1
+    assert "parts of different tables" in capsys.readouterr().err
