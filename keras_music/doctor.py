@@ -7,7 +7,8 @@ Prints the versions of Python, TensorFlow, Keras, KerasTuner, NumPy and the audi
 libraries; the decoders found (libsndfile through soundfile; tensorflow-io if installed);
 the devices TensorFlow sees and whether an LSTM on them runs the fused cuDNN kernel; then
 writes a short generated tone in every format libsndfile can write here (WAV 16/24-bit,
-FLAC, Ogg Vorbis, Opus, MP3) and decodes each back with the package's decoder. Exit status
+FLAC, Ogg Vorbis, Opus, MP3) and decodes each back with the package's decoder; and lists the
+packaged pretrained files (musicnn's weights, the default emotion model). Exit status
 0 when everything needed works, 1 with a one-line reason per broken part (optional parts,
 such as tensorflow-io or a GPU, are reported but never make it fail).
 """
@@ -126,6 +127,20 @@ def decode_round_trip() -> dict[str, str]:
     return result
 
 
+def pretrained() -> dict[str, str]:
+    """The files that ship in the package: musicnn's weights and the default emotion model."""
+    from keras_music.config import DEFAULT_EMOTION_MODEL, PRETRAINED_DIR
+
+    found = {}
+    for weights in ("MTT_musicnn", "MSD_musicnn"):
+        path = PRETRAINED_DIR / "musicnn" / f"{weights}.npz"
+        found[weights] = "ok" if path.is_file() else f"missing ({path})"
+    models = sorted(DEFAULT_EMOTION_MODEL.glob("*/saved_model.pb"))
+    found["default emotion model"] = (f"ok ({models[-1].parent})" if models else
+                                      f"missing ({DEFAULT_EMOTION_MODEL}): predict then needs --model")
+    return found
+
+
 def problems(report: dict) -> list[str]:
     """One line per broken required part."""
     lines = [f"{name} does not import ({report['versions'].get(f'{name}_error')})"
@@ -133,6 +148,8 @@ def problems(report: dict) -> list[str]:
     if report["decoders"].get("soundfile") != "ok":
         lines.append(f"the default decoder is missing: {report['decoders']['soundfile']}")
     lines += [f"decoding {name}: {status}" for name, status in report.get("decode", {}).items() if status != "ok"]
+    lines += [f"packaged {name} weights {status}" for name, status in report.get("pretrained", {}).items()
+              if name.endswith("_musicnn") and status != "ok"]
     return lines
 
 
@@ -142,7 +159,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of the text report.")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    report = {"versions": versions(), "decoders": decoders()}
+    report = {"versions": versions(), "decoders": decoders(), "pretrained": pretrained()}
     if report["versions"].get("tensorflow"):
         report["devices"] = devices()
     if report["decoders"]["soundfile"] == "ok":
@@ -152,7 +169,7 @@ def main(argv=None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(f"keras_music {__version__} doctor")
-        for section in ("versions", "decoders", "devices", "decode"):
+        for section in ("versions", "decoders", "pretrained", "devices", "decode"):
             if section in report:
                 print(f"\n{section}:")
                 for key, value in report[section].items():
