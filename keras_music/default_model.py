@@ -95,7 +95,8 @@ def cv_summary(path: Path, model: str) -> str:
             f"valence {cell('valence_roc_auc')}.")
 
 
-def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: Path | None = None) -> Path:
+def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: Path | None = None,
+          store: Path | None = None) -> Path:
     """Extract, train, export and write the model card; returns the installed version folder."""
     from keras_music.config import EMOTION_TRAINING, RECIPES
     from keras_music.data.extraction import extract_folder
@@ -103,7 +104,7 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
     from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
     from keras_music.training import describe, train_emotion
 
-    store = work / "store"
+    store = store or work / "store"
     summary = extract_folder(audio, store, RECIPES["musicnn"])
     print(f"store: {store} ({summary})")
     config = MusicnnHeadConfig()
@@ -146,6 +147,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cv", type=Path, default=None, help="A bench.emotion JSON with a musicnn_head row.")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help=f"Default: {DEFAULT_MODEL_DIR}")
     parser.add_argument("--work", type=Path, default=None, help="Work folder (store, run). Default: a temporary one.")
+    parser.add_argument("--store", type=Path, default=None,
+                        help="Feature store of the musicnn recipe to extract into or reuse (extraction resumes; a "
+                             "store reused by path also reuses the cached musicnn windows). Default: in --work.")
     parser.add_argument("--seed", type=int, default=0, help="Training seed. Default: 0.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -154,7 +158,7 @@ def main(argv=None) -> int:
             print(f"error: {path} does not exist.", file=sys.stderr)
             return 1
     with tempfile.TemporaryDirectory() as tmp:
-        installed = build(args.audio, args.labels, args.out, args.work or Path(tmp), args.seed, args.cv)
+        installed = build(args.audio, args.labels, args.out, args.work or Path(tmp), args.seed, args.cv, args.store)
     print(f"default model: {installed} (model card: {installed.parent / 'MODEL_CARD.md'})")
     return 0
 

@@ -319,3 +319,24 @@ def test_read_spans_are_exactly_the_whole_file_resampled(audio_dir, name):
     parts = list(read_spans(path, recipe, spans))
     for part, (a, b) in zip(parts, spans):
         np.testing.assert_array_equal(part, whole[a:b])
+
+
+@pytest.mark.slow
+def test_packaged_default_model_tags_files_without_model_flag(audio_dir):
+    """Right after install: no --model, the packaged 4Q model (musicnn_head on 16 kHz audio)."""
+    from keras_music.config import DEFAULT_EMOTION_MODEL
+
+    card = DEFAULT_EMOTION_MODEL / "MODEL_CARD.md"
+    assert card.is_file() and "research use only" in card.read_text()
+    result = predict(audio_dir, "--format", "json", "--embeddings")
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = json.loads(result.stdout)
+    assert len(records) == len([p for p in audio_dir.iterdir() if p.suffix in (".wav", ".mp3", ".flac", ".ogg")])
+    metadata = json.loads(next(DEFAULT_EMOTION_MODEL.glob("*/assets/metadata.json")).read_text())
+    assert metadata["model"] == "musicnn_head" and metadata["sample_rate"] == 16000
+    for record in records:
+        probabilities = [record["probabilities"][q] for q in metadata["labels"]]
+        assert all(0 <= p <= 1 for p in probabilities) and len(record["embedding"]) == metadata["embedding_width"]
+    # Not the same answer for every file (a model that learned nothing would give one).
+    assert len({max(r["probabilities"], key=r["probabilities"].get) for r in records}) > 1 or \
+        np.std([list(r["probabilities"].values()) for r in records], axis=0).max() > 0.02
