@@ -28,7 +28,7 @@ Rows (`--models` runs some: a row name as printed, a family, `prior` or `logisti
   C in (0.001, 0.01, 0.1, 1) chosen per tag by an inner 3-fold CV grouped by artist;
 * on a store of the musicnn recipe (`extract --recipe musicnn`), the musicnn probes: the same
   logistic regression on musicnn's penultimate layer (MTT and MSD weights, our Keras port),
-  mean + std over non-overlapping 3 s patches, the pretrained peer users reach for;
+  mean + std over 3 s patches every 3 s, the pretrained peer users reach for;
 * every registered tagger the data can feed (per-clip MLP; where there are sequences the
   MLP-LSTM and CNN-LSTM, `seed` and `default` variants), exactly as
   `python -m keras_music.train --task emotion` trains them (early stopping on validation
@@ -65,8 +65,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-from sklearn.model_selection import GroupKFold
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from bench.publish import check_block, publish
@@ -205,10 +205,27 @@ def logits_of(probabilities: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def choose_c(x, y, groups, default: float = 0.1) -> float:
+    """C of `PROBE_CS` with the best mean ROC-AUC over an inner 3-fold CV, stratified and grouped
+    by `groups`; folds whose validation part has one class are left out of the mean, and with
+    no usable fold (too few groups or positives) `default`."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(groups)) < 3 or min(np.sum(y == 0), np.sum(y == 1)) < 3:
+        return default
+    folds = [(a, b) for a, b in StratifiedGroupKFold(3).split(x, y, groups) if len(np.unique(y[b])) == 2
+             and len(np.unique(y[a])) == 2]
+    if not folds:
+        return default
+    scores = [np.mean([roc_auc_score(y[b], LogisticRegression(C=c, max_iter=5000).fit(x[a], y[a])
+                                     .decision_function(x[b])) for a, b in folds]) for c in PROBE_CS]
+    return float(PROBE_CS[int(np.argmax(scores))])
+
+
 def baseline_probabilities(key: str, x_train, y_train, m_train, x_test, groups) -> np.ndarray:
     """`(test clips, tags)` probabilities of baseline `key` (`prior`, or a logistic regression
-    per tag) fitted on the training clips' known cells; C from `PROBE_CS` by an inner 3-fold
-    CV grouped by `groups` (the training clips' artists), scored by ROC-AUC."""
+    per tag) fitted on the training clips' known cells; C from `PROBE_CS` by `choose_c` on the
+    training clips' groups (artists)."""
     if key == "prior":
         prior = (y_train * m_train).sum(axis=0) / np.maximum(m_train.sum(axis=0), 1)
         return np.tile(prior, (len(x_test), 1))
@@ -221,21 +238,16 @@ def baseline_probabilities(key: str, x_train, y_train, m_train, x_test, groups) 
         if len(classes) < 2:
             probabilities[:, j] = classes[0] if len(classes) else 0.5
             continue
-        known_groups = np.asarray(groups)[known]
-        inner = min(3, len(set(known_groups)))
-        if inner < 2:  # too few artists to choose C: the middle of the grid
-            model = LogisticRegression(C=0.1, max_iter=5000).fit(x_train[known], y_train[known, j])
-        else:
-            folds = list(GroupKFold(inner).split(x_train[known], y_train[known, j], known_groups))
-            model = LogisticRegressionCV(Cs=list(PROBE_CS), cv=folds, scoring="roc_auc", max_iter=5000).fit(
-                x_train[known], y_train[known, j])
+        c = choose_c(x_train[known], y_train[known, j], np.asarray(groups)[known])
+        model = LogisticRegression(C=c, max_iter=5000).fit(x_train[known], y_train[known, j])
         probabilities[:, j] = model.predict_proba(x_test)[:, 1]
     return probabilities
 
 
 def musicnn_embeddings(emotion, clip_ids, weights: str) -> dict[str, np.ndarray]:
-    """Each clip's musicnn embedding as users of musicnn compute it: the penultimate layer on
-    non-overlapping 3 s patches (`training.frozen.window_embeddings`), mean and std over them."""
+    """Each clip's musicnn embedding as users of musicnn compute it: the penultimate layer on 3 s
+    patches every 3 s (`training.frozen.window_embeddings`; musicnn drops a clip's last partial
+    patch, the window rule adds one ending at the clip's end), mean and std over them."""
     import keras
 
     from keras_music.models.musicnn import PATCH_FRAMES, build_musicnn
@@ -423,7 +435,11 @@ def results_path(setup: dict, models: list[str] | None = None) -> Path:
 def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: Path | None) -> None:
     """Publish the table: JSON (setup, parts, rows with their runs, reference rows), Markdown, README block."""
     order = [row.name for row in table_rows(setup["vectors"])]
-    rows = sorted(rows, key=lambda row: order.index(row["model"]) if row["model"] in order else len(order))
+    def place(row) -> int:  # a baseline labelled with its data (`merge`) sits where the baseline does
+        name = row["model"] if row["model"] in order else re.sub(r" \[[^\]]*\]$", "", row["model"])
+        return order.index(name) if name in order else len(order)
+
+    rows = sorted(rows, key=place)
     meta, reference_rows = describe(setup, parts), references(setup)
     publish(out.stem, {"meta": meta, "setup": setup, "parts": parts, "rows": rows, "references": reference_rows},
             markdown(rows, reference_rows, meta), out, readme)
@@ -467,19 +483,21 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
                              + ", ".join(f"{key} {payload['setup'].get(key)!r} vs {first['setup'].get(key)!r}"
                                          for key in differ)
                              + "; merge only runs of the same data, protocol, folds, repeats, seeds and epochs.")
+    datas = list(dict.fromkeys(payload["setup"]["data"] for _, payload in payloads))
+    short = {d: Path(d).name or d for d in datas}
+    if len(set(short.values())) < len(datas):
+        short = {d: d for d in datas}
     rows, source = [], {}
     for path, payload in payloads:
-        other_data = payload["setup"]["data"] != first["setup"]["data"]
         for row in payload["rows"]:
-            if other_data and row["key"] in BASELINES:
-                row = {**row, "model": f"{row['model']} [{Path(payload['setup']['data']).name}]"}
+            if len(datas) > 1 and row["key"] in BASELINES:  # a baseline of each data: say which
+                row = {**row, "model": f"{row['model']} [{short[payload['setup']['data']]}]"}
             if row["model"] in source:
                 raise ValueError(f"row {row['model']!r} is in both {source[row['model']]} and {path}; "
                                  "give each row to one part.")
             source[row["model"]] = path
             rows.append(row)
     setup = dict(first["setup"])
-    datas = list(dict.fromkeys(payload["setup"]["data"] for _, payload in payloads))
     if len(datas) > 1:
         setup["data"] = " + ".join(datas)
     return setup, [part for _, payload in payloads for part in payload["parts"]], rows
@@ -547,6 +565,8 @@ def main(argv=None) -> int:
     try:
         if args.merge:
             setup, parts, rows = merge(args.merge)
+            if " + " in setup["data"] and not args.out:
+                raise ValueError("--merge of parts on several data: give --out (no default name fits them all).")
             out = args.out or results_path(setup)
             if args.readme:
                 check_block(args.readme, out.stem)

@@ -1,7 +1,7 @@
 """Build the emotion model that ships with the package (what `predict` uses without `--model`).
 
     python -m keras_music.default_model --audio ../shared/datasets/mer4q/audio \\
-        --labels ../shared/datasets/mer4q/labels.csv --cv bench/results/emotion-musicnn-5fold.json
+        --labels ../shared/datasets/mer4q/labels.csv --cv bench/results/emotion-4q-5fold.json
 
 It runs the documented flow on the 4Q clips: `extract --recipe musicnn` into a work store,
 `train --model musicnn_head` (musicnn's frozen MSD embedding and our head; the seeded
@@ -78,13 +78,17 @@ Built {date} by `python -m keras_music.default_model`.
 """
 
 
-def cv_summary(path: Path, model: str) -> str:
-    """The model's row of a `bench.emotion` table (mean +- std over folds x seeds)."""
-    table = json.loads(path.read_text())
-    rows = {row["model"]: row for row in table["rows"]}
-    if model not in rows:
-        raise ValueError(f"{path}: no row {model!r} (rows: {sorted(rows)}).")
-    row, setup = rows[model], table.get("setup", {})
+def cv_summary(path: Path, family: str = "musicnn_head") -> str:
+    """The family's row of a `bench.emotion` table (mean +- std over folds x seeds), one sentence."""
+    try:
+        table = json.loads(path.read_text())
+        rows = {row.get("key"): row for row in table["rows"]}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"--cv {path}: not a bench.emotion result ({error}).") from None
+    if family not in rows:
+        raise ValueError(f"--cv {path}: no {family} row (rows: {sorted(r['model'] for r in table['rows'])}).")
+    row, setup = rows[family], table.get("setup", {})
+    model = row["model"]
 
     def cell(key):
         return "n/a" if row.get(key) is None else f"{row[key]:.3f} ± {row.get(key + '_std') or 0:.3f}"
@@ -102,7 +106,7 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
     from keras_music.data.extraction import extract_folder
     from keras_music.export import export_run
     from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
-    from keras_music.training import describe, train_emotion
+    from keras_music.training import train_emotion
 
     store = store or work / "store"
     summary = extract_folder(audio, store, RECIPES["musicnn"])
@@ -111,6 +115,7 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
     training = dataclasses.replace(EMOTION_TRAINING, seed=seed)
     report = train_emotion(str(store), work / "run", config, FAMILY.sequence_config(), training, labels=str(labels))
     staging = work / "export"
+    shutil.rmtree(staging, ignore_errors=True)
     version = export_run(work / "run", MODEL_NAME, staging, version=1)
     metadata = json.loads((version / "assets" / "metadata.json").read_text())
     run = json.loads((work / "run" / "config.json").read_text())
@@ -127,16 +132,29 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
         test=len(run["splits"]["test"]), split_seed=training.split_seed, seed=seed,
         accuracy=score("accuracy"), macro_roc_auc=score("macro_roc_auc"), arousal=score("arousal_roc_auc"),
         valence=score("valence_roc_auc"), macro_f1=score("macro_f1"),
-        cv=cv_summary(cv, describe(config)) if cv else "No cross-validation table was given (`--cv`).",
+        cv=cv_summary(cv, FAMILY.name) if cv else "No cross-validation table was given (`--cv`).",
         date=datetime.date.today().isoformat())
     (staging / MODEL_NAME / "MODEL_CARD.md").write_text(card)
-    replaced = out.with_name(out.name + ".old")
-    shutil.rmtree(replaced, ignore_errors=True)
-    if out.exists():
-        out.rename(replaced)
-    shutil.move(str(staging / MODEL_NAME), str(out))
-    shutil.rmtree(replaced, ignore_errors=True)
+    install(staging / MODEL_NAME, out)
     return out / version.name
+
+
+def install(built: Path, out: Path) -> None:
+    """Put `built` at `out`: copied beside it first, then swapped in by renames, so `out` is
+    always a whole model (the old one is restored if the swap fails)."""
+    new, old = out.with_name(out.name + ".new"), out.with_name(out.name + ".old")
+    for leftover in (new, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    shutil.copytree(built, new)
+    if out.exists():
+        out.rename(old)
+    try:
+        new.rename(out)
+    except OSError:
+        if old.exists():
+            old.rename(out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def main(argv=None) -> int:
@@ -156,6 +174,12 @@ def main(argv=None) -> int:
     for path in (args.audio, args.labels, *([args.cv] if args.cv else [])):
         if not path.exists():
             print(f"error: {path} does not exist.", file=sys.stderr)
+            return 1
+    if args.cv:
+        try:
+            cv_summary(args.cv)  # before minutes of work, not after
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
             return 1
     with tempfile.TemporaryDirectory() as tmp:
         installed = build(args.audio, args.labels, args.out, args.work or Path(tmp), args.seed, args.cv, args.store)

@@ -136,7 +136,8 @@ def validation_thresholds(model, config: dict, data: str | None) -> tuple[list[f
 
     tags = config["tags"]
     try:
-        emotion = load_emotion_data(data or config["data"], None if data else config.get("labels"))
+        same = data is None or data == config["data"]
+        emotion = load_emotion_data(data or config["data"], config.get("labels") if same else None)
         val_ids = [c for c in config["splits"]["validation"] if c in set(emotion.tags.clip_ids)]
         if not val_ids:
             raise ValueError("none of the run's validation clips are in it")

@@ -116,6 +116,17 @@ def small_4q_labels(small_emotion_store, tmp_path_factory) -> Path:
     return root / "labels.csv"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_embedding_cache(tmp_path_factory):
+    """Window embeddings of frozen front ends go to a cache of this test session, never the user's."""
+    from keras_music.training import frozen
+
+    with pytest.MonkeyPatch.context() as patch:
+        folder = tmp_path_factory.mktemp("window_embeddings")
+        patch.setattr(frozen, "embedding_cache_dir", lambda: folder)
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def musicnn_store(tmp_path_factory):
     """24 four-second clips at 16 kHz (a tone per quadrant plus noise), extracted with the

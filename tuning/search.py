@@ -104,6 +104,11 @@ def make_hypermodel(args, space: dict, epochs: int):
     from tuning.hypermodels import FamilyHyperModel
 
     family = args.family
+    if family.frozen_output:
+        # KerasTuner's callbacks would save the head's weights, which its tuners then load into whole models.
+        raise ValueError(f"--model {family.name}: searching a family with a frozen front end is not supported yet; "
+                         "train it with keras_music.train (its head trains in minutes) and compare seeds or "
+                         "configs with bench.emotion.")
     if family.task == "genre":
         training = dataclasses.replace(GENRE_TRAINING, epochs=epochs, seed=args.seed, split_seed=args.split_seed)
         class_names, train, validation, _ = genre_split(args.data, training)

@@ -14,10 +14,11 @@ layer, on the `musicnn` feature recipe (16 kHz, 96 mel bands, hop 256; `config.R
   batch norm, dropout 0.5, dense 200 + ReLU + batch norm (the *penultimate* layer, musicnn's
   usual embedding), dropout 0.5, dense 50 tag logits.
 
-Unlike the TF1 original, which scores fixed 187-frame (3 s) patches, every stage here also
-takes a `length` per example: frames beyond it are zeroed before each convolution and kept
-out of the pooling, so a padded batch gives exactly what each clip alone gives (the
-original's zero padding at the clip's end).
+Unlike the TF1 original, which scores fixed 187-frame (3 s) patches (and cannot score a
+shorter file), every stage here also takes a `length` per example: frames beyond it are
+zeroed before each convolution, as the original's convolution padding zeroes what lies past
+a patch's end, and kept out of the pooling, so a padded batch gives exactly what each clip
+alone gives. On full patches the outputs are musicnn's (tested).
 
 Weights: `python -m keras_music.models.musicnn --checkpoint .../musicnn/MTT_musicnn/` converts
 a checkpoint of the musicnn 0.1.0 wheel (`pip download musicnn==0.1.0 --no-deps`) into the
@@ -128,10 +129,12 @@ def musicnn_pooling(midend, mask, prefix: str = ""):
     return keras.layers.Flatten(name=f"{prefix}pool")(stacked), maximum, mean
 
 
-def musicnn_backend(pool, prefix: str = ""):
-    """Batch norm, dropout, dense 200 + ReLU + batch norm (the penultimate embedding)."""
+def musicnn_backend(pool, prefix: str = "", dropout: bool = True):
+    """Batch norm, dropout (musicnn's training regime; off for a frozen copy, which must compute
+    the same in training as in inference), dense 200 + ReLU + batch norm (the penultimate embedding)."""
     x = keras.layers.BatchNormalization(name=f"{prefix}pool_bn")(pool)
-    x = keras.layers.Dropout(0.5, name=f"{prefix}pool_dropout")(x)
+    if dropout:
+        x = keras.layers.Dropout(0.5, name=f"{prefix}pool_dropout")(x)
     x = keras.layers.Dense(BACKEND_UNITS, activation="relu", name=f"{prefix}penultimate_dense")(x)
     return keras.layers.BatchNormalization(name=f"{prefix}penultimate")(x)
 
@@ -210,6 +213,9 @@ def checkpoint_arrays(checkpoint: str | Path) -> dict[str, np.ndarray]:
     for layer_name, scope in CHECKPOINT_NAMES.items():
         kind = "BatchNormalization" if "bn" in layer_name or layer_name == "penultimate" else "Dense"
         for variable in _KERAS_VARIABLES[kind]:
+            if not reader.has_tensor(f"{scope}/{variable}"):
+                raise ValueError(f"{checkpoint}: no variable {scope}/{variable}; not a musicnn_musicnn checkpoint "
+                                 f"(MTT_musicnn or MSD_musicnn; the vgg models have another architecture).")
             value = reader.get_tensor(f"{scope}/{variable}")
             if layer_name.startswith("midend_conv") and variable == "kernel":
                 value = value[:, :, 0, :]
@@ -227,6 +233,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     name = args.checkpoint.resolve().name
     out = args.out or MUSICNN_DIR / f"{name}.npz"
+    if out.suffix != ".npz":
+        parser.error(f"--out {out}: the weights file must end in .npz.")
     arrays = checkpoint_arrays(args.checkpoint)
     out.parent.mkdir(parents=True, exist_ok=True)
     from keras_music.config import atomic_path

@@ -65,7 +65,7 @@ def build_musicnn_head(config: MusicnnHeadConfig, tags: list[str], inputs: dict[
     model_inputs = sequence_inputs(inputs)
     body = musicnn_body(model_inputs["mel"], model_inputs["length"], prefix="musicnn_")
     pool, _, _ = musicnn_pooling(body["midend"], body["mask"], prefix="musicnn_")
-    x = musicnn_backend(pool, prefix="musicnn_")
+    x = musicnn_backend(pool, prefix="musicnn_", dropout=False)  # frozen: the same in training and inference
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
     if config.head_units:

@@ -115,6 +115,9 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     """
     family = family_for_config(model_config)
     multi_worker = strategy == "multi_worker"
+    if family.frozen_output and strategy != "default":
+        raise ValueError(f"--strategy {strategy}: {family.name} trains only its head, on window embeddings computed "
+                         "once (minutes on one machine); train it with the default strategy.")
     if multi_worker:  # before any other TensorFlow work, as collective ops require
         scope = multi_worker_strategy()
     else:
@@ -186,7 +189,7 @@ def _save_emotion_run(model, out_dir: Path, report: dict, history: dict, model_c
         "features": emotion.feature_dims,
         "recipe": config_to_dict(emotion.recipe) if emotion.recipe else None,
         "data": data,
-        "labels": str(labels) if labels else None,
+        "labels": str(Path(labels).resolve()) if labels else None,
         "splits": {"train": train_ids, "validation": val_ids, "test": test_ids},
         "keras_music_version": __version__,
     })

@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from keras_music.data.sequences import EpochClock, make_vector_dataset
 from keras_music.models.layers import compile_tagger
-from keras_music.scoring import WindowMeans, window_dataset
+from keras_music.scoring import WindowMeans
 
 logger = logging.getLogger("keras_music.training")
 
@@ -41,16 +41,25 @@ def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
 
 
 def _fingerprint(front: keras.Model) -> str:
-    digest = hashlib.sha1()
+    """What the front end computes: its architecture, its weights and this package's version."""
+    from keras_music import __version__
+
+    digest = hashlib.sha1(__version__.encode())
+    digest.update(front.to_json().encode())
     for weight in front.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
     return digest.hexdigest()
 
 
-def _disk_path(key: tuple) -> Path:
+def embedding_cache_dir() -> Path:
+    """Where window embeddings are cached: `$KERAS_MUSIC_CACHE/window_embeddings`."""
     from keras_music.data.emotion import cache_dir
 
-    return cache_dir() / "window_embeddings" / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:24] + ".npz")
+    return cache_dir() / "window_embeddings"
+
+
+def _disk_path(key: tuple) -> Path:
+    return embedding_cache_dir() / (hashlib.sha1(json.dumps(key).encode()).hexdigest()[:24] + ".npz")
 
 
 def _read_disk(path: Path) -> dict[str, tuple[int, np.ndarray]]:
@@ -60,51 +69,70 @@ def _read_disk(path: Path) -> dict[str, tuple[int, np.ndarray]]:
         with np.load(path) as arrays:
             return {clip: (int(arrays[f"frames/{clip}"]), arrays[f"windows/{clip}"])
                     for clip in (name.split("/", 1)[1] for name in arrays.files if name.startswith("windows/"))}
-    except (OSError, ValueError, KeyError) as error:  # a damaged cache is recomputed, never trusted
-        logger.warning("ignoring the embedding cache %s (%s)", path, error)
+    except Exception as error:  # noqa: BLE001  (any damage: recomputed, never trusted)
+        logger.warning("ignoring the embedding cache %s (%s: %s)", path, type(error).__name__, error)
         return {}
 
 
-def _frame_counts(emotion, clip_ids) -> dict[str, int]:
+def _write_disk(path: Path, cached: dict[str, tuple[int, np.ndarray]]) -> None:
+    """Write the cache file through a temporary file of its own (parallel writers never share
+    one) renamed into place; a failure only costs the cache, never the run."""
+    import os
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp.npz")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.savez(out, **{f"windows/{c}": w for c, (_, w) in cached.items()},
+                         **{f"frames/{c}": np.int64(n) for c, (n, _) in cached.items()})
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as error:
+        logger.warning("could not write the embedding cache %s (%s)", path, error)
+
+
+def _clip_frames(emotion, clip_ids):
+    """`(clip id, {name: (T, dims)})` of each clip, in the source's order."""
     source = emotion.sequences()
-    first = source.feature_names[0]
-    return {clip["clip_id"].decode(): len(clip[first]) for clip in source.dataset(clip_ids).as_numpy_iterator()}
+    for clip in source.dataset(clip_ids):
+        yield clip["clip_id"].numpy().decode(), {name: clip[name] for name in source.feature_names}
 
 
 def window_embeddings(front: keras.Model, emotion, clip_ids, sequence_config) -> dict[str, np.ndarray]:
     """`{clip id: (windows, D)}`: the frozen front end on every scoring window of each clip.
 
-    Cached in memory and on disk (`$KERAS_MUSIC_CACHE/window_embeddings`, written atomically)
-    by (data path and recipe, front-end weights, window, hop). An entry keeps its clip's frame
-    count; entries read from disk are checked against the data once per process, and a clip
-    whose length changed is recomputed. So the folds, seeds and protocols of a benchmark, and a
-    later build of the same model, compute each window once."""
-    from keras_music.config import atomic_path, config_to_dict
+    Each clip's windows are one batch, so a clip's vectors never depend on which other clips
+    were computed with it. Cached in memory and on disk (`$KERAS_MUSIC_CACHE/window_embeddings`)
+    by (resolved data path and recipe, front end: package version, architecture and weights;
+    window, hop). An entry keeps its clip's frame count; entries read from disk are checked
+    against the data once per process, and a clip whose length changed is recomputed (a store
+    re-extracted in place with the same lengths is not detected: delete the cache then)."""
+    from keras_music.config import config_to_dict
+    from keras_music.scoring import clip_windows
 
     window, hop = sequence_config.crop_frames, sequence_config.window_hop
     recipe = config_to_dict(emotion.recipe) if emotion.recipe else None
-    path = _disk_path((emotion.description, recipe, _fingerprint(front), window, hop))
+    where = str(Path(emotion.description).resolve()) if Path(emotion.description).exists() else emotion.description
+    path = _disk_path((where, recipe, _fingerprint(front), window, hop))
     if str(path) not in _CACHE:
         stored = _read_disk(path)
-        frames = _frame_counts(emotion, [c for c in emotion.tags.clip_ids if c in stored]) if stored else {}
-        _CACHE[str(path)] = {c: entry for c, entry in stored.items() if frames.get(c) == entry[0]}
+        lengths = ({c: len(next(iter(f.values()))) for c, f in _clip_frames(emotion, [c for c in emotion.tags.clip_ids
+                                                                                     if c in stored])}
+                   if stored else {})
+        _CACHE[str(path)] = {c: entry for c, entry in stored.items() if lengths.get(c) == entry[0]}
     cached = _CACHE[str(path)]
     missing = [c for c in dict.fromkeys(clip_ids) if c not in cached]
     if missing:
         logger.info("%s: frozen front end on the windows of %d clips (computed once, then cached in %s)",
                     front.name, len(missing), path.parent)
-        parts: dict[int, list[np.ndarray]] = {}
-        for inputs, rows in window_dataset(emotion.sequences(), missing, window, hop, 64):
-            outputs = np.asarray(front(inputs, training=False))
-            for row, vector in zip(rows.numpy(), outputs):
-                parts.setdefault(int(row), []).append(vector)
-        counts = _frame_counts(emotion, missing)
-        for row, clip in enumerate(missing):
-            cached[clip] = (counts[clip], np.stack(parts[row]))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path, keep_suffix=True) as tmp:
-            np.savez(tmp, **{f"windows/{c}": w for c, (_, w) in cached.items()},
-                     **{f"frames/{c}": np.int64(n) for c, (n, _) in cached.items()})
+        for clip, features in _clip_frames(emotion, missing):
+            windows = clip_windows(features, window, hop)
+            cached[clip] = (int(features[next(iter(features))].shape[0]),
+                            np.asarray(front(windows, training=False)))
+        _write_disk(path, cached)
     return {c: cached[c][1] for c in clip_ids}
 
 
@@ -125,6 +153,9 @@ def fit_head(model, frozen_output: str, emotion, train_ids, val_ids, training, s
     # state saved with the model matches it on reload.
     compile_tagger(head, emotion.tags.tags, 0.0, optimizer=model.optimizer)
     train_ids, val_ids = list(train_ids), list(val_ids)
+    if not train_ids or not val_ids:
+        raise ValueError(f"{emotion.description}: the head needs training and validation clips, got "
+                         f"{len(train_ids)} and {len(val_ids)}.")
     embeddings = window_embeddings(front, emotion, train_ids + val_ids, sequence_config)
     clock = clock or EpochClock()
     return head.fit(

@@ -113,9 +113,9 @@ def test_parts_on_other_features_of_the_same_clips_merge_when_the_splits_match(
     assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "m.json")]) == 0
     merged = json.loads((tmp_path / "m.json").read_text())
     assert [r["model"] for r in merged["rows"]] == [
-        "prior (constant)", "logistic regression, pooled mean+std",
-        "musicnn probe (MTT_musicnn embedding, our port): logistic regression",
-        "logistic regression, pooled mean+std [store]"]
+        "prior (constant) [store4q]", "logistic regression, pooled mean+std [store4q]",
+        "logistic regression, pooled mean+std [store]",
+        "musicnn probe (MTT_musicnn embedding, our port): logistic regression"]
     assert " + " in merged["setup"]["data"] and "checked clip by clip" in merged["meta"]
     # Other clips: refused, naming the difference.
     run(small_emotion_store, small_4q_labels, tmp_path / "c.json", *common, "--models", "prior")

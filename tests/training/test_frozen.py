@@ -13,8 +13,9 @@ import pytest
 from keras_music.config import EMOTION_TRAINING
 from keras_music.data.emotion import load_emotion_data
 from keras_music.models.musicnn import weights_path
-from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
-from keras_music.scoring import score_tagger
+from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig, build_musicnn_head
+from keras_music.scoring import score_tagger, tagger_logits
+from keras_music.training.frozen import split_at, window_embeddings
 from keras_music.training import train_emotion
 
 
@@ -27,9 +28,18 @@ def test_head_fits_on_cached_windows_and_the_full_model_scores_the_same(musicnn_
         model = keras.saving.load_model(tmp_path / "run" / "model.keras")
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     emotion = load_emotion_data(str(musicnn_store / "store"), labels)
-    full = score_tagger(model, emotion, config["splits"]["test"], FAMILY.sequence_config())
+    test_ids = config["splits"]["test"]
+    full = score_tagger(model, emotion, test_ids, FAMILY.sequence_config())
     for key in ("macro_roc_auc", "accuracy"):
         assert full[key] == pytest.approx(report[key], abs=1e-9), key  # cached scoring == full model
+    full_logits, _, _ = tagger_logits(model, emotion, test_ids, FAMILY.sequence_config())
+    front, head = split_at(model, "musicnn_penultimate")
+    windows = window_embeddings(front, emotion, test_ids, FAMILY.sequence_config())
+    cached_logits = np.stack([np.asarray(head(windows[c])).mean(axis=0) for c in test_ids])
+    np.testing.assert_allclose(cached_logits, full_logits, atol=1e-5)
+    keras.utils.set_random_seed(training.seed)  # the head as training started: it moved
+    initial = build_musicnn_head(MusicnnHeadConfig(weights="MSD_musicnn"), emotion.tags.tags, {"mel": 96})
+    assert np.abs(initial.get_layer("logits").get_weights()[0] - model.get_layer("logits").get_weights()[0]).max() > 1e-3
     # The front end is musicnn's, untouched by training.
     with np.load(weights_path("MSD_musicnn")) as shipped:
         np.testing.assert_array_equal(model.get_layer("musicnn_timbral_74").get_weights()[0], shipped["timbral_74/kernel"])
@@ -71,7 +81,8 @@ def test_window_embeddings_are_cached_on_disk_and_checked(musicnn_store, tmp_pat
     from keras_music.models.musicnn_head import build_musicnn_head
     from keras_music.training import frozen
 
-    monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(frozen, "embedding_cache_dir", lambda: tmp_path / "cache")
+    frozen._CACHE.clear()
     emotion = load_emotion_data(str(musicnn_store / "store"), str(musicnn_store / "labels.csv"))
     front, _ = frozen.split_at(build_musicnn_head(MusicnnHeadConfig(), emotion.tags.tags, {"mel": 96}),
                                "musicnn_penultimate")
@@ -85,10 +96,10 @@ def test_window_embeddings_are_cached_on_disk_and_checked(musicnn_store, tmp_pat
         assert "frozen front end" not in caplog.text
         for clip in ids:
             np.testing.assert_array_equal(again[clip], first[clip])
-        [cache_file] = (tmp_path / "cache" / "window_embeddings").glob("*.npz")
-        cache_file.write_bytes(b"damaged")
+        [cache_file] = (tmp_path / "cache").glob("*.npz")
+        cache_file.write_bytes(cache_file.read_bytes()[:1000])  # a truncated zip
         frozen._CACHE.clear()
         third = frozen.window_embeddings(front, emotion, ids, FAMILY.sequence_config())
         assert "ignoring the embedding cache" in caplog.text and "windows of 5 clips" in caplog.text
-    np.testing.assert_allclose(third[ids[0]], first[ids[0]], atol=1e-6)
+    np.testing.assert_array_equal(third[ids[0]], first[ids[0]])  # per-clip batches: the same to the bit
     assert first[ids[0]].shape == (2, 200)  # 250 frames: windows at 0 and 63 (the last ends at the end)
