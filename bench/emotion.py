@@ -6,7 +6,7 @@
     python -m bench.emotion --data cal500 --folds 10 --out bench/results/emotion-cal500.json
     python -m bench.emotion --data STORE --labels ../shared/datasets/mer4q/labels.csv --folds 5
     python -m bench.emotion --folds 5 --models cnn_lstm         # some rows (in parallel, or elsewhere) ...
-    python -m bench.emotion --merge bench/results/parts/emotion-mer4q-5fold-*.json --readme README.md  # ... one table
+    python -m bench.emotion --merge bench/results/parts/emotion-mer4q-5fold-*.json --out T.json --readme README.md  # ... one table
 
 Every row trains and is scored on the same splits, chosen by `--protocol`:
 
