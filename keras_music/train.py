@@ -132,7 +132,9 @@ def main(argv=None) -> int:
             model_config = args.family.config(**({"variant": args.variant} if args.family.has_variants else {}))
             if args.hparams:
                 model_config, training = searched_configs(args, model_config, training)
-            sequence_config = args.family.sequence_config(batch_size=training.batch_size)
+            # --batch-size, else the family's own (a head trained on windows), else the task's default.
+            batch_size = args.batch_size or args.family.sequences.get("batch_size") or training.batch_size
+            sequence_config = args.family.sequence_config(batch_size=batch_size)
             report = train_emotion(args.data, out_dir, model_config, sequence_config, training, labels=args.labels,
                                    strategy=args.strategy, verbose=args.verbose)
             if not report["chief"]:
