@@ -156,6 +156,41 @@ def table_rows(vectors: str, sequences: bool = True, recipe=ANY_RECIPE) -> list[
     return rows
 
 
+def parse_overrides(words: list[str] | None) -> dict:
+    """`--set FIELD=VALUE ...` as a dict; values read as JSON where they parse (0.1, true, [8, 16])."""
+    overrides = {}
+    for word in words or []:
+        field, sep, value = word.partition("=")
+        if not sep or not field:
+            raise ValueError(f"--set {word!r}: expected FIELD=VALUE, e.g. spec_augment=0.1.")
+        try:
+            overrides[field] = json.loads(value)
+        except ValueError:
+            overrides[field] = value
+    return overrides
+
+
+def with_overrides(rows: list[Row], overrides: dict) -> list[Row]:
+    """The tagger rows with `overrides` set in their configs and named with them (`mlp_lstm
+    (default, spec_augment=0.1)`); baselines as they are. A tagger whose config lacks a field
+    is an error, naming the fields it has."""
+    if not overrides:
+        return rows
+    suffix = ", ".join(f"{field}={json.dumps(value)}" for field, value in overrides.items())
+    out = []
+    for row in rows:
+        if row.config is None:
+            out.append(row)
+            continue
+        fields = [f.name for f in dataclasses.fields(row.config)]
+        missing = sorted(set(overrides) - set(fields))
+        if missing:
+            raise ValueError(f"--set {', '.join(missing)}: {row.name} has no such field (its fields: "
+                             f"{', '.join(fields)}); choose its rows with --models.")
+        out.append(Row(f"{row.name[:-1]}, {suffix})", row.key, dataclasses.replace(row.config, **overrides)))
+    return out
+
+
 def model_choices() -> list[str]:
     """What `--models` accepts: row names as printed, families (and `mlp`), `prior`, `logistic`."""
     rows = table_rows("pooled mean+std") + table_rows("aggregated features")
@@ -352,7 +387,7 @@ def markdown(rows: list[dict], reference_rows: list[dict], meta: str) -> str:
     return "\n".join(lines)
 
 
-def command(setup: dict, models: list[str] | None = None) -> str:
+def command(setup: dict, models: list[str] | None = None, overrides: list[str] | None = None) -> str:
     """The `python -m bench.emotion` call that measures the table of `setup` (or its `models` rows)."""
     words = ["python -m bench.emotion", f"--data {setup['data']}"]
     if setup["labels"]:
@@ -370,11 +405,18 @@ def command(setup: dict, models: list[str] | None = None) -> str:
         words.append(f"--epochs {setup['epochs']}")
     if models:
         words.append(models_flag(models))
+    if overrides:
+        words.append("--set " + " ".join(overrides))
     return " ".join(words)
 
 
 def models_flag(models: list[str] | None) -> str:
     return "--models " + " ".join(f"'{m}'" if " " in m else m for m in models or ["all"])
+
+
+def part_flags(part: dict) -> str:
+    """The `--models` (and `--set`) of one part of a table."""
+    return models_flag(part["models"]) + (" --set " + " ".join(part["set"]) if part.get("set") else "")
 
 
 def describe(setup: dict, parts: list[dict]) -> str:
@@ -399,14 +441,14 @@ def describe(setup: dict, parts: list[dict]) -> str:
     dates = sorted({p["date"] for p in parts})
     machines = ", ".join(sorted({p["machine"] for p in parts}))
     if len(parts) == 1:
-        who = f"Measured {dates[0]} by `{command(setup, parts[0]['models'])}` on {machines}"
+        who = f"Measured {dates[0]} by `{command(setup, parts[0]['models'], parts[0].get('set'))}` on {machines}"
     elif " + " in setup["data"]:  # parts on several data: each part's own command
         who = (f"Measured {' to '.join([dates[0], dates[-1]] if len(dates) > 1 else dates)} in {len(parts)} parts ("
                + "; ".join(f"`{p['command']}`" for p in parts) + f") on {machines}, merged with "
                "`python -m bench.emotion --merge` (the same splits: checked clip by clip)")
     else:
         who = (f"Measured {' to '.join([dates[0], dates[-1]] if len(dates) > 1 else dates)} by `{command(setup)}` "
-               f"run in {len(parts)} parts (" + "; ".join(f"`{models_flag(p['models'])}`" for p in parts)
+               f"run in {len(parts)} parts (" + "; ".join(f"`{part_flags(p)}`" for p in parts)
                + f") on {machines}, merged with `python -m bench.emotion --merge`")
     return (f"{who}: {setup['clips']} clips, {len(setup['tags'])} tags, {evaluation}; ± = std over "
             f"{splits} split(s) x training seeds {seeds} (baselines: over the splits; they have no training seed). "
@@ -530,6 +572,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"Maximum epochs per model. Default: {EMOTION_TRAINING.epochs}.")
     parser.add_argument("--models", nargs="+", default=None, metavar="NAME",
                         help="Run only these rows: " + ", ".join(repr(m) for m in model_choices()) + ". Default: all.")
+    parser.add_argument("--set", nargs="+", default=None, metavar="FIELD=VALUE",
+                        help="Run the tagger rows with these config fields changed (e.g. spec_augment=0.1), "
+                             "named with them, to judge a change on the same folds; their output goes to "
+                             "bench/results/parts/ and merges with the table (--merge). Default: none.")
     parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",
                         help="Build one table from results of runs that split its rows (takes only --out, --readme).")
     parser.add_argument("--out", type=Path, default=None,
@@ -540,7 +586,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.merge:
         given = [f"--{name.replace('_', '-')}" for name in ("data", "labels", "protocol", "folds", "repeats", "seeds",
-                                                            "split_seed", "epochs", "models")
+                                                            "split_seed", "epochs", "models", "set")
                  if getattr(args, name) != parser.get_default(name)]
         if given:
             parser.error(f"--merge takes the table's settings from its files, not from {', '.join(given)}.")
@@ -574,7 +620,8 @@ def main(argv=None) -> int:
             return 0
         setup = {"data": args.data, "labels": args.labels, "protocol": args.protocol, "folds": args.folds,
                  "repeats": args.repeats, "split_seed": args.split_seed, "seeds": args.seeds, "epochs": args.epochs}
-        out = args.out or results_path(setup, args.models)
+        overrides = parse_overrides(args.set)
+        out = args.out or results_path(setup, (args.models or []) + (args.set or []) or None)
         if args.readme:  # before hours of training, not after
             check_block(args.readme, out.stem)
         training = dataclasses.replace(EMOTION_TRAINING, split_seed=args.split_seed, epochs=args.epochs,
@@ -582,6 +629,7 @@ def main(argv=None) -> int:
         emotion = load_emotion_data(args.data, args.labels)
         vector_kind = "aggregated features" if emotion.vectors is not None else "pooled mean+std"
         rows = select(table_rows(vector_kind, emotion.source is not None, emotion.recipe), args.models, args.data)
+        rows = with_overrides(rows, overrides)
         splits = evaluation_splits(emotion, training, args.protocol, args.folds, args.repeats)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -594,8 +642,8 @@ def main(argv=None) -> int:
                   "test_clips": round(float(np.mean([len(fold.test) for fold in splits])))})
     where = machine()
     results = [summarise(row, run_row(row, splits, emotion, vectors, args, training), where) for row in rows]
-    part = {"models": args.models, "date": datetime.date.today().isoformat(), "machine": where,
-            "command": command(setup, args.models)}
+    part = {"models": args.models, "set": args.set, "date": datetime.date.today().isoformat(), "machine": where,
+            "command": command(setup, args.models, args.set)}
     write(setup, [part], results, out, args.readme)
     return 0
 

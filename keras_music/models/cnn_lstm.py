@@ -53,6 +53,8 @@ class CNNLSTMConfig:
         window_frames: int. Input length the seed CNN's kernel is sized for (216 frames =
             10 s crops at hop 1024).
         learning_rate: float. Adam learning rate.
+        spec_augment: float. SpecAugment masking while training (two time and two band masks per
+            example, each up to this share of its frames or bands; `layers.SpecAugment`); 0 = off.
     """
 
     variant: str = "default"
@@ -62,6 +64,7 @@ class CNNLSTMConfig:
     dropout: float = 0.3
     window_frames: int = 216
     learning_rate: float = 1e-3
+    spec_augment: float = 0.0
 
     def __post_init__(self):
         check_variant(self.variant)
@@ -103,7 +106,8 @@ def build_cnn_lstm(config: CNNLSTMConfig, tags: list[str], inputs: dict[str, int
     """
     model_inputs = sequence_inputs(inputs)
     min_frames = max(1, config.window_frames // 4) if config.variant == "seed" else 2 ** len(config.conv_channels)
-    features, _ = normalised_inputs(model_inputs, stats if config.variant == "default" else None, min_frames)
+    features, _ = normalised_inputs(model_inputs, stats if config.variant == "default" else None, min_frames,
+                                    config.spec_augment)
     branches, length = [], None
     for name, frames in features.items():
         branch, branch_length = conv_branch(frames, model_inputs["length"], inputs[name], config, name)

@@ -27,6 +27,8 @@ class MLPLSTMConfig:
         head_units: int. Hidden width of the head after max over time.
         dropout: float. Dropout after the per-frame MLP and before the logits.
         learning_rate: float. Adam learning rate.
+        spec_augment: float. SpecAugment masking while training (two time and two band masks per
+            example, each up to this share of its frames or bands; `layers.SpecAugment`); 0 = off.
     """
 
     variant: str = "default"
@@ -35,6 +37,7 @@ class MLPLSTMConfig:
     head_units: int = 64
     dropout: float = 0.3
     learning_rate: float = 1e-3
+    spec_augment: float = 0.0
 
     def __post_init__(self):
         check_variant(self.variant)
@@ -55,7 +58,8 @@ def build_mlp_lstm(config: MLPLSTMConfig, tags: list[str], inputs: dict[str, int
         and output `logits` `(batch, len(tags))`.
     """
     model_inputs = sequence_inputs(inputs)
-    features, mask = normalised_inputs(model_inputs, stats if config.variant == "default" else None)
+    features, mask = normalised_inputs(model_inputs, stats if config.variant == "default" else None,
+                                       spec_augment=config.spec_augment)
     frames = (keras.layers.Concatenate(name="frame_features")(list(features.values())) if len(features) > 1
               else next(iter(features.values())))
     frames = keras.layers.Dense(config.frame_units, activation="relu", name="frame_dense")(frames)

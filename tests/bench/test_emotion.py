@@ -49,6 +49,18 @@ def test_rows_run_in_parts_merge_into_one_table(small_emotion_store, small_4q_la
     assert merged["rows"][2] == row and merged["setup"] == tagger["setup"] and len(merged["parts"]) == 2
     assert "run in 2 parts" in merged["meta"]
 
+    changed = run(small_emotion_store, small_4q_labels, tmp_path / "d.json", *common, "--models", "tag_mlp",
+                  "--set", "dropout=0.1")  # a change judged on the same folds, merged beside the row it changes
+    assert [r["model"] for r in changed["rows"]] == ["tag_mlp (default, dropout=0.1)"]
+    assert changed["rows"][0]["per_run"] != row["per_run"]
+    assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "d.json"), "--out", str(tmp_path / "n.json")]) == 0
+    both = json.loads((tmp_path / "n.json").read_text())
+    assert [r["model"] for r in both["rows"]] == ["tag_mlp (default)", "tag_mlp (default, dropout=0.1)"]
+    assert "--models tag_mlp --set dropout=0.1" in both["meta"]
+    assert main(["--data", str(small_emotion_store), "--labels", str(small_4q_labels), *common, "--models",
+                 "tag_mlp", "--set", "spec_augment=0.1"]) == 1
+    assert "spec_augment: tag_mlp (default) has no such field" in capsys.readouterr().err
+
     other = run(small_emotion_store, small_4q_labels, tmp_path / "c.json", "--folds", "2", "--seeds", "1",
                 "--epochs", "2", "--models", "prior")
     assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "c.json")]) == 1

@@ -71,3 +71,36 @@ def test_default_variant_overfits_16_examples(model_name):
     model.fit(inputs, labels, sample_weight=mask, batch_size=16, epochs=80, verbose=0)
     last = model.evaluate(inputs, labels, sample_weight=mask, verbose=0, return_dict=True)["loss"]
     assert last < first / 10, (first, last)
+
+
+def test_spec_augment_masks_spans_inside_real_frames_in_training_only(tmp_path):
+    """Training: whole frames (in every feature at once) and whole bands are zeroed, never
+    more than `masks` spans of `fraction`, and nothing past a clip's length changes; the same
+    seed gives the same masks; inference and a reloaded model pass features through."""
+    from keras_music.models.layers import SpecAugment
+
+    inputs = batch([40, 25], 40)
+    features = [inputs["mel"], inputs["mfcc"]]
+    layer = SpecAugment(0.2, masks=2, seed=3)
+    mel, mfcc = (np.asarray(x) for x in layer([*features, inputs["length"]], training=True))
+    for out, original in ((mel, inputs["mel"]), (mfcc, inputs["mfcc"])):
+        kept = out == original
+        assert np.all(kept | (out == 0)) and not kept.all()
+    for i, n in enumerate([40, 25]):
+        dead_frames = np.where(np.all(mel[i, :n] == 0, axis=1))[0]
+        np.testing.assert_array_equal(dead_frames, np.where(np.all(mfcc[i, :n] == 0, axis=1))[0])
+        assert 0 < len(dead_frames) <= 2 * int(0.2 * n)
+        dead_bands = np.where(np.all(mel[i, :n] == 0, axis=0))[0]
+        assert len(dead_bands) <= 2 * int(0.2 * 16)
+    again = SpecAugment(0.2, masks=2, seed=3)([*features, inputs["length"]], training=True)
+    np.testing.assert_array_equal(np.asarray(again[0]), mel)
+    for out, original in zip(layer([*features, inputs["length"]], training=False), features):
+        np.testing.assert_array_equal(np.asarray(out), original)
+
+    model = REGISTRY["mlp_lstm"].build(MLPLSTMConfig(spec_augment=0.1), TAGS, INPUTS, stats())
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert reloaded.get_layer("spec_augment").fraction == 0.1
+    np.testing.assert_allclose(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="fraction"):
+        SpecAugment(1.5)
