@@ -11,14 +11,23 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import typing
 from pathlib import Path
 
 
-# What ships inside the package: converted pretrained weights and the default emotion model
-# (`predict` without `--model`; built by `python -m keras_music.default_model`), with their licences.
+# What ships inside the package, small files only: the licence and provenance of musicnn's
+# weights (converted on first use into the cache, `models.musicnn.weights_path`) and the default
+# emotion model's head, thresholds and card (`predict` without `--model`; built by
+# `python -m keras_music.default_model`, made whole on first use by `default_model.installed`).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 DEFAULT_EMOTION_MODEL = PRETRAINED_DIR / "emotion_4q"
+
+
+def cache_dir() -> Path:
+    """Where generated files live (demo data, converted weights, built models, embeddings):
+    `$KERAS_MUSIC_CACHE`, else `~/.cache/keras_music`."""
+    return Path(os.environ.get("KERAS_MUSIC_CACHE", Path.home() / ".cache" / "keras_music"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,10 +5,18 @@
 
 It runs the documented flow on the 4Q clips: `extract --recipe musicnn` into a work store,
 `train --model musicnn_head` (musicnn's frozen MSD embedding and our head; the seeded
-artist split, early stopping on validation windows), `export`, and writes the export and
-its model card (`MODEL_CARD.md`, scores read from the run's report and, with `--cv`, from
-a `bench.emotion` table) to `keras_music/pretrained/emotion_4q/`, replacing what was there
-only once everything succeeded. The audio never enters the package, only the trained model.
+artist split, early stopping on validation windows), `export`, and writes what ships to
+`keras_music/pretrained/emotion_4q/`, replacing what was there only once everything
+succeeded: the model card (`MODEL_CARD.md`, scores read from the run's report and, with
+`--cv`, from a `bench.emotion` table) and `run/`, the trained run without its frozen front
+end (config.json, report.json, the head's weights `head.weights.h5`, 60 kB, and the
+export's validation thresholds). The audio never enters the package, nor do musicnn's
+weights.
+
+`installed()` makes the whole model on first use, offline: the family built from
+`run/config.json` (which loads musicnn's weights, `models.musicnn.weights_path`), the head's
+weights loaded, exported with the shipped thresholds into `$KERAS_MUSIC_CACHE/models/`;
+that SavedModel is what `predict` uses without `--model`.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import json
 import logging
 import shutil
@@ -25,13 +34,20 @@ from pathlib import Path
 
 from keras_music.config import DEFAULT_EMOTION_MODEL as DEFAULT_MODEL_DIR
 
+logger = logging.getLogger("keras_music.default_model")
+
 MODEL_NAME = "emotion_4q"
+HEAD_WEIGHTS = "head.weights.h5"
+RUN_FILES = ("config.json", "report.json", "thresholds.json", HEAD_WEIGHTS)  # what `run/` ships
 
 CARD = """# {name}: music emotion (4Q quadrants) from audio
 
-The model `python -m keras_music.predict FILE` uses when no `--model` is given. A TF Serving
-SavedModel (`{version}/`): `serve_audio` takes encoded WAV bytes; `predict` decodes any
-WAV, FLAC, OGG, Opus or MP3 file into them.
+The model `python -m keras_music.predict FILE` uses when no `--model` is given. It ships as
+its trained run without musicnn's weights (`run/`: config, report, the head's weights,
+thresholds); first use builds the TF Serving SavedModel from it and musicnn's weights,
+offline, into `$KERAS_MUSIC_CACHE/models/` (`keras_music.default_model.installed`).
+`serve_audio` takes encoded WAV bytes; `predict` decodes any WAV, FLAC, OGG, Opus or MP3
+file into them.
 
 ## What it predicts
 
@@ -99,9 +115,87 @@ def cv_summary(path: Path, family: str = "musicnn_head") -> str:
             f"valence {cell('valence_roc_auc')}.")
 
 
+def package(run: Path, export: Path, out: Path) -> None:
+    """Write `out/run/`, what ships of a trained run whose family has a frozen front end: its
+    config and report, the weights of the layers after the front end, and the thresholds its
+    export tuned on the validation clips."""
+    from keras_music.config import save_json
+    from keras_music.models.registry import family_of_run
+    from keras_music.training.common import load_run
+    from keras_music.training.frozen import split_at
+
+    model, config = load_run(run)
+    family = family_of_run(config)
+    if not family.frozen_output:
+        raise ValueError(f"{family.name} has no frozen front end; only such a model ships as its head.")
+    (out / "run").mkdir(parents=True)
+    split_at(model, family.frozen_output)[1].save_weights(out / "run" / HEAD_WEIGHTS)
+    for name in ("config.json", "report.json"):
+        shutil.copyfile(run / name, out / "run" / name)
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    save_json(out / "run" / "thresholds.json", {"thresholds": [metadata["thresholds"][t] for t in config["tags"]],
+                                                "source": metadata["thresholds_source"]})
+
+
+def rebuild(folder: Path):
+    """`(model, config)` of a packaged `run/` folder: the family built from its config (the build
+    loads the front end's pretrained weights) with the head's trained weights loaded."""
+    from keras_music.config import config_from_dict
+    from keras_music.models.registry import family_of_run
+    from keras_music.training.common import run_features
+    from keras_music.training.frozen import split_at
+
+    config = json.loads((folder / "config.json").read_text())
+    family = family_of_run(config)
+    model_config = config_from_dict(family.config, config["model_config"], source=str(folder / "config.json"))
+    model = family.build(model_config, config["tags"], run_features(config), None)
+    split_at(model, family.frozen_output)[1].load_weights(folder / HEAD_WEIGHTS)
+    return model, config
+
+
+def installed(packaged: Path = DEFAULT_MODEL_DIR) -> Path:
+    """The default model's SavedModel version folder, built on first use (offline, about a
+    minute) into `$KERAS_MUSIC_CACHE/models/emotion_4q-<digest of the shipped files>/`, so a
+    new package version or a rebuilt model gets a folder of its own."""
+    from keras_music import __version__
+    from keras_music.config import cache_dir
+    from keras_music.export import ExportError, export_run
+    from keras_music.training.common import save_model
+
+    folder = packaged / "run"
+    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"the packaged default model is incomplete: {folder} lacks {', '.join(missing)} "
+                                "(build it with `python -m keras_music.default_model --audio AUDIO --labels LABELS`, "
+                                "or pass --model EXPORT).")
+    digest = hashlib.sha256(__version__.encode())
+    for name in RUN_FILES:
+        digest.update((folder / name).read_bytes())
+    base = cache_dir() / "models" / f"{MODEL_NAME}-{digest.hexdigest()[:16]}"
+    version = base / MODEL_NAME / "1"
+    if (version / "saved_model.pb").is_file():
+        return version
+    logger.info("First use of the default emotion model: building it from %s and musicnn's weights into %s "
+                "(once, offline).", folder, base)
+    model, config = rebuild(folder)
+    shipped = json.loads((folder / "thresholds.json").read_text())
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp)
+        save_model(model, run)
+        for name in ("config.json", "report.json"):
+            shutil.copyfile(folder / name, run / name)
+        try:
+            export_run(run, MODEL_NAME, base, version=1, thresholds=(shipped["thresholds"], shipped["source"]))
+        except ExportError:
+            if not (version / "saved_model.pb").is_file():  # not just another process finishing first
+                raise
+    return version
+
+
 def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: Path | None = None,
           store: Path | None = None) -> Path:
-    """Extract, train, export and write the model card; returns the installed version folder."""
+    """Extract, train, export, package the run and write the model card; returns the
+    packaged folder, checked by building the model from it as first use will."""
     from keras_music.config import EMOTION_TRAINING, RECIPES
     from keras_music.data.extraction import extract_folder
     from keras_music.export import export_run
@@ -124,7 +218,7 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
         return "n/a" if report.get(key) is None else f"{report[key]:.3f}"
 
     card = CARD.format(
-        name=MODEL_NAME, version=version.name, thresholds_source=metadata["thresholds_source"],
+        name=MODEL_NAME, thresholds_source=metadata["thresholds_source"],
         keras_music_version=metadata["keras_music_version"], weights=config.weights,
         head=f"dropout {config.dropout}, dense {config.head_units} + ReLU, 4 logits; Adam {config.learning_rate}",
         window=metadata["window_frames"], hop=metadata["window_hop_frames"], width=metadata["embedding_width"],
@@ -134,9 +228,28 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
         valence=score("valence_roc_auc"), macro_f1=score("macro_f1"),
         cv=cv_summary(cv, FAMILY.name) if cv else "No cross-validation table was given (`--cv`).",
         date=datetime.date.today().isoformat())
-    (staging / MODEL_NAME / "MODEL_CARD.md").write_text(card)
-    install(staging / MODEL_NAME, out)
-    return out / version.name
+    shipped = work / "package"
+    shutil.rmtree(shipped, ignore_errors=True)
+    package(work / "run", version, shipped)
+    (shipped / "MODEL_CARD.md").write_text(card)
+    check_rebuild(shipped, work / "run")
+    install(shipped, out)
+    return out
+
+
+def check_rebuild(shipped: Path, run: Path) -> None:
+    """The model first use builds from `shipped` gives the trained model's logits."""
+    import numpy as np
+
+    from keras_music.training.common import load_run
+
+    rebuilt, config = rebuild(shipped / "run")
+    trained, _ = load_run(run)
+    mel = np.random.default_rng(0).normal(0, 1, (2, 187, config["features"]["mel"])).astype("float32")
+    inputs = {"mel": mel, "length": np.array([187, 120], "int32")}
+    gap = float(np.abs(rebuilt.predict(inputs, verbose=0) - trained.predict(inputs, verbose=0)).max())
+    if gap > 1e-5:
+        raise RuntimeError(f"the model rebuilt from {shipped} differs from the trained one by {gap} in logits.")
 
 
 def install(built: Path, out: Path) -> None:
@@ -182,8 +295,9 @@ def main(argv=None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
     with tempfile.TemporaryDirectory() as tmp:
-        installed = build(args.audio, args.labels, args.out, args.work or Path(tmp), args.seed, args.cv, args.store)
-    print(f"default model: {installed} (model card: {installed.parent / 'MODEL_CARD.md'})")
+        shipped = build(args.audio, args.labels, args.out, args.work or Path(tmp), args.seed, args.cv, args.store)
+    print(f"default model: {shipped} (model card: {shipped / 'MODEL_CARD.md'}); first use builds the "
+          "SavedModel from it.")
     return 0
 
 

@@ -128,16 +128,22 @@ def decode_round_trip() -> dict[str, str]:
 
 
 def pretrained() -> dict[str, str]:
-    """The files that ship in the package: musicnn's weights and the default emotion model."""
-    from keras_music.config import DEFAULT_EMOTION_MODEL, PRETRAINED_DIR
+    """Where the pretrained parts stand: musicnn's converted weights (or the wheel they are
+    converted from on first use) and the packaged default emotion model."""
+    from keras_music.config import DEFAULT_EMOTION_MODEL
+    from keras_music.default_model import RUN_FILES
+    from keras_music.models.musicnn import INSTALL_HINT, WEIGHTS, installed_checkpoint, weights_dir
 
     found = {}
-    for weights in ("MTT_musicnn", "MSD_musicnn"):
-        path = PRETRAINED_DIR / "musicnn" / f"{weights}.npz"
-        found[weights] = "ok" if path.is_file() else f"missing ({path})"
-    models = sorted(DEFAULT_EMOTION_MODEL.glob("*/saved_model.pb"))
-    found["default emotion model"] = (f"ok ({models[-1].parent})" if models else
-                                      f"missing ({DEFAULT_EMOTION_MODEL}): predict then needs --model")
+    for weights in WEIGHTS:
+        path, checkpoint = weights_dir() / f"{weights}.npz", installed_checkpoint(weights)
+        found[weights] = (f"ok (converted: {path})" if path.is_file() else
+                          f"ok (converted on first use from {checkpoint})" if checkpoint else
+                          f"missing: `{INSTALL_HINT}`")
+    run = DEFAULT_EMOTION_MODEL / "run"
+    lacking = [name for name in RUN_FILES if not (run / name).is_file()]
+    found["default emotion model"] = (f"ok ({run}; built into the cache on first use)" if not lacking else
+                                      f"missing {', '.join(lacking)} in {run}: predict then needs --model")
     return found
 
 
@@ -148,8 +154,8 @@ def problems(report: dict) -> list[str]:
     if report["decoders"].get("soundfile") != "ok":
         lines.append(f"the default decoder is missing: {report['decoders']['soundfile']}")
     lines += [f"decoding {name}: {status}" for name, status in report.get("decode", {}).items() if status != "ok"]
-    lines += [f"packaged {name} weights {status}" for name, status in report.get("pretrained", {}).items()
-              if name.endswith("_musicnn") and status != "ok"]
+    lines += [f"musicnn's {name} weights: {status}" for name, status in report.get("pretrained", {}).items()
+              if name.endswith("_musicnn") and not status.startswith("ok")]
     return lines
 
 

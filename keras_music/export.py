@@ -346,7 +346,8 @@ def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
 # --- export --------------------------------------------------------------------------------------
 
 def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Path = SERVING_DIR,
-               version: int | None = None, data: str | None = None) -> Path:
+               version: int | None = None, data: str | None = None,
+               thresholds: tuple[list[float], str] | None = None) -> Path:
     """Write `base_dir/name/version/` from a run folder of `keras_music.train`; returns its path.
 
     Args:
@@ -355,6 +356,8 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         base_dir: the model base folder of TF Serving. Default `saved_models`.
         version: a specific version (error if it exists); default the next free one.
         data: where the validation clips are, for threshold tuning; default the run's data.
+        thresholds: emotion: `(per-tag thresholds, where they came from)` tuned before, instead
+            of tuning them again on the validation clips (a model rebuilt without its data).
     """
     import tensorflow as tf
 
@@ -381,7 +384,7 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         metadata["embedding_width"] = width
         embedded = f"embeddings (batch, {width}): the pooled vector before the tag layer (the input of `logits`)"
     if task == "emotion" and is_per_clip(config):
-        thresholds, source = validation_thresholds(model, config, data)
+        thresholds, source = thresholds or validation_thresholds(model, config, data)
         metadata.update({"thresholds": dict(zip(labels, thresholds)), "thresholds_source": source,
                          "signatures": {"serving_default": "features (one vector per clip: the training data's "
                                                            "aggregated features) -> probabilities, logits",
@@ -391,7 +394,7 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         from keras_music.config import config_to_dict
 
         recipe = recipe_of(config)
-        thresholds, source = validation_thresholds(model, config, data)
+        thresholds, source = thresholds or validation_thresholds(model, config, data)
         sequences = sequence_config_of(config)
         inputs = ", ".join([*run_features(config), "length"])
         metadata.update({"recipe": config_to_dict(recipe), "sample_rate": recipe.sample_rate,

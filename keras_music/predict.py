@@ -496,7 +496,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=None,
                         help="Export folder: saved_models/NAME or saved_models/NAME/VERSION. Default: the packaged "
                              "4Q emotion model (keras_music/pretrained/emotion_4q; see its MODEL_CARD.md: research "
-                             "use only).")
+                             "use only), built on first use, offline, into $KERAS_MUSIC_CACHE/models/.")
     parser.add_argument("--window", type=float, default=None,
                         help="Deprecated and ignored: files are scored with the model's own training window and "
                              "hop (metadata window_frames / window_hop_frames), as keras_music.evaluate scores them.")
@@ -551,15 +551,12 @@ def main(argv=None) -> int:
     from keras_music.config import atomic_path
     from keras_music.progress import Progress
 
-    from keras_music.config import DEFAULT_EMOTION_MODEL
-
-    if args.model is None and not DEFAULT_EMOTION_MODEL.is_dir():
-        print(f"error: no --model given and the packaged default model is missing at {DEFAULT_EMOTION_MODEL} "
-              "(build it with `python -m keras_music.default_model --audio AUDIO --labels LABELS`, or pass --model "
-              "EXPORT).", file=sys.stderr)
-        return 1
     try:
-        tagger = ExportedTagger(args.model or DEFAULT_EMOTION_MODEL, decoder=args.decoder, embeddings=args.embeddings)
+        if args.model is None:
+            from keras_music.default_model import installed
+
+            args.model = installed()  # the packaged default, built on first use
+        tagger = ExportedTagger(args.model, decoder=args.decoder, embeddings=args.embeddings)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

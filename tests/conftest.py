@@ -117,13 +117,13 @@ def small_4q_labels(small_emotion_store, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_embedding_cache(tmp_path_factory):
-    """Window embeddings of frozen front ends go to a cache of this test session, never the user's."""
-    from keras_music.training import frozen
-
+def private_cache(tmp_path_factory):
+    """`$KERAS_MUSIC_CACHE` of this test session (and the commands it runs), never the user's: the
+    demo data, musicnn's converted weights, the default model and window embeddings start
+    empty and are made once per session, as on a fresh install."""
     with pytest.MonkeyPatch.context() as patch:
-        folder = tmp_path_factory.mktemp("window_embeddings")
-        patch.setattr(frozen, "embedding_cache_dir", lambda: folder)
+        folder = tmp_path_factory.mktemp("keras_music_cache")
+        patch.setenv("KERAS_MUSIC_CACHE", str(folder))
         yield folder
 
 

@@ -1,4 +1,5 @@
-"""The default model's builder: its model card reads scores from bench tables, and installs swap whole folders."""
+"""The default model's builder: its model card reads scores from bench tables, installs swap whole folders, and
+an incomplete package is refused by name (the packaged model itself: test_predict, built on first use)."""
 
 from __future__ import annotations
 
@@ -35,3 +36,12 @@ def test_install_swaps_in_a_whole_folder(tmp_path):
     install(built, out)
     assert (out / "1" / "saved_model.pb").read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["built", "emotion_4q"]  # no .new / .old left
+
+
+def test_an_incomplete_package_names_what_it_lacks(tmp_path):
+    from keras_music.default_model import installed
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="lacks report.json, thresholds.json, head.weights.h5"):
+        installed(tmp_path)

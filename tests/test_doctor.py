@@ -15,8 +15,8 @@ def test_doctor_reports_a_working_install(capsys):
     assert set(report["decode"]) >= {"wav-pcm_16", "wav-pcm_24", "flac-pcm_16", "ogg-vorbis", "mp3-mpeg_layer_iii"}
     assert all(status == "ok" for status in report["decode"].values()), report["decode"]
     assert report["devices"]["cpu"] >= 1 and report["problems"] == []
-    assert report["pretrained"]["MTT_musicnn"] == report["pretrained"]["MSD_musicnn"] == "ok"
-    assert report["pretrained"]["default emotion model"].startswith("ok (")  # shipped in the repository
+    assert all(report["pretrained"][w].startswith("ok (converted") for w in ("MTT_musicnn", "MSD_musicnn"))
+    assert report["pretrained"]["default emotion model"].startswith("ok (")  # its head ships in the repository
 
 
 def test_doctor_fails_with_one_line_per_broken_part(capsys, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -323,16 +324,22 @@ def test_read_spans_are_exactly_the_whole_file_resampled(audio_dir, name):
 
 @pytest.mark.slow
 def test_packaged_default_model_tags_files_without_model_flag(audio_dir):
-    """Right after install: no --model, the packaged 4Q model (musicnn_head on 16 kHz audio)."""
+    """Right after install: no --model, the packaged 4Q model (musicnn_head on 16 kHz audio), built
+    on first use into this session's empty cache, then reused."""
     from keras_music.config import DEFAULT_EMOTION_MODEL
+    from keras_music.default_model import installed
 
     card = DEFAULT_EMOTION_MODEL / "MODEL_CARD.md"
     assert card.is_file() and "research use only" in card.read_text()
     result = predict(audio_dir, "--format", "json", "--embeddings")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "First use of the default emotion model" in result.stderr
     records = json.loads(result.stdout)
     assert len(records) == len([p for p in audio_dir.iterdir() if p.suffix in (".wav", ".mp3", ".flac", ".ogg")])
-    metadata = json.loads(next(DEFAULT_EMOTION_MODEL.glob("*/assets/metadata.json")).read_text())
+    export = installed()
+    assert export.is_relative_to(os.environ["KERAS_MUSIC_CACHE"]) and f"with {export};" in result.stderr
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    assert metadata["thresholds_source"].startswith("best F1 on")  # tuned when it was trained, shipped with it
     assert metadata["model"] == "musicnn_head" and metadata["sample_rate"] == 16000
     for record in records:
         probabilities = [record["probabilities"][q] for q in metadata["labels"]]

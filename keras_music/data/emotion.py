@@ -17,13 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import typing
 from pathlib import Path
 
 import numpy as np
 
-from keras_music.config import FeatureRecipe
+from keras_music.config import FeatureRecipe, cache_dir
 from keras_music.data.sequences import ClipSource
 from keras_music.data.store import SHARD_DIR
 from keras_music.data.tags import TagTable, join_ids
@@ -70,11 +69,6 @@ class EmotionData:
             frames = np.concatenate([clip[name] for name in names], axis=1)
             pooled[clip["clip_id"].decode()] = np.concatenate([frames.mean(axis=0), frames.std(axis=0)])
         return np.stack([pooled[c] for c in clip_ids])
-
-
-def cache_dir() -> Path:
-    """Where generated data lives: `$KERAS_MUSIC_CACHE`, else `~/.cache/keras_music`."""
-    return Path(os.environ.get("KERAS_MUSIC_CACHE", Path.home() / ".cache" / "keras_music"))
 
 
 def demo_store(root: Path | None = None) -> tuple[Path, Path]:

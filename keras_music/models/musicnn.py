@@ -20,25 +20,34 @@ zeroed before each convolution, as the original's convolution padding zeroes wha
 a patch's end, and kept out of the pooling, so a padded batch gives exactly what each clip
 alone gives. On full patches the outputs are musicnn's (tested).
 
-Weights: `python -m keras_music.models.musicnn --checkpoint .../musicnn/MTT_musicnn/` converts
-a checkpoint of the musicnn 0.1.0 wheel (`pip download musicnn==0.1.0 --no-deps`) into the
-`.npz` files shipped in `keras_music/pretrained/musicnn/` (with musicnn's licence notice),
-so users need neither musicnn nor a network. `MUSICNN_TAGS` are the 50 output tags.
+Weights: the trained MTT and MSD checkpoints inside the musicnn 0.1.0 wheel (ISC licence;
+`pip install --no-deps musicnn==0.1.0`: its metadata pins numpy<1.17, and keras_music only
+reads its files, never imports it). `weights_path` converts one on first use, offline, into
+`$KERAS_MUSIC_CACHE/musicnn/<name>.npz`; `python -m keras_music.models.musicnn` does it ahead
+of time (or from a checkpoint folder elsewhere, `--checkpoint`). No weights are stored in this
+repository. `MUSICNN_TAGS` are the 50 output tags.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import logging
+import shutil
 import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from keras_music.config import PRETRAINED_DIR
+from keras_music.config import PRETRAINED_DIR, atomic_path, cache_dir
 from keras_music.models.layers import LengthMask, MaskedGlobalAveragePooling, MaskedGlobalMaxPooling, ZeroPadded
 
-MUSICNN_DIR = PRETRAINED_DIR / "musicnn"
+logger = logging.getLogger("keras_music.models")
+
+NOTICE_DIR = PRETRAINED_DIR / "musicnn"  # musicnn's licence and where the weights come from
+INSTALL_HINT = ("pip install --no-deps musicnn==0.1.0  (ISC licence; --no-deps because its metadata pins "
+                "numpy<1.17; keras_music reads its checkpoint files and never imports it)")
 BANDS = 96  # the musicnn recipe's mel bands (timbral kernels are sized from them)
 PATCH_FRAMES = 187  # musicnn's input patch: 3 s at 16 kHz, hop 256
 MIDEND_FILTERS = 64
@@ -163,32 +172,63 @@ def build_musicnn(weights: str | None = "MTT_musicnn") -> keras.Model:
 
 # --- weights ---------------------------------------------------------------------------------------
 
+def weights_dir() -> Path:
+    """Where converted weights live: `$KERAS_MUSIC_CACHE/musicnn/` (with musicnn's LICENSE)."""
+    return cache_dir() / "musicnn"
+
+
+def installed_checkpoint(weights: str) -> Path | None:
+    """The `weights` checkpoint folder of an installed musicnn 0.1.0 (found, not imported), or None."""
+    spec = importlib.util.find_spec("musicnn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(root) / weights
+        if (folder / ".index").is_file():  # musicnn saved its checkpoints as `<folder>/.index`
+            return folder
+    return None
+
+
+def save_weights(arrays: dict[str, np.ndarray], out: Path) -> None:
+    """Write converted weights atomically, with musicnn's licence notice beside them."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out, keep_suffix=True) as tmp:
+        np.savez(tmp, **arrays)
+    if not (out.parent / "LICENSE").is_file():
+        shutil.copyfile(NOTICE_DIR / "LICENSE", out.parent / "LICENSE")
+
+
 def weights_path(weights: str) -> Path:
-    """The packaged `.npz` of `weights` (a clear error for unknown names or a missing file)."""
+    """The converted `.npz` of `weights`: from the cache, else converted once, offline, from
+    the installed musicnn 0.1.0 wheel. Clear errors for unknown names and a missing wheel."""
     if weights not in WEIGHTS:
         raise ValueError(f"unknown musicnn weights {weights!r}; choose from {list(WEIGHTS)}.")
-    path = MUSICNN_DIR / f"{weights}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: convert it with `python -m keras_music.models.musicnn "
-                                f"--checkpoint <musicnn 0.1.0 wheel>/musicnn/{weights}/ --out {path}`.")
+    path = weights_dir() / f"{weights}.npz"
+    if path.is_file():
+        return path
+    checkpoint = installed_checkpoint(weights)
+    if checkpoint is None:
+        raise FileNotFoundError(
+            f"musicnn's {weights} weights are not converted yet ({path}) and musicnn 0.1.0 is not installed to "
+            f"convert them from. Install it with `{INSTALL_HINT}`, or convert a checkpoint folder with "
+            f"`python -m keras_music.models.musicnn --checkpoint <musicnn 0.1.0>/musicnn/{weights}/`.")
+    logger.info("converting musicnn's %s weights from %s into %s (once)", weights, checkpoint, path)
+    save_weights(checkpoint_arrays(checkpoint), path)
     return path
 
 
 def load_pretrained(model: keras.Model, weights: str, prefix: str = "") -> list[str]:
     """Set every musicnn layer of `model` (named as `musicnn_body` / `musicnn_backend` name
-    them, after `prefix`) from the packaged weights; returns the layers set. Layers of
-    `CHECKPOINT_NAMES` that `model` lacks (e.g. musicnn's 50-tag layer under our own head)
-    are skipped; a shape mismatch is an error."""
-    arrays = np.load(weights_path(weights))
+    them, after `prefix`) from the converted weights (`weights_path`); returns the layers set.
+    Layers of `CHECKPOINT_NAMES` that `model` lacks (e.g. musicnn's 50-tag layer under our own
+    head) are skipped; a shape mismatch is an error."""
     names = {layer.name for layer in model.layers}
     done = []
-    for layer_name in CHECKPOINT_NAMES:
-        if prefix + layer_name not in names:
-            continue
-        layer = model.get_layer(prefix + layer_name)
-        values = [arrays[f"{layer_name}/{v}"] for v in _KERAS_VARIABLES[type(layer).__name__]]
-        layer.set_weights(values)
-        done.append(layer.name)
+    with np.load(weights_path(weights)) as arrays:
+        for layer_name in CHECKPOINT_NAMES:
+            if prefix + layer_name not in names:
+                continue
+            layer = model.get_layer(prefix + layer_name)
+            layer.set_weights([arrays[f"{layer_name}/{v}"] for v in _KERAS_VARIABLES[type(layer).__name__]])
+            done.append(layer.name)
     if not done:
         raise ValueError(f"{model.name} has no musicnn layers (prefix {prefix!r}).")
     return done
@@ -224,24 +264,37 @@ def checkpoint_arrays(checkpoint: str | Path) -> dict[str, np.ndarray]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description="Convert a musicnn 0.1.0 checkpoint into keras_music's weights file.")
-    parser.add_argument("--checkpoint", required=True, type=Path,
-                        help="A checkpoint folder of the musicnn 0.1.0 wheel, e.g. site-packages/musicnn/MTT_musicnn/ "
-                             "(`pip install musicnn==0.1.0 --no-deps`, or unzip the wheel).")
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_music.models.musicnn",
+        description="Convert musicnn 0.1.0's trained weights (MTT_musicnn, MSD_musicnn) for keras_music, offline. "
+                    "Without --checkpoint: both, from the installed musicnn wheel, into the cache where models "
+                    "look for them (what first use does anyway).")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="One checkpoint folder of musicnn 0.1.0, e.g. an unzipped wheel's musicnn/MTT_musicnn/ "
+                             "(`pip download musicnn==0.1.0 --no-deps`). Default: the installed wheel's two.")
     parser.add_argument("--out", type=Path, default=None,
-                        help="Output .npz. Default: keras_music/pretrained/musicnn/<checkpoint folder name>.npz")
+                        help="Output .npz (with --checkpoint). Default: $KERAS_MUSIC_CACHE/musicnn/<folder name>.npz, "
+                             "where models look.")
     args = parser.parse_args(argv)
-    name = args.checkpoint.resolve().name
-    out = args.out or MUSICNN_DIR / f"{name}.npz"
-    if out.suffix != ".npz":
-        parser.error(f"--out {out}: the weights file must end in .npz.")
-    arrays = checkpoint_arrays(args.checkpoint)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from keras_music.config import atomic_path
-
-    with atomic_path(out, keep_suffix=True) as tmp:
-        np.savez_compressed(tmp, **arrays)
-    print(f"{out}: {len(arrays)} arrays, {sum(a.size for a in arrays.values()):,} values from {args.checkpoint}")
+    if args.out and not args.checkpoint:
+        parser.error("--out goes with --checkpoint.")
+    if args.out and args.out.suffix != ".npz":
+        parser.error(f"--out {args.out}: the weights file must end in .npz.")
+    if args.checkpoint:
+        jobs = [(args.checkpoint, args.out or weights_dir() / f"{args.checkpoint.resolve().name}.npz")]
+    else:
+        jobs = [(installed_checkpoint(weights), weights_dir() / f"{weights}.npz") for weights in WEIGHTS]
+        if any(checkpoint is None for checkpoint, _ in jobs):
+            print(f"error: musicnn 0.1.0 is not installed: `{INSTALL_HINT}`, or give --checkpoint.", file=sys.stderr)
+            return 1
+    for checkpoint, out in jobs:
+        try:
+            arrays = checkpoint_arrays(checkpoint)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        save_weights(arrays, out)
+        print(f"{out}: {len(arrays)} arrays, {sum(a.size for a in arrays.values()):,} values from {checkpoint}")
     return 0
 
 

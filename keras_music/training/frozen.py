@@ -53,7 +53,7 @@ def _fingerprint(front: keras.Model) -> str:
 
 def embedding_cache_dir() -> Path:
     """Where window embeddings are cached: `$KERAS_MUSIC_CACHE/window_embeddings`."""
-    from keras_music.data.emotion import cache_dir
+    from keras_music.config import cache_dir
 
     return cache_dir() / "window_embeddings"
 

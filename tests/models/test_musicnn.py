@@ -100,7 +100,15 @@ def test_padding_and_batch_neighbours_change_nothing(musicnn):
         np.testing.assert_allclose(together[key][:1], alone[key], atol=1e-4, rtol=1e-4, err_msg=key)
 
 
+def musicnn_package() -> Path:
+    spec = importlib.util.find_spec("musicnn")  # found, not imported (it would turn off eager execution)
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("musicnn 0.1.0 not installed (`pip install musicnn==0.1.0 --no-deps`; CI installs it)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def test_tags_and_weights_files():
+    musicnn_package()
     for weights in WEIGHTS:
         assert len(MUSICNN_TAGS[weights]) == 50 and len(set(MUSICNN_TAGS[weights])) == 50
         with np.load(weights_path(weights)) as arrays:
@@ -110,21 +118,36 @@ def test_tags_and_weights_files():
     assert (weights_path("MTT_musicnn").parent / "LICENSE").is_file()
 
 
-def musicnn_package() -> Path:
-    spec = importlib.util.find_spec("musicnn")  # found, not imported (it would turn off eager execution)
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("musicnn 0.1.0 not installed (`pip install musicnn==0.1.0 --no-deps`; CI installs it)")
-    return Path(next(iter(spec.submodule_search_locations)))
+def test_weights_are_converted_once_from_the_installed_wheel(tmp_path, monkeypatch, capsys):
+    """A fresh cache: first use converts the wheel's checkpoint (exactly `checkpoint_arrays`), with
+    musicnn's licence beside it; later uses read the file; the command converts both ahead of
+    time; without the wheel, the error says how to install it."""
+    from keras_music.models import musicnn
 
+    package = musicnn_package()
+    monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "cache"))
+    path = weights_path("MSD_musicnn")
+    assert path == tmp_path / "cache" / "musicnn" / "MSD_musicnn.npz" and (path.parent / "LICENSE").is_file()
+    converted = checkpoint_arrays(package / "MSD_musicnn")
+    with np.load(path) as arrays:
+        assert sorted(arrays.files) == sorted(converted)
+        for name in arrays.files:
+            np.testing.assert_array_equal(arrays[name], converted[name], err_msg=name)
+    written = path.stat().st_mtime_ns
+    assert weights_path("MSD_musicnn") == path and path.stat().st_mtime_ns == written
 
-@pytest.mark.parametrize("weights", WEIGHTS)
-def test_shipped_weights_are_the_conversion_of_musicnn_checkpoints(weights):
-    """The packaged .npz is exactly what `python -m keras_music.models.musicnn` makes from the wheel."""
-    converted = checkpoint_arrays(musicnn_package() / weights)
-    with np.load(weights_path(weights)) as shipped:
-        assert sorted(shipped.files) == sorted(converted)
-        for name in shipped.files:
-            np.testing.assert_array_equal(shipped[name], converted[name], err_msg=name)
+    assert musicnn.main([]) == 0
+    assert {p.name for p in path.parent.iterdir()} == {"LICENSE", "MSD_musicnn.npz", "MTT_musicnn.npz"}
+    assert musicnn.main(["--checkpoint", str(tmp_path / "empty")]) == 1
+    assert "not a musicnn checkpoint folder" in capsys.readouterr().err
+
+    monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "other"))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "musicnn" else real_find_spec(name, *a))
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps musicnn==0.1.0"):
+        weights_path("MTT_musicnn")
+    assert not (tmp_path / "other" / "musicnn").exists()
 
 
 def test_checkpoint_errors_name_the_folder(tmp_path):
@@ -134,7 +157,7 @@ def test_checkpoint_errors_name_the_folder(tmp_path):
 
 def test_families_train_what_they_say_and_keep_musicnn_elsewhere():
     """musicnn_head: only our head trains; musicnn_lstm: musicnn's convolutions fine-tune, its batch
-    norms keep musicnn's statistics, and both start from the shipped weights."""
+    norms keep musicnn's statistics, and both start from musicnn's trained weights."""
     import keras
 
     from keras_music.models.musicnn_head import MusicnnHeadConfig, build_musicnn_head
@@ -149,6 +172,6 @@ def test_families_train_what_they_say_and_keep_musicnn_elsewhere():
     assert not any(name.endswith("_bn") or "bn" in name.split("_")[-1] for name in trainable)
     frozen = build_musicnn_lstm(MusicnnLSTMConfig(fine_tune=False), tags, {"mel": 96})
     assert not any(w.path.startswith("musicnn_") for w in frozen.trainable_weights)
-    with np.load(weights_path("MSD_musicnn")) as shipped:
+    with np.load(weights_path("MSD_musicnn")) as trained:
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(lstm.get_layer("musicnn_midend_conv1").kernel),
-                                      shipped["midend_conv1/kernel"])
+                                      trained["midend_conv1/kernel"])

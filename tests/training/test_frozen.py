@@ -41,9 +41,9 @@ def test_head_fits_on_cached_windows_and_the_full_model_scores_the_same(musicnn_
     initial = build_musicnn_head(MusicnnHeadConfig(weights="MSD_musicnn"), emotion.tags.tags, {"mel": 96})
     assert np.abs(initial.get_layer("logits").get_weights()[0] - model.get_layer("logits").get_weights()[0]).max() > 1e-3
     # The front end is musicnn's, untouched by training.
-    with np.load(weights_path("MSD_musicnn")) as shipped:
-        np.testing.assert_array_equal(model.get_layer("musicnn_timbral_74").get_weights()[0], shipped["timbral_74/kernel"])
-        np.testing.assert_array_equal(model.get_layer("musicnn_penultimate").get_weights()[0], shipped["penultimate/gamma"])
+    with np.load(weights_path("MSD_musicnn")) as trained:
+        np.testing.assert_array_equal(model.get_layer("musicnn_timbral_74").get_weights()[0], trained["timbral_74/kernel"])
+        np.testing.assert_array_equal(model.get_layer("musicnn_penultimate").get_weights()[0], trained["penultimate/gamma"])
     assert config["sequence_config"]["crop_frames"] == 187 and config["recipe"]["sample_rate"] == 16000
 
 
