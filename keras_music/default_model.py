@@ -9,7 +9,7 @@ artist split, early stopping on validation windows), `export`, and writes what s
 `keras_music/pretrained/emotion_4q/`, replacing what was there only once everything
 succeeded: the model card (`MODEL_CARD.md`, scores read from the run's report and, with
 `--cv`, from a `bench.emotion` table) and `run/`, the trained run without its frozen front
-end (config.json, report.json, the head's weights `head.weights.h5`, 60 kB, and the
+end (config.json, report.json, the head's weights `head.weights.h5`, 70 kB, and the
 export's validation thresholds). The audio never enters the package, nor do musicnn's
 weights.
 
@@ -154,8 +154,8 @@ def rebuild(folder: Path):
 
 
 def installed(packaged: Path = DEFAULT_MODEL_DIR) -> Path:
-    """The default model's SavedModel version folder, built on first use (offline, about a
-    minute) into `$KERAS_MUSIC_CACHE/models/emotion_4q-<digest of the shipped files>/`, so a
+    """The default model's SavedModel version folder, built on first use (offline, about 20
+    s on 2 cores) into `$KERAS_MUSIC_CACHE/models/emotion_4q-<digest of the shipped files>/`, so a
     new package version or a rebuilt model gets a folder of its own."""
     from keras_music import __version__
     from keras_music.config import cache_dir
@@ -177,7 +177,7 @@ def installed(packaged: Path = DEFAULT_MODEL_DIR) -> Path:
         return version
     logger.info("First use of the default emotion model: building it from %s and musicnn's weights into %s "
                 "(once, offline).", folder, base)
-    model, config = rebuild(folder)
+    model, _ = rebuild(folder)
     shipped = json.loads((folder / "thresholds.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp)
