@@ -1,16 +1,20 @@
-"""Genre benchmark: our Keras MLP against honest baselines on one split by song.
+"""Genre benchmark: our Keras MLP against honest baselines, on one split or K folds by song.
 
     python -m bench.genre                                  # ../shared/datasets/genre/train.csv
     python -m bench.genre --data train.csv --seeds 0 1 2 --readme README.md
+    python -m bench.genre --folds 5 --readme README.md     # 5-fold cross-validation by song
 
-Trains on the training songs of `split_by_song(seed)`, early-stops the MLP on the
+Trains on the training songs of `split_by_song(seed)` (or of each fold of `group_folds` over
+the same song keys: every song is tested in exactly one fold), early-stops the MLP on the
 validation songs, and scores every model on the same test songs. Baselines: majority
 class, logistic regression, HistGradientBoosting (for `full`: the artist target-encoded
-with scikit-learn's TargetEncoder). One row keeps the raw mixed-unit duration column,
-whose unit leaks the class, to show why the paper's ~50% is not comparable.
+with scikit-learn's TargetEncoder, fitted inside each training part). One row keeps the raw
+mixed-unit duration column, whose unit leaks the class, to show why the paper's ~50% is not
+comparable. `--models` runs some rows only (e.g. the baselines in seconds).
 
-Prints a Markdown table and writes `bench/results/genre.json` (+ `.md`); with `--readme`,
-replaces the block between `<!-- bench:genre:start -->` and `<!-- bench:genre:end -->`.
+Prints a Markdown table and writes `bench/results/genre.json` (`genre-<K>fold.json` with
+`--folds`; + `.md`); with `--readme`, replaces the block between `<!-- bench:<that name>:start -->`
+and `<!-- bench:<that name>:end -->`.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from bench.publish import publish
 from keras_music.config import TrainingConfig
-from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, split_by_song
+from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, song_keys, split_by_song
+from keras_music.data.splits import group_folds
 from keras_music.reports import classification_report
 
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "datasets" / "genre" / "train.csv"
@@ -109,40 +114,70 @@ def run_mlp(train, validation, test, feature_set, seed) -> dict:
             "leaky": False, **scores(test["label"], probabilities), "seconds": time.perf_counter() - start}
 
 
-def mean_over_seeds(runs: list[dict], seeds: list[int]) -> dict:
-    """One row: the mean of each score over runs, with the standard deviation of accuracy and macro-F1."""
-    mean = {key: float(np.mean([r[key] for r in runs])) for key in ("accuracy", "macro_f1", "log_loss", "seconds")}
-    spread = {f"{key}_std": float(np.std([r[key] for r in runs])) for key in ("accuracy", "macro_f1")}
-    return {**runs[0], **mean, **spread, "seeds": seeds}
+SCORES = ("accuracy", "macro_f1", "log_loss", "seconds")
 
 
-def benchmark(data: Path, split_seed: int, seeds: list[int]) -> list[dict]:
+def summarise(runs: list[dict], seeds: list[int]) -> dict:
+    """One row: the mean of each score over its runs (splits x seeds), the standard deviation of
+    accuracy and macro-F1 where there is more than one run, and the runs themselves."""
+    mean = {key: float(np.mean([r[key] for r in runs])) for key in SCORES}
+    spread = ({f"{key}_std": float(np.std([r[key] for r in runs])) for key in ("accuracy", "macro_f1")}
+              if len(runs) > 1 else {})
+    first = {k: v for k, v in runs[0].items() if k not in SCORES and k not in ("fold", "seed")}
+    return {**first, **mean, **spread, "seeds": seeds, "runs": len(runs),
+            "per_run": [{k: r[k] for k in ("fold", "seed", *SCORES)} for r in runs]}
+
+
+# Row keys for --models, in table order, and what each runs: (name, run(train, validation, test,
+# feature set, seed) -> scores, whether it has randomness (then it runs once per seed)).
+MODELS = {
+    "majority": ("majority class", lambda tr, va, te, fs, seed: run_sklearn(
+        "majority class", DummyClassifier(strategy="prior"), tr, te, fs), False),
+    "logistic": ("logistic regression", lambda tr, va, te, fs, seed: run_sklearn(
+        "logistic regression", logistic_regression(fs, seed), tr, te, fs), True),
+    "hgb": ("HistGradientBoosting", lambda tr, va, te, fs, seed: run_sklearn(
+        "HistGradientBoosting", gradient_boosting(fs, seed), tr, te, fs), True),
+    "mlp": ("keras_music MLP", lambda tr, va, te, fs, seed: run_mlp(tr, va, te, fs, seed), True),
+}
+LEAKY = "leaky"  # HistGradientBoosting with the raw duration column, seed features only
+
+
+def evaluation_splits(frame: pd.DataFrame, folds: int, split_seed: int) -> list:
+    """The one split by song (`folds` 1, 80/10/10), or `folds` folds by song (every song tested
+    once; validation songs, 10%, from the rest)."""
+    defaults = TrainingConfig()
+    if folds == 1:
+        return [split_by_song(frame, split_seed, defaults.validation_fraction, defaults.test_fraction)]
+    return group_folds(song_keys(frame), folds, split_seed, defaults.validation_fraction)
+
+
+def benchmark(data: Path, split_seed: int, seeds: list[int], folds: int = 1, models: list[str] | None = None,
+              feature_sets=("seed", "full")) -> list[dict]:
     frame = load_genre_csv(data)
     # The raw column, unit and all, only for the clearly labelled leaky row.
     frame["raw_duration"] = pd.read_csv(data, usecols=[RAW_DURATION_COLUMN])[RAW_DURATION_COLUMN].to_numpy()
-    defaults = TrainingConfig()
-    split = split_by_song(frame, split_seed, defaults.validation_fraction, defaults.test_fraction)
-    train, validation, test = (frame.iloc[rows] for rows in (split.train, split.validation, split.test))
-    logging.info("split by song (seed %d): %d train, %d validation, %d test rows",
-                 split_seed, len(train), len(validation), len(test))
+    splits = evaluation_splits(frame, folds, split_seed)
+    parts = [tuple(frame.iloc[rows] for rows in (split.train, split.validation, split.test)) for split in splits]
+    for i, (train, validation, test) in enumerate(parts):
+        logging.info("%s: %d train, %d validation, %d test rows", f"fold {i}" if folds > 1 else
+                     f"split by song (seed {split_seed})", len(train), len(validation), len(test))
+    wanted = models or [*MODELS, LEAKY]
     rows = []
-    for feature_set in ("seed", "full"):
-        rows.append(run_sklearn("majority class", DummyClassifier(strategy="prior"), train, test, feature_set))
-        # Models with randomness run once per seed (the same seeds for all), reported as mean +- std.
-        for name, run in (
-            ("logistic regression",
-             lambda seed: run_sklearn("logistic regression", logistic_regression(feature_set, seed), train, test,
-                                      feature_set)),
-            ("HistGradientBoosting",
-             lambda seed: run_sklearn("HistGradientBoosting", gradient_boosting(feature_set, seed), train, test,
-                                      feature_set)),
-            ("keras_music MLP", lambda seed: run_mlp(train, validation, test, feature_set, seed)),
-        ):
-            rows.append(mean_over_seeds([run(seed) for seed in seeds], seeds))
-        logging.info("%s done", feature_set)
-    leaky = gradient_boosting("seed", seeds[0], numeric_extra=("raw_duration",))
-    rows.append(run_sklearn("HistGradientBoosting + raw duration (LEAKY: unit reveals class)", leaky,
-                            train, test, "seed", leaky=True))
+    for feature_set in feature_sets:
+        for key, (name, run, seeded) in MODELS.items():
+            if key not in wanted:
+                continue
+            runs = [{**run(train, validation, test, feature_set, seed), "fold": i, "seed": seed if seeded else None}
+                    for i, (train, validation, test) in enumerate(parts) for seed in (seeds if seeded else seeds[:1])]
+            rows.append(summarise(runs, seeds if seeded else []))
+            logging.info("%s, %s: accuracy %.3f, macro-F1 %.3f", feature_set, rows[-1]["model"],
+                         rows[-1]["accuracy"], rows[-1]["macro_f1"])
+    if LEAKY in wanted and "seed" in feature_sets:
+        runs = [{**run_sklearn("HistGradientBoosting + raw duration (LEAKY: unit reveals class)",
+                               gradient_boosting("seed", seeds[0], numeric_extra=("raw_duration",)), train, test,
+                               "seed", leaky=True), "fold": i, "seed": seeds[0]}
+                for i, (train, validation, test) in enumerate(parts)]
+        rows.append(summarise(runs, seeds[:1]))
     return rows
 
 
@@ -156,6 +191,22 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def command(args) -> str:
+    words = ["python -m bench.genre"]
+    if args.data != DEFAULT_DATA:
+        words.append(f"--data {args.data}")
+    if args.folds > 1:
+        words.append(f"--folds {args.folds}")
+    if args.split_seed:
+        words.append(f"--split-seed {args.split_seed}")
+    words.append("--seeds " + " ".join(map(str, args.seeds)))
+    if args.models:
+        words.append("--models " + " ".join(args.models))
+    if args.features != ["seed", "full"]:
+        words.append("--features " + " ".join(args.features))
+    return " ".join(words)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Genre CSV. Default: %(default)s")
@@ -163,19 +214,43 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 3],
                         help="Seeds of every model with randomness (mean and std reported); an MLP ensemble uses "
                              "seeds s, s+1, s+2. Default: 0 3.")
-    parser.add_argument("--out", type=Path, default=RESULTS / "genre.json", help="Default: %(default)s")
+    parser.add_argument("--folds", type=int, default=1,
+                        help="K > 1: K-fold cross-validation by song (every song tested once). Default: 1, one "
+                             "80/10/10 split by song.")
+    parser.add_argument("--models", nargs="+", choices=[*MODELS, LEAKY], default=None,
+                        help="Rows to run. Default: all.")
+    parser.add_argument("--features", nargs="+", choices=["seed", "full"], default=["seed", "full"],
+                        help="Feature sets. Default: seed full.")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Default: bench/results/genre.json, or genre-<K>fold.json with --folds K.")
     parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
     args = parser.parse_args(argv)
+    if args.folds < 1:
+        parser.error(f"--folds must be 1 (one split) or at least 2, got {args.folds}.")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    out = args.out or RESULTS / ("genre.json" if args.folds == 1 else f"genre-{args.folds}fold.json")
 
-    rows = benchmark(args.data, args.split_seed, args.seeds)
+    try:
+        rows = benchmark(args.data, args.split_seed, args.seeds, args.folds, args.models, tuple(args.features))
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     table = markdown(rows)
-    meta = (f"Measured {datetime.date.today().isoformat()} by `python -m bench.genre` on {platform.machine()} "
-            f"({os.cpu_count()} CPUs); data `{args.data.name}`, split by song with seed {args.split_seed} "
-            f"(80/10/10); every model trains on the same training songs and is scored on the same test songs. "
-            f"Rows with ± are the mean and standard deviation over seeds {args.seeds}.")
-    publish("genre", {"meta": meta, "rows": rows}, meta + "\n\n" + table, args.out, args.readme)
-    print(f"\nwrote {args.out} and {args.out.with_suffix('.md')}", file=sys.stderr)
+    evaluation = (f"split by song with seed {args.split_seed} (80/10/10); every model trains on the same training "
+                  f"songs and is scored on the same test songs. Rows with ± are the mean and standard deviation "
+                  f"over seeds {args.seeds}" if args.folds == 1 else
+                  f"{args.folds}-fold cross-validation by song (normalised artist + track; fold seed "
+                  f"{args.split_seed}): every song is tested in exactly one fold, validation songs (10%) for early "
+                  f"stopping come from the other folds, and every model sees the same parts. Rows with ± are the "
+                  f"mean and standard deviation over {args.folds} folds x seeds {args.seeds} (models without "
+                  f"randomness: over the folds)")
+    meta = (f"Measured {datetime.date.today().isoformat()} by `{command(args)}` on {platform.machine()} "
+            f"({os.cpu_count()} CPUs); data `{args.data.name}`, {evaluation}. 'train s': mean seconds of one fit "
+            "(scoring included).")
+    publish(out.stem, {"meta": meta, "setup": {"folds": args.folds, "split_seed": args.split_seed,
+                                                "seeds": args.seeds, "data": str(args.data)}, "rows": rows},
+            meta + "\n\n" + table, out, args.readme)
+    print(f"\nwrote {out} and {out.with_suffix('.md')}", file=sys.stderr)
     return 0
 
 

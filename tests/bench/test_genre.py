@@ -1,0 +1,45 @@
+"""bench.genre on a small synthetic table with the Kaggle header: the single split and K folds by song."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from bench.genre import evaluation_splits, main
+from keras_music.data.genre import load_genre_csv, song_keys
+
+
+def test_folds_by_song_test_every_row_once_and_keep_songs_whole(demo_csv):
+    frame = load_genre_csv(demo_csv)
+    splits = evaluation_splits(frame, 3, split_seed=0)
+    tested = np.concatenate([s.test for s in splits])
+    assert sorted(tested) == list(range(len(frame)))  # every row tested exactly once
+    keys = song_keys(frame).to_numpy()
+    for s in splits:
+        parts = [set(keys[rows]) for rows in (s.train, s.validation, s.test)]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+    [one] = evaluation_splits(frame, 1, split_seed=0)
+    assert len(one.test) < len(frame) / 5
+
+
+def test_folds_mode_reports_mean_and_spread_over_folds(demo_csv, tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert main(["--data", str(demo_csv), "--folds", "3", "--seeds", "0", "1", "--models", "majority", "hgb",
+                 "leaky", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["setup"]["folds"] == 3 and "3-fold cross-validation by song" in result["meta"]
+    names = [(r["features"], r["model"]) for r in result["rows"]]
+    assert names == [("seed", "majority class"), ("seed", "HistGradientBoosting"), ("full", "majority class"),
+                     ("full", "HistGradientBoosting"),
+                     ("seed", "HistGradientBoosting + raw duration (LEAKY: unit reveals class)")]
+    hgb = result["rows"][1]
+    assert hgb["runs"] == 6 and {(r["fold"], r["seed"]) for r in hgb["per_run"]} == {(f, s) for f in range(3)
+                                                                                       for s in (0, 1)}
+    assert hgb["accuracy"] == pytest.approx(np.mean([r["accuracy"] for r in hgb["per_run"]]))
+    assert result["rows"][0]["runs"] == 3 and result["rows"][0]["seeds"] == []  # no randomness: once per fold
+    assert "| seed | HistGradientBoosting |" in (tmp_path / "g.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["--folds", "0"])
+    assert "--folds must be 1" in capsys.readouterr().err
