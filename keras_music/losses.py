@@ -65,3 +65,29 @@ class MaskedBinaryCrossentropy(keras.losses.Loss):
         config = super().get_config()
         config.update({"from_logits": self.from_logits})
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+class MemberCrossentropy(keras.losses.Loss):
+    """Categorical cross-entropy of every member of an ensemble trained in one network (TabM):
+    `y_true` `(batch, classes)`, `y_pred` the members' probabilities `(batch, members, classes)`;
+    the per-row loss is the mean over members, so each member learns on its own (the loss of
+    their mean would let them lean on each other).
+
+    Args:
+        label_smoothing: float. As in `keras.losses.CategoricalCrossentropy`.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, name="member_crossentropy", reduction="sum_over_batch_size",
+                 dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.broadcast_to(ops.expand_dims(ops.cast(y_true, y_pred.dtype), 1), ops.shape(y_pred))
+        per_member = keras.losses.categorical_crossentropy(y_true, y_pred, label_smoothing=self.label_smoothing)
+        return ops.mean(per_member, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}

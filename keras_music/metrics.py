@@ -106,3 +106,11 @@ def emotion_metrics(tags: list[str]) -> list[keras.metrics.Metric]:
                           num_labels=len(tags), name="macro_pr_auc"),
     ]
     return macro + per_tag
+
+
+@keras.saving.register_keras_serializable(package="keras_music")
+def member_mean_accuracy(y_true, y_pred):
+    """Accuracy of an ensemble's mean prediction from its members' `(batch, members, classes)`
+    probabilities (what the saved model outputs), per row."""
+    predicted = ops.argmax(ops.mean(y_pred, axis=1), axis=-1)
+    return ops.cast(ops.equal(ops.argmax(y_true, axis=-1), predicted), "float32")

@@ -26,7 +26,18 @@ import keras
 
 from keras_music.data.genre import CATEGORICAL, MISSING_KEY, feature_columns
 from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, layer_widths
-from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV, dense_block
+from keras_music.models.layers import (
+    CategoryCodes,
+    EnsembleDense,
+    EnsembleInput,
+    MemberMean,
+    NanImputer,
+    PiecewiseLinearEncoding,
+    RandomOOV,
+    dense_block,
+)
+
+MEMBERS_LAYER = "member_probabilities"  # (batch, heads, classes) of a model with heads > 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +66,10 @@ class GenreMLPConfig:
         ensemble_size: int. Members trained with consecutive seeds and averaged into one
             saved model. Averaging steadies the artist embedding, whose quality varies
             from seed to seed.
+        heads: int. Members of an ensemble inside one network, trained together in one pass
+            (TabM-mini, Gorishniy et al. 2024): each sees the features scaled by its own
+            vector, the hidden layers are shared, each has its own output layer and loss, and
+            the model outputs their mean. 1 = one plain MLP.
     """
 
     feature_set: str = "full"
@@ -69,7 +84,11 @@ class GenreMLPConfig:
     label_smoothing: float = 0.1
     class_weight_power: float = 0.3
     ensemble_size: int = 3
+    heads: int = 1
 
+    def __post_init__(self):
+        if self.heads < 1 or self.ensemble_size < 1:
+            raise ValueError(f"heads and ensemble_size must be at least 1, got {self.heads} and {self.ensemble_size}.")
 
 
 def genre_inputs(feature_set: str) -> dict[str, keras.KerasTensor]:
@@ -133,11 +152,21 @@ def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: in
             artist_bias = keras.layers.Flatten(name="artist_logit_offset")(bias)
 
     x = keras.layers.Concatenate(name="features")(parts)
+    members = config.heads > 1
+    if members:
+        x = EnsembleInput(config.heads, name="member_views")(x)
     x = dense_block(x, config.hidden_units, config.dropout, name="hidden")
-    logits = keras.layers.Dense(num_classes, name="deep_logits" if artist_bias is not None else "logits")(x)
+    output_layer = EnsembleDense if members else keras.layers.Dense
+    logits = output_layer(num_classes, name="deep_logits" if artist_bias is not None else "logits")(x)
     if artist_bias is not None:
+        if members:  # the same artist offset for every member
+            artist_bias = keras.layers.Reshape((1, num_classes), name="artist_offset_per_member")(artist_bias)
         logits = keras.layers.Add(name="logits")([logits, artist_bias])
-    probabilities = keras.layers.Softmax(name="probabilities")(logits)
+    if members:
+        member_probabilities = keras.layers.Softmax(name=MEMBERS_LAYER)(logits)
+        probabilities = MemberMean(name="probabilities")(member_probabilities)
+    else:
+        probabilities = keras.layers.Softmax(name="probabilities")(logits)
     model = keras.Model(inputs, probabilities, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
@@ -145,6 +174,22 @@ def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: in
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
     return model
+
+
+def training_model(model: keras.Model, config: GenreMLPConfig) -> keras.Model:
+    """What `fit` trains: the model itself, or with `heads` > 1 the view of its members'
+    probabilities (same layers), compiled with the per-member loss and the accuracy of their
+    mean (`accuracy`, so early stopping reads `val_accuracy` either way)."""
+    if config.heads == 1:
+        return model
+    from keras_music.losses import MemberCrossentropy
+    from keras_music.metrics import member_mean_accuracy
+
+    members = keras.Model(model.inputs, model.get_layer(MEMBERS_LAYER).output, name=f"{model.name}_members")
+    members.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                    loss=MemberCrossentropy(label_smoothing=config.label_smoothing),
+                    metrics=[keras.metrics.MeanMetricWrapper(member_mean_accuracy, name="accuracy")])
+    return members
 
 
 # `layers` hidden layers, the first `units` wide, each next one half as wide (at least 8).

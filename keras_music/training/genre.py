@@ -25,7 +25,7 @@ from keras_music.data.genre import (
     validate_genre_frame,
 )
 from keras_music.models.genre_mlp import FAMILY as GENRE_FAMILY
-from keras_music.models.genre_mlp import GenreMLPConfig
+from keras_music.models.genre_mlp import GenreMLPConfig, training_model
 from keras_music.reports import classification_report, plot_history, write_report
 from keras_music.resume import check_identity
 from keras_music.training.common import run_identity, save_model
@@ -68,7 +68,7 @@ class GenreFit:
         """`model.fit` on seeded shuffled training batches, scored on validation every epoch."""
         features = model_config.feature_set
         seed = training.seed if seed is None else seed
-        return model.fit(
+        return training_model(model, model_config).fit(
             genre_dataset(self.train, features, training.batch_size, self.num_classes, shuffle=True, seed=seed),
             validation_data=genre_dataset(self.validation, features, 1024, self.num_classes),
             epochs=epochs or training.epochs,

@@ -96,3 +96,36 @@ def test_layers_compute_what_they_say():
     dropped = RandomOOV(0.3, seed=0)(ids, training=True)
     assert 0.2 < float(np.mean(np.asarray(dropped) == 0)) < 0.4
     np.testing.assert_array_equal(RandomOOV(0.3, seed=0)(ids, training=False), ids)
+
+
+def test_heads_train_together_and_the_saved_model_outputs_their_mean(demo_frame, tmp_path):
+    """TabM-style heads: every member has its own input scale (random signs) and output layer,
+    shares the hidden layers, learns under its own loss; the one saved model takes raw columns
+    and outputs the mean of the members' probabilities."""
+    from keras_music.models.genre_mlp import MEMBERS_LAYER, training_model
+
+    keras.utils.set_random_seed(0)
+    config = GenreMLPConfig(feature_set="full", hidden_units=(16,), heads=4)
+    model = build_genre_mlp(config, fit_genre_preprocessing(demo_frame, "full", 4), num_classes=11)
+    scale = np.asarray(model.get_layer("member_views").scale)
+    assert scale.shape[0] == 4 and set(np.unique(scale)) == {-1.0, 1.0}
+    assert model.get_layer("hidden_dense_0").kernel.shape == (scale.shape[1], 16)  # shared by the members
+    assert model.get_layer("deep_logits").kernel.shape == (4, 16, 11)  # one output layer each
+    data = genre_dataset(demo_frame, "full", len(demo_frame), num_classes=11)
+    x, y = next(iter(data))
+    trainer = training_model(model, config)
+    members = trainer.predict(x, verbose=0)
+    assert members.shape == (len(demo_frame), 4, 11) and not np.allclose(members[:, 0], members[:, 1])
+    np.testing.assert_allclose(model.predict(x, verbose=0), members.mean(axis=1), rtol=1e-5, atol=1e-6)
+    before = trainer.evaluate(x, y, verbose=0, return_dict=True)
+    trainer.fit(x, y, epochs=5, verbose=0)
+    after = trainer.evaluate(x, y, verbose=0, return_dict=True)
+    assert after["loss"] < before["loss"]
+    assert after["accuracy"] == pytest.approx(
+        float(np.mean(np.argmax(model.predict(x, verbose=0), 1) == np.argmax(np.asarray(y), 1))))
+    model.save(tmp_path / "m.keras")
+    reloaded = keras.saving.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+    assert training_model(reloaded, config).get_layer(MEMBERS_LAYER).output.shape[1:] == (4, 11)
+    with pytest.raises(ValueError, match="heads and ensemble_size must be at least 1"):
+        GenreMLPConfig(heads=0)
