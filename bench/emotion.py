@@ -69,7 +69,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from bench.publish import check_block, publish
+from bench.publish import check_block, parse_overrides, publish
 from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
@@ -154,20 +154,6 @@ def table_rows(vectors: str, sequences: bool = True, recipe=ANY_RECIPE) -> list[
             config = family.config(variant=variant) if family.has_variants else family.config()
             rows.append(Row(f"{family.name} ({variant})", family.name, config))
     return rows
-
-
-def parse_overrides(words: list[str] | None) -> dict:
-    """`--set FIELD=VALUE ...` as a dict; values read as JSON where they parse (0.1, true, [8, 16])."""
-    overrides = {}
-    for word in words or []:
-        field, sep, value = word.partition("=")
-        if not sep or not field:
-            raise ValueError(f"--set {word!r}: expected FIELD=VALUE, e.g. spec_augment=0.1.")
-        try:
-            overrides[field] = json.loads(value)
-        except ValueError:
-            overrides[field] = value
-    return overrides
 
 
 def with_overrides(rows: list[Row], overrides: dict) -> list[Row]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import json
 import logging
 import os
 import platform
@@ -43,7 +44,7 @@ from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
-from bench.publish import publish
+from bench.publish import parse_overrides, publish
 from keras_music.config import TrainingConfig
 from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, song_keys, split_by_song
 from keras_music.data.splits import group_folds
@@ -100,18 +101,48 @@ def run_sklearn(name, estimator, train, test, feature_set, leaky=False) -> dict:
             "seconds": time.perf_counter() - start}
 
 
-def run_mlp(train, validation, test, feature_set, seed) -> dict:
-    from keras_music.data.genre import genre_dataset
+def mlp_configs(feature_set: str, overrides: dict):
+    """`(GenreMLPConfig, TrainingConfig)` of the MLP row: the defaults with `--set` changes, each
+    field going to whichever of the two configs has it (an unknown field is an error naming both)."""
+    from keras_music.config import GENRE_TRAINING
     from keras_music.models.genre_mlp import GenreMLPConfig
+
+    model_fields = {f.name for f in dataclasses.fields(GenreMLPConfig)} - {"feature_set"}
+    training_fields = {f.name for f in dataclasses.fields(TrainingConfig)} - {
+        "seed", "split_seed", "validation_fraction", "test_fraction"}  # the splits are the bench's
+    unknown = sorted(set(overrides) - model_fields - training_fields)
+    if unknown:
+        raise ValueError(f"--set {', '.join(unknown)}: not a field of the genre MLP ({', '.join(sorted(model_fields))}) "
+                         f"or of its training ({', '.join(sorted(training_fields))}).")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    model = GenreMLPConfig(feature_set=feature_set, **{k: v for k, v in values.items() if k in model_fields})
+    training = dataclasses.replace(GENRE_TRAINING, **{k: v for k, v in values.items() if k in training_fields})
+    return model, training
+
+
+def mlp_name(overrides: dict) -> str:
+    """`keras_music MLP (ensemble of 3)`, `(8 heads in one network)` or `(ensemble of 2 x 8 heads)`,
+    then the other `--set` changes."""
+    config, _ = mlp_configs("full", overrides)
+    members, heads = config.ensemble_size, config.heads
+    kind = (f"ensemble of {members}" if heads == 1 else f"{heads} heads in one network" if members == 1
+            else f"ensemble of {members} x {heads} heads")
+    changed = [f"{k}={json.dumps(v)}" for k, v in overrides.items() if k not in ("heads", "ensemble_size")]
+    return f"keras_music MLP ({kind})" + (" " + ", ".join(changed) if changed else "")
+
+
+def run_mlp(train, validation, test, feature_set, seed, overrides: dict | None = None) -> dict:
+    from keras_music.data.genre import genre_dataset
     from keras_music.training import fit_genre_mlp
 
-    config = GenreMLPConfig(feature_set=feature_set)
-    training = dataclasses.replace(TrainingConfig(), seed=seed)
+    config, training = mlp_configs(feature_set, overrides or {})
+    training = dataclasses.replace(training, seed=seed)
     start = time.perf_counter()
     model, histories = fit_genre_mlp(train, validation, config, training, NUM_CLASSES)
     probabilities = model.predict(genre_dataset(test, feature_set, 1024), verbose=0)
-    return {"model": f"keras_music MLP (ensemble of {config.ensemble_size})", "features": feature_set,
-            "leaky": False, **scores(test["label"], probabilities), "seconds": time.perf_counter() - start}
+    return {"model": mlp_name(overrides or {}), "features": feature_set, "leaky": False,
+            **scores(test["label"], probabilities), "seconds": time.perf_counter() - start,
+            "epochs": [len(h["loss"]) for h in histories]}
 
 
 SCORES = ("accuracy", "macro_f1", "log_loss", "seconds")
@@ -123,9 +154,10 @@ def summarise(runs: list[dict], seeds: list[int]) -> dict:
     mean = {key: float(np.mean([r[key] for r in runs])) for key in SCORES}
     spread = ({f"{key}_std": float(np.std([r[key] for r in runs])) for key in ("accuracy", "macro_f1")}
               if len(runs) > 1 else {})
-    first = {k: v for k, v in runs[0].items() if k not in SCORES and k not in ("fold", "seed")}
+    per_run = ("fold", "seed", *SCORES, "epochs")  # epochs: of each MLP member
+    first = {k: v for k, v in runs[0].items() if k not in per_run}
     return {**first, **mean, **spread, "seeds": seeds, "runs": len(runs),
-            "per_run": [{k: r[k] for k in ("fold", "seed", *SCORES)} for r in runs]}
+            "per_run": [{k: r[k] for k in per_run if k in r} for r in runs]}
 
 
 # Row keys for --models, in table order, and what each runs: (name, run(train, validation, test,
@@ -137,7 +169,8 @@ MODELS = {
         "logistic regression", logistic_regression(fs, seed), tr, te, fs), True),
     "hgb": ("HistGradientBoosting", lambda tr, va, te, fs, seed: run_sklearn(
         "HistGradientBoosting", gradient_boosting(fs, seed), tr, te, fs), True),
-    "mlp": ("keras_music MLP", lambda tr, va, te, fs, seed: run_mlp(tr, va, te, fs, seed), True),
+    "mlp": ("keras_music MLP", lambda tr, va, te, fs, seed, overrides=None: run_mlp(tr, va, te, fs, seed, overrides),
+            True),
 }
 LEAKY = "leaky"  # HistGradientBoosting with the raw duration column, seed features only
 
@@ -152,7 +185,10 @@ def evaluation_splits(frame: pd.DataFrame, folds: int, split_seed: int) -> list:
 
 
 def benchmark(data: Path, split_seed: int, seeds: list[int], folds: int = 1, models: list[str] | None = None,
-              feature_sets=("seed", "full")) -> list[dict]:
+              feature_sets=("seed", "full"), overrides: dict | None = None) -> list[dict]:
+    """Every row (`models`, default all) on every split x seed; `overrides` change the MLP's config."""
+    if overrides:
+        mlp_configs("full", overrides)  # an unknown field fails now, not after the baselines
     frame = load_genre_csv(data)
     # The raw column, unit and all, only for the clearly labelled leaky row.
     frame["raw_duration"] = pd.read_csv(data, usecols=[RAW_DURATION_COLUMN])[RAW_DURATION_COLUMN].to_numpy()
@@ -167,7 +203,9 @@ def benchmark(data: Path, split_seed: int, seeds: list[int], folds: int = 1, mod
         for key, (name, run, seeded) in MODELS.items():
             if key not in wanted:
                 continue
-            runs = [{**run(train, validation, test, feature_set, seed), "fold": i, "seed": seed if seeded else None}
+            extra = {"overrides": overrides} if key == "mlp" and overrides else {}
+            runs = [{**run(train, validation, test, feature_set, seed, **extra), "fold": i,
+                     "seed": seed if seeded else None}
                     for i, (train, validation, test) in enumerate(parts) for seed in (seeds if seeded else seeds[:1])]
             rows.append(summarise(runs, seeds if seeded else []))
             logging.info("%s, %s: accuracy %.3f, macro-F1 %.3f", feature_set, rows[-1]["model"],
@@ -204,6 +242,8 @@ def command(args) -> str:
         words.append("--models " + " ".join(args.models))
     if args.features != ["seed", "full"]:
         words.append("--features " + " ".join(args.features))
+    if args.set:
+        words.append("--set " + " ".join(args.set))
     return " ".join(words)
 
 
@@ -221,6 +261,9 @@ def main(argv=None) -> int:
                         help="Rows to run. Default: all.")
     parser.add_argument("--features", nargs="+", choices=["seed", "full"], default=["seed", "full"],
                         help="Feature sets. Default: seed full.")
+    parser.add_argument("--set", nargs="+", default=None, metavar="FIELD=VALUE",
+                        help="Change fields of the MLP's config or training (e.g. heads=8 ensemble_size=1 "
+                             "batch_size=256), to judge a change on the same splits; the row is named with them.")
     parser.add_argument("--out", type=Path, default=None,
                         help="Default: bench/results/genre.json, or genre-<K>fold.json with --folds K.")
     parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
@@ -231,7 +274,8 @@ def main(argv=None) -> int:
     out = args.out or RESULTS / ("genre.json" if args.folds == 1 else f"genre-{args.folds}fold.json")
 
     try:
-        rows = benchmark(args.data, args.split_seed, args.seeds, args.folds, args.models, tuple(args.features))
+        rows = benchmark(args.data, args.split_seed, args.seeds, args.folds, args.models, tuple(args.features),
+                         parse_overrides(args.set))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""Write a benchmark's results: JSON, a Markdown table, and (optionally) its README block.
+"""Write a benchmark's results (JSON, a Markdown table, optionally its README block), and read
+the `--set FIELD=VALUE` changes that benches judge on the same splits.
 
 README blocks look like `<!-- bench:NAME:start -->` ... `<!-- bench:NAME:end -->`; the text
 between the markers is replaced, so README tables are never typed by hand.
@@ -48,3 +49,17 @@ def publish(name: str, payload: dict, markdown: str, out: Path, readme: Path | N
     _write_atomically(out.with_suffix(".md"), markdown.strip() + "\n")
     if readme:
         update_block(readme, name, markdown)
+
+
+def parse_overrides(words: list[str] | None) -> dict:
+    """`--set FIELD=VALUE ...` as a dict; values read as JSON where they parse (0.1, true, [8, 16])."""
+    overrides = {}
+    for word in words or []:
+        field, sep, value = word.partition("=")
+        if not sep or not field:
+            raise ValueError(f"--set {word!r}: expected FIELD=VALUE, e.g. spec_augment=0.1.")
+        try:
+            overrides[field] = json.loads(value)
+        except ValueError:
+            overrides[field] = value
+    return overrides

@@ -43,3 +43,16 @@ def test_folds_mode_reports_mean_and_spread_over_folds(demo_csv, tmp_path, capsy
     with pytest.raises(SystemExit):
         main(["--folds", "0"])
     assert "--folds must be 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_set_changes_the_mlp_row_on_the_same_folds(demo_csv, tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert main(["--data", str(demo_csv), "--folds", "2", "--seeds", "0", "--models", "mlp", "--features", "seed",
+                 "--set", "heads=3", "ensemble_size=1", "hidden_units=[8]", "epochs=2", "--out", str(out)]) == 0
+    [row] = json.loads(out.read_text())["rows"]
+    assert row["model"] == "keras_music MLP (3 heads in one network) hidden_units=[8], epochs=2"
+    assert row["runs"] == 2 and all(r["epochs"] == [2] for r in row["per_run"])
+    assert "--set heads=3 ensemble_size=1 hidden_units=[8] epochs=2" in json.loads(out.read_text())["meta"]
+    assert main(["--data", str(demo_csv), "--set", "hedas=3"]) == 1
+    assert "--set hedas: not a field of the genre MLP" in capsys.readouterr().err
