@@ -463,9 +463,12 @@ def results_path(setup: dict, models: list[str] | None = None) -> Path:
 def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: Path | None) -> None:
     """Publish the table: JSON (setup, parts, rows with their runs, reference rows), Markdown, README block."""
     order = [row.name for row in table_rows(setup["vectors"])]
-    def place(row) -> int:  # a baseline labelled with its data (`merge`) sits where the baseline does
+    def place(row) -> float:  # a baseline labelled with its data (`merge`) sits where the baseline does,
         name = row["model"] if row["model"] in order else re.sub(r" \[[^\]]*\]$", "", row["model"])
-        return order.index(name) if name in order else len(order)
+        if name in order:
+            return order.index(name)
+        changed = re.sub(r", [a-z_]+=.*\)$", ")", name)  # and a `--set` row right after the row it changes
+        return order.index(changed) + 0.5 if changed in order else len(order)
 
     rows = sorted(rows, key=place)
     meta, reference_rows = describe(setup, parts), references(setup)
