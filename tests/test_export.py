@@ -21,11 +21,11 @@ from keras_music.training import train_genre
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def genre_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=[1, 4], ids=["one head", "4 heads in one network"])
+def genre_run(tmp_path_factory, request):
     out = tmp_path_factory.mktemp("genre") / "run"
-    train_genre("demo", out, GenreMLPConfig(feature_set="full", hidden_units=(32,), ensemble_size=1),
-                TrainingConfig(epochs=2), verbose=0)
+    train_genre("demo", out, GenreMLPConfig(feature_set="full", hidden_units=(32,), ensemble_size=1,
+                                            heads=request.param), TrainingConfig(epochs=2), verbose=0)
     return out
 
 
