@@ -160,17 +160,16 @@ def summarise(runs: list[dict], seeds: list[int]) -> dict:
             "per_run": [{k: r[k] for k in per_run if k in r} for r in runs]}
 
 
-# Row keys for --models, in table order, and what each runs: (name, run(train, validation, test,
-# feature set, seed) -> scores, whether it has randomness (then it runs once per seed)).
+# Row keys for --models, in table order, and what each runs: (run(train, validation, test, feature
+# set, seed) -> scores with the row's name, whether it has randomness (then it runs once per seed)).
 MODELS = {
-    "majority": ("majority class", lambda tr, va, te, fs, seed: run_sklearn(
+    "majority": (lambda tr, va, te, fs, seed: run_sklearn(
         "majority class", DummyClassifier(strategy="prior"), tr, te, fs), False),
-    "logistic": ("logistic regression", lambda tr, va, te, fs, seed: run_sklearn(
+    "logistic": (lambda tr, va, te, fs, seed: run_sklearn(
         "logistic regression", logistic_regression(fs, seed), tr, te, fs), True),
-    "hgb": ("HistGradientBoosting", lambda tr, va, te, fs, seed: run_sklearn(
+    "hgb": (lambda tr, va, te, fs, seed: run_sklearn(
         "HistGradientBoosting", gradient_boosting(fs, seed), tr, te, fs), True),
-    "mlp": ("keras_music MLP", lambda tr, va, te, fs, seed, overrides=None: run_mlp(tr, va, te, fs, seed, overrides),
-            True),
+    "mlp": (lambda tr, va, te, fs, seed, overrides=None: run_mlp(tr, va, te, fs, seed, overrides), True),
 }
 LEAKY = "leaky"  # HistGradientBoosting with the raw duration column, seed features only
 
@@ -200,7 +199,7 @@ def benchmark(data: Path, split_seed: int, seeds: list[int], folds: int = 1, mod
     wanted = models or [*MODELS, LEAKY]
     rows = []
     for feature_set in feature_sets:
-        for key, (name, run, seeded) in MODELS.items():
+        for key, (run, seeded) in MODELS.items():
             if key not in wanted:
                 continue
             extra = {"overrides": overrides} if key == "mlp" and overrides else {}
