@@ -3,6 +3,7 @@
     python -m keras_music.extract ../shared/audio --out stores/shared-audio
     python -m keras_music.extract music/ --out stores/music --n-mels 96 --hop-length 512 --workers 2
     python -m keras_music.extract music/ --out stores/musicnn --recipe musicnn
+    python -m keras_music.extract music/ --out stores/music --runner DirectRunner --direct_num_workers 2
 
 Walks AUDIO_DIR recursively for .wav/.flac/.ogg/.opus/.mp3, decodes with libsndfile (or
 tensorflow-io with --decoder tfio), resamples with the recipe's resampler and computes
@@ -11,6 +12,11 @@ manifest (see `keras_music.data.store`). Re-running the same command resumes: cl
 already in the manifest are skipped. Files that cannot be used (corrupt, empty, silent,
 duplicate clip id) are reported with the reason and skipped; the exit status is then 1.
 The work is done by `keras_music.data.extraction`; this module is only the command line.
+
+With `--runner` (pip install "keras_music[beam]") the same work runs as an Apache Beam
+pipeline (`keras_music.beam.extract`) on that runner, and every argument this command does
+not know is a Beam pipeline option (`--direct_num_workers 2`, Dataflow's `--project`,
+`--region`, `--temp_location`...). The store is the same; `train` cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ EXAMPLES = """examples:
   python -m keras_music.extract ../shared/audio --out stores/shared-audio
   python -m keras_music.extract music/ --out stores/music96 --n-mels 96 --hop-length 512 --workers 2
   python -m keras_music.extract music/ --out stores/musicnn --recipe musicnn
+  python -m keras_music.extract music/ --out stores/music --runner DirectRunner --direct_num_workers 2 \\
+      --direct_running_mode multi_processing          # Apache Beam: pip install "keras_music[beam]"
 """
 
 
@@ -63,7 +71,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--shard-size", type=int, default=64, help="Clips per shard. Default: 64.")
     parser.add_argument("--force", action="store_true", help="Delete the store at --out and start over.")
     parser.add_argument("--dry-run", action="store_true", help="List the files that would be extracted, and stop.")
-    return parser.parse_args(argv)
+    parser.add_argument("--runner", default=None,
+                        help="Run as an Apache Beam pipeline on this runner (DirectRunner, DataflowRunner, FlinkRunner, "
+                             "SparkRunner, ...); the arguments this command does not know go to Beam as pipeline "
+                             "options. --workers is then Beam's business (e.g. --direct_num_workers).")
+    args, beam_args = parser.parse_known_args(argv)
+    if beam_args and not args.runner:
+        parser.error(f"unrecognized arguments: {' '.join(beam_args)} (Beam pipeline options need --runner)")
+    args.beam_args = ["--runner", args.runner, *beam_args] if args.runner else []
+    return args
 
 
 def recipe_from_args(args) -> FeatureRecipe:
@@ -105,11 +121,17 @@ def main(argv=None) -> int:
                 bars[0].start = start_monotonic  # the rate counts from the start of the run
             bars[0].update(name, failed=failed)
 
-        summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,
-                                 shard_size=args.shard_size, progress=progress, decoder=args.decoder)
+        if args.runner:
+            from keras_music.beam.extract import extract_with_beam
+
+            summary = extract_with_beam(str(args.audio_dir), args.out, recipe, args.beam_args,
+                                        shard_size=args.shard_size, decoder=args.decoder)
+        else:
+            summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,
+                                     shard_size=args.shard_size, progress=progress, decoder=args.decoder)
         for bar in bars:
             bar.close()
-    except (FileNotFoundError, StoreError, ValueError) as error:
+    except (FileNotFoundError, ImportError, StoreError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     seconds = time.perf_counter() - start

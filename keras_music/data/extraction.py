@@ -88,6 +88,36 @@ class ExtractionSummary:
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
 
 
+def clip_id_of(source: str) -> str:
+    """A clip's id: its file name without the extension (`a/b/song.mp3` and `gs://x/song.mp3` -> `song`)."""
+    return os.path.splitext(source.rstrip("/").rsplit("/", 1)[-1])[0]
+
+
+def plan_extraction(sources: list[str], manifest: list[dict]) -> tuple[list[tuple[str, str]], ExtractionSummary]:
+    """Which of `sources` a run extracts, given the store's manifest: `(todo, summary)`.
+
+    `todo` holds `(source, clip_id)` of every file not stored yet; files already in the
+    manifest count as skipped, and a second file with a stored or earlier file's clip id
+    fails (ids name records and labels, so they must be unique). Shared by the local
+    extractor and the Beam pipeline (`keras_music.beam.extract`), so both choose alike.
+    """
+    done = {entry["source"] for entry in manifest}
+    taken = {entry["clip_id"]: entry["source"] for entry in manifest}
+    summary = ExtractionSummary(found=len(sources))
+    todo = []
+    for source in sources:
+        if source in done:
+            summary.skipped += 1
+            continue
+        clip_id = clip_id_of(source)
+        if clip_id in taken:
+            summary.failed.append((source, f"duplicate clip id {clip_id!r} (also {taken[clip_id]})"))
+            continue
+        taken[clip_id] = source
+        todo.append((source, clip_id))
+    return todo, summary
+
+
 def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe = RECIPES["4q"],
                    workers: int | None = None, shard_size: int = 64, limit: int | None = None,
                    progress=None, decoder: str = "soundfile") -> ExtractionSummary:
@@ -110,23 +140,8 @@ def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe
     files = find_audio(audio_dir)
     store = FeatureStore(out)
     store.open_for_writing(recipe)
-    done = {entry["source"] for entry in store.manifest()}
-    taken = {entry["clip_id"]: entry["source"] for entry in store.manifest()}
-    summary = ExtractionSummary(found=len(files))
-
-    todo = []
-    for path in files:
-        if str(path) in done:
-            summary.skipped += 1
-            continue
-        clip_id = path.stem
-        if clip_id in taken:
-            summary.failed.append((str(path), f"duplicate clip id {clip_id!r} (also {taken[clip_id]})"))
-            continue
-        taken[clip_id] = str(path)
-        todo.append((path, clip_id))
-    if limit is not None:
-        todo = todo[:limit]
+    todo, summary = plan_extraction([str(path) for path in files], store.manifest())
+    todo = [(Path(source), clip_id) for source, clip_id in todo[:limit]]
 
     pending: list[tuple[dict, bytes]] = []
     workers = workers or os.cpu_count() or 1

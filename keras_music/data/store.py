@@ -13,8 +13,10 @@ name. Schema 1 (stores written before `store.json` existed) is the same layout w
 names fixed to `mel` and `mfcc`, so it reads as schema 2 with those names; the next writer
 adds its `store.json`. Other schemas raise `StoreError` asking to re-extract.
 
-Crash safety: a shard is written as `NNNNN.tfrecord.tmp` and renamed when complete, and
-only then is the manifest replaced (temp file + rename) by one that lists its clips. The manifest is
+Crash safety: a shard is written under a pending name (`*.pending`, itself written as
+`.tmp` and renamed when complete), then renamed to `NNNNN.tfrecord`, and only then is the
+manifest replaced (temp file + rename) by one that lists its clips (`commit_shards`; the
+Beam pipeline writes many pending shards in parallel and commits them in one step). The manifest is
 the truth: readers only open shards it names, and the next writer deletes any other file
 in `shards/` (a `.tmp`, or a shard renamed just before a crash); clips missing from the
 manifest are simply extracted again.
@@ -41,6 +43,7 @@ SHARD_DIR = "shards"
 SCHEMA = 2
 LEGACY_FEATURES = ("mel", "mfcc")  # schema 1: no store.json, these names
 RESERVED_KEYS = ("clip_id", "frames")  # record keys that are not features
+PENDING_SUFFIX = ".pending"  # a written shard not yet committed (see `FeatureStore.commit_shards`)
 REEXTRACT = "re-extract it with `python -m keras_music.extract AUDIO_DIR --out STORE --force`"
 
 
@@ -198,14 +201,35 @@ class FeatureStore:
 
     def write_shard(self, clips: list[tuple[dict, bytes]]) -> Path:
         """Write `(manifest entry, serialized example)` pairs as the next shard, then record them."""
+        pending = self.root / SHARD_DIR / f"local{PENDING_SUFFIX}"
+        write_records(pending, [record for _, record in clips])
+        return self.commit_shards([(pending, [entry for entry, _ in clips])])[0]
+
+    def commit_shards(self, written: list[tuple[Path, list[dict]]]) -> list[Path]:
+        """Number finished shard files and record their clips: the store's one commit step.
+
+        `written` holds `(file in shards/ named *PENDING_SUFFIX, manifest entries of its records)`.
+        Each file is renamed to the next `NNNNN.tfrecord`, then the manifest is replaced once by
+        one that lists all their clips. A crash before that leaves only unrecorded files, which
+        the next writer deletes. Beam workers write shards in parallel and one step commits them.
+        """
         number = 1 + max((int(p.stem) for p in self.shard_paths()), default=-1)
-        final = self.root / SHARD_DIR / f"{number:05d}.tfrecord"
-        with atomic_path(final) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
-            for _, record in clips:
-                writer.write(record)
+        new, finals = [], []
+        for pending, entries in written:
+            final = self.root / SHARD_DIR / f"{number:05d}.tfrecord"
+            Path(pending).replace(final)
+            finals.append(final)
+            new.extend(json.dumps({**entry, "shard": final.name}) + "\n" for entry in entries)
+            number += 1
         manifest = self.root / MANIFEST_FILE
         old = manifest.read_text() if manifest.is_file() else ""
-        new = "".join(json.dumps({**entry, "shard": final.name}) + "\n" for entry, _ in clips)
         with atomic_path(manifest) as tmp:  # the manifest is never half-written
-            tmp.write_text(old + new)
-        return final
+            tmp.write_text(old + "".join(new))
+        return finals
+
+
+def write_records(path: str | Path, records) -> None:
+    """Serialized examples -> one TFRecord file, written under a temporary name and renamed when complete."""
+    with atomic_path(path) as tmp, tf.io.TFRecordWriter(str(tmp)) as writer:
+        for record in records:
+            writer.write(record)
