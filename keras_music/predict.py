@@ -32,6 +32,10 @@ layout (`--per-window`, `--embeddings`, format) is an error, never mixed. More t
 to stdout at the end, in the order given (jsonl: a line per file as it finishes).
 Unreadable files are reported with the reason and skipped; the exit code is 1 when any
 file failed.
+
+Catalogs beyond one machine: `python -m keras_music.beam.tag` (pip install "keras_music[beam]")
+tags files with an Apache Beam pipeline (RunInference over the same export) and writes the
+same records.
 """
 
 from __future__ import annotations
@@ -61,11 +65,11 @@ class ExportedTagger:
             (`saved_models/NAME`, whose newest version is used).
         embeddings: also return the windows' embeddings (`window_outputs`) and each file's
             `embedding` (`file_result`); an export without them is an error.
+        load: load the graph now (default); False reads the metadata only and loads the
+            graph at the first `window_outputs` (Beam steps that only decode or assemble).
     """
 
-    def __init__(self, path: str | Path, decoder: str = "soundfile", embeddings: bool = False):
-        import tensorflow as tf
-
+    def __init__(self, path: str | Path, decoder: str = "soundfile", embeddings: bool = False, load: bool = True):
         path = Path(path)
         if not (path / "saved_model.pb").is_file():
             from keras_music.export import existing_versions
@@ -87,19 +91,28 @@ class ExportedTagger:
         self.labels = self.metadata["labels"]
         self.sample_rate = int(self.metadata["sample_rate"])
         self.thresholds = np.array([self.metadata["thresholds"][t] for t in self.labels])
-        self._serve_audio = tf.saved_model.load(str(path)).signatures["serve_audio"]
-        if "window_count" not in self._serve_audio.structured_outputs:
-            raise ValueError(f"{path}: its serve_audio has no window_logits/window_count outputs (exported by an "
-                             "older keras_music); export the run again.")
         self.embeddings = embeddings
-        if embeddings and "window_embeddings" not in self._serve_audio.structured_outputs:
-            raise ValueError(f"{path}: its serve_audio has no embeddings (exported by an older keras_music); export "
-                             "the run again for --embeddings.")
         self.embedding_width = int(self.metadata["embedding_width"]) if embeddings else 0
         from keras_music.config import FeatureRecipe
 
         self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=f"{metadata_path} recipe")
         self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
+        if load:
+            self._serve_audio  # noqa: B018 -- load and check the graph now, not at the first file
+
+    @functools.cached_property
+    def _serve_audio(self):
+        """The export's serve_audio signature, loaded on first use (metadata-only users never load it)."""
+        import tensorflow as tf
+
+        signature = tf.saved_model.load(str(self.path)).signatures["serve_audio"]
+        if "window_count" not in signature.structured_outputs:
+            raise ValueError(f"{self.path}: its serve_audio has no window_logits/window_count outputs (exported by "
+                             "an older keras_music); export the run again.")
+        if self.embeddings and "window_embeddings" not in signature.structured_outputs:
+            raise ValueError(f"{self.path}: its serve_audio has no embeddings (exported by an older keras_music); "
+                             "export the run again for --embeddings.")
+        return signature
 
     def window_outputs(self, wavs: list[bytes]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """`(logits (windows, tags), embeddings (windows, width) or None)` of each WAV-encoded clip (one
@@ -305,15 +318,24 @@ def _score(tagger: ExportedTagger, batch: list[_Chunk], states: dict) -> None:
         return
     for chunk, (logits, embeddings) in zip(live, outputs):
         state = states[chunk.file]
-        if len(logits) <= chunk.positions.max(initial=-1):
-            state.error = (f"serve_audio returned {len(logits)} windows for a chunk of {chunk.samples} samples, "
-                           "keras_music.scoring expects more; the export and this keras_music disagree on the "
-                           "window rule (export the run again).")
+        try:
+            logits, embeddings = kept_outputs(chunk, logits, embeddings)
+        except ValueError as error:
+            state.error = str(error)
             continue
-        state.logits.append(logits[chunk.positions])
+        state.logits.append(logits)
         state.starts.append(chunk.starts)
         if embeddings is not None:
-            state.embeddings.append(embeddings[chunk.positions])
+            state.embeddings.append(embeddings)
+
+
+def kept_outputs(chunk: _Chunk, logits: np.ndarray, embeddings: np.ndarray | None):
+    """The windows of a chunk's serve_audio outputs that its file keeps (`chunk.positions`)."""
+    if len(logits) <= chunk.positions.max(initial=-1):
+        raise ValueError(f"serve_audio returned {len(logits)} windows for a chunk of {chunk.samples} samples, "
+                         "keras_music.scoring expects more; the export and this keras_music disagree on the "
+                         "window rule (export the run again).")
+    return logits[chunk.positions], None if embeddings is None else embeddings[chunk.positions]
 
 
 def expand(paths: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -366,6 +388,27 @@ def format_results(results: list[dict], labels: list[str], fmt: str, per_window:
     writer.writerow(csv_header(labels, per_window, embedding_width=embedding_width))
     for r in results:
         writer.writerows(csv_rows(r, labels, per_window))
+    return buffer.getvalue()
+
+
+def record_text(result: dict, fmt: str, labels: list[str], per_window: bool, model: str) -> str:
+    """A tagged file's record in a collection file (`--out`): a JSON line, or its CSV row(s)."""
+    if fmt == "jsonl":
+        record = result if per_window else {k: v for k, v in result.items() if k != "windows"}
+        return json.dumps({**record, "model": model}) + "\n"
+    return _csv_text([row + ["", model] for row in csv_rows(result, labels, per_window)])
+
+
+def failure_text(name: str, reason: str, fmt: str, columns: int, model: str) -> str:
+    """A failed file's record in a collection file: its name, the reason and the model."""
+    if fmt == "jsonl":
+        return json.dumps({"file": name, "error": reason, "model": model}) + "\n"
+    return _csv_text([[name] + [""] * (columns - 3) + [reason, model]])
+
+
+def _csv_text(rows: list[list]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
     return buffer.getvalue()
 
 
@@ -435,9 +478,7 @@ class ResultLog:
                 self.failed.pop(name, None)
 
     def _append(self, rows: list[list]) -> None:
-        buffer = io.StringIO()
-        csv.writer(buffer).writerows(rows)
-        self._write(buffer.getvalue())
+        self._write(_csv_text(rows))
 
     def _write(self, text: str) -> None:
         self.handle.write(text)
@@ -452,17 +493,10 @@ class ResultLog:
             self.unsynced = 0
 
     def add(self, result: dict) -> None:
-        if self.fmt == "jsonl":
-            record = result if self.per_window else {k: v for k, v in result.items() if k != "windows"}
-            self._write(json.dumps({**record, "model": self.model}) + "\n")
-        else:
-            self._append([row + ["", self.model] for row in csv_rows(result, self.labels, self.per_window)])
+        self._write(record_text(result, self.fmt, self.labels, self.per_window, self.model))
 
     def add_failure(self, name: str, reason: str) -> None:
-        if self.fmt == "jsonl":
-            self._write(json.dumps({"file": name, "error": reason, "model": self.model}) + "\n")
-        else:
-            self._append([[name] + [""] * (len(self.header) - 3) + [reason, self.model]])
+        self._write(failure_text(name, reason, self.fmt, len(self.header), self.model))
 
     def close(self) -> None:
         self.sync()

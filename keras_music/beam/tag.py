@@ -1,0 +1,265 @@
+"""Catalog tagging as an Apache Beam pipeline: `RunInference` over the export TF Serving loads.
+
+    python -m keras_music.beam.tag music/ --model saved_models/emotion_4q --out tags.jsonl \\
+        --runner DirectRunner --direct_num_workers 2
+    python -m keras_music.beam.tag gs://bucket/music --model gs://bucket/models/emotion_4q/1 \\
+        --out tags.jsonl --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp
+
+Options it does not know are Beam pipeline options. Without `--model` the packaged 4Q model is
+used (built on first use, as `predict` does).
+
+    Create(files) -> Reshuffle -> ReadChunks ------------> RunInference(ServeAudioHandler)
+                                     |                      -> GroupByKey(file) -> file record
+                                     '-> failed (file, reason) ------------------> error record
+                                                            -> WriteToText (JSONL or CSV)
+
+`ReadChunks` is `predict.read_chunks` (decode, resample, cut long files into the chunks of
+`scoring.chunk_plan`); `ServeAudioHandler` is a custom `ModelHandler` because the stock
+TensorFlow handler feeds tensors to a Keras model or a signature with one tensor input, while
+the export's `serve_audio` signature takes WAV bytes and returns window logits, counts and
+embeddings; it calls `predict.ExportedTagger`, as `predict` does, and a batch that fails is
+retried element by element so one bad file fails alone. Records are assembled by
+`predict.file_result` and written by `predict.record_text`, so each row equals `predict
+--out`'s for the same file and export (rows come in no particular order).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from keras_music.beam import require_beam
+
+beam = require_beam()
+
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference  # noqa: E402
+
+logger = logging.getLogger("keras_music.beam")
+
+FAILED = "failed"
+
+
+class ServeAudioHandler(ModelHandler):
+    """RunInference's model: an export's `serve_audio` (`predict.ExportedTagger`), loaded once
+    per worker; an example is one chunk (a dict with its WAV bytes), the inference its
+    `(logits, embeddings)` windows, or an error string."""
+
+    def __init__(self, model: str, embeddings: bool = False, batch_size: int = 8, decoder: str = "soundfile"):
+        super().__init__()
+        self.model, self.embeddings, self.batch_size, self.decoder = model, embeddings, batch_size, decoder
+
+    def load_model(self):
+        from keras_music.predict import ExportedTagger
+
+        return ExportedTagger(self.model, decoder=self.decoder, embeddings=self.embeddings)
+
+    def run_inference(self, batch: Sequence[dict], model, inference_args=None) -> Iterable[PredictionResult]:
+        from keras_music.predict import _reason
+
+        try:
+            outputs = model.window_outputs([chunk["wav"] for chunk in batch])
+        except Exception as error:
+            if len(batch) == 1:
+                return [PredictionResult(batch[0], _reason(error))]
+            return [result for chunk in batch for result in self.run_inference([chunk], model)]
+        return [PredictionResult(chunk, output) for chunk, output in zip(batch, outputs)]
+
+    def batch_elements_kwargs(self):
+        return {"max_batch_size": self.batch_size}
+
+    def share_model_across_processes(self) -> bool:
+        return False
+
+
+class ReadChunks(beam.DoFn):
+    """A file -> its chunks (dicts with the WAV bytes and the windows it keeps), or `(file,
+    reason)` on `failed`."""
+
+    def __init__(self, model: str, chunk_seconds: float, decoder: str):
+        self.model, self.chunk_seconds, self.decoder = model, chunk_seconds, decoder
+
+    def setup(self):
+        from keras_music.predict import ExportedTagger
+
+        self._tagger = ExportedTagger(self.model, decoder=self.decoder, load=False)  # recipe, window, rate
+
+    def process(self, path: str):
+        from keras_music.predict import read_chunks
+
+        items = []
+        read_chunks(self._tagger, 0, Path(path), self.chunk_seconds, items.append)
+        kind, _, value = items[-1]
+        if kind == "error":
+            yield beam.pvalue.TaggedOutput(FAILED, (path, value))
+            return
+        num_samples = items[0][2]
+        chunks = items[1:-1]
+        for order, chunk in enumerate(chunks):
+            yield {"file": path, "order": order, "chunks": len(chunks), "num_samples": num_samples,
+                   "wav": chunk.wav, "samples": chunk.samples, "positions": chunk.positions, "starts": chunk.starts}
+
+
+class FileRecord(beam.DoFn):
+    """A file's scored chunks -> its record line (`predict.record_text`), or an error record."""
+
+    def __init__(self, model: str, fmt: str, per_window: bool, embeddings: bool, decoder: str):
+        self.model, self.fmt, self.per_window, self.embeddings, self.decoder = (
+            model, fmt, per_window, embeddings, decoder)
+
+    def setup(self):
+        from keras_music.predict import ExportedTagger
+
+        self._tagger = ExportedTagger(self.model, decoder=self.decoder, embeddings=self.embeddings, load=False)
+
+    def process(self, keyed):
+        import numpy as np
+
+        from keras_music.predict import _Chunk, failure_text, file_result, kept_outputs, record_text
+
+        path, results = keyed
+        results = sorted(results, key=lambda r: r.example["order"])
+        tagger = self._tagger
+        try:
+            logits, starts, embeddings = [], [], []
+            for result in results:
+                if isinstance(result.inference, str):
+                    raise ValueError(result.inference)
+                chunk = result.example
+                kept, kept_embeddings = kept_outputs(
+                    _Chunk(0, b"", chunk["samples"], chunk["positions"], chunk["starts"]), *result.inference)
+                logits.append(kept)
+                starts.append(chunk["starts"])
+                embeddings.append(kept_embeddings)
+            record = file_result(tagger, Path(path), results[0].example["num_samples"], np.concatenate(logits),
+                                 np.concatenate(starts), np.concatenate(embeddings) if self.embeddings else None)
+        except ValueError as error:
+            yield failure_text(path, str(error), self.fmt, len(self.header), tagger.identity)
+            return
+        yield record_text(record, self.fmt, tagger.labels, self.per_window, tagger.identity)
+
+    @property
+    def header(self) -> list[str]:
+        from keras_music.predict import csv_header
+
+        return csv_header(self._tagger.labels, self.per_window, collection=True,
+                          embedding_width=self._tagger.embedding_width)
+
+
+def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = "jsonl", per_window: bool = False,
+                   embeddings: bool = False, chunk_seconds: float = 60.0, batch_size: int = 8,
+                   decoder: str = "soundfile"):
+    """Add the tagging transforms for `files` to `pipeline`; records go to the one text file `out`."""
+    from keras_music.predict import ExportedTagger, csv_header, failure_text
+
+    model = str(Path(model).resolve())
+    tagger = ExportedTagger(model, decoder=decoder, embeddings=embeddings, load=False)
+    identity = tagger.identity
+    columns = csv_header(tagger.labels, per_window, collection=True, embedding_width=tagger.embedding_width)
+    header = _csv_line(columns) if fmt == "csv" else None
+    chunks = (pipeline
+              | "Files" >> beam.Create(files)
+              | "Spread" >> beam.Reshuffle()
+              | "ReadChunks" >> beam.ParDo(ReadChunks(model, chunk_seconds, decoder)).with_outputs(
+                  FAILED, main="chunks"))
+    scored = (chunks.chunks
+              | "RunInference" >> RunInference(ServeAudioHandler(model, embeddings, batch_size, decoder))
+              | "ByFile" >> beam.Map(lambda result: (result.example["file"], result))
+              | "Group" >> beam.GroupByKey()
+              | "Records" >> beam.ParDo(FileRecord(model, fmt, per_window, embeddings, decoder)))
+    failed = chunks[FAILED] | "FailureRecords" >> beam.MapTuple(
+        lambda path, reason: failure_text(path, reason, fmt, len(columns), identity))
+    return ((scored, failed)
+            | "All" >> beam.Flatten()
+            | "Lines" >> beam.Map(lambda text: text.rstrip("\n"))
+            | "Write" >> beam.io.WriteToText(out, shard_name_template="", header=header))
+
+
+def _csv_line(row: list) -> str:
+    """One CSV row as predict's csv module writes it, less the final newline WriteToText adds."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(row)
+    return buffer.getvalue()[:-1]
+
+
+def tag_with_beam(files: list[str], model: str, out: str | Path, pipeline_args: list[str], fmt: str = "jsonl",
+                  per_window: bool = False, embeddings: bool = False, chunk_seconds: float = 60.0,
+                  batch_size: int = 8, decoder: str = "soundfile") -> None:
+    """Run the tagging pipeline (runner and options from `pipeline_args`) and wait for it."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from keras_music.predict import ExportedTagger
+
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"the Beam tagger writes jsonl or csv, not {fmt!r} (a .jsonl or .csv --out).")
+    tagger = ExportedTagger(model, decoder=decoder, embeddings=embeddings)  # fail now on a bad --model
+    logging.getLogger("apache_beam").setLevel(max(logging.WARNING, logging.getLogger().level))
+    with beam.Pipeline(options=PipelineOptions(pipeline_args)) as pipeline:
+        build_pipeline(pipeline, files, str(tagger.path), str(out), fmt, per_window, embeddings, chunk_seconds,
+                       batch_size, decoder)
+
+
+def main(argv=None) -> int:
+    import argparse
+    import csv
+    import io
+    import json
+    import os
+    import sys
+
+    from keras_music.predict import expand
+
+    parser = argparse.ArgumentParser(prog="python -m keras_music.beam.tag", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", help="Audio files and/or folders (recursive).")
+    parser.add_argument("--model", default=None, help="Export folder (as predict's --model). Default: the packaged "
+                        "4Q emotion model.")
+    parser.add_argument("--out", required=True, help="New output file, .jsonl or .csv: the records predict --out "
+                        "writes, one per file (failed files: an error record).")
+    parser.add_argument("--runner", default="DirectRunner", help="Beam runner. Default: DirectRunner.")
+    parser.add_argument("--per-window", action="store_true", help="Also output every window's scores.")
+    parser.add_argument("--embeddings", action="store_true", help="Also output each file's embedding.")
+    parser.add_argument("--chunk-seconds", type=float, default=60.0, help="As predict's. Default: 60.")
+    parser.add_argument("--batch-size", type=int, default=8, help="Most chunks per serve_audio call. Default: 8.")
+    parser.add_argument("--decoder", choices=["soundfile", "tfio"], default="soundfile")
+    args, beam_args = parser.parse_known_args(argv)
+    fmt = {".jsonl": "jsonl", ".csv": "csv"}.get(Path(args.out).suffix.lower())
+    if fmt is None:
+        parser.error(f"--out {args.out}: give a .jsonl or .csv file.")
+    if args.chunk_seconds < 60:
+        parser.error(f"--chunk-seconds must be at least 60 (got {args.chunk_seconds}).")
+    if Path(args.out).exists():
+        parser.error(f"--out {args.out} exists; the pipeline writes a new file (give another --out).")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    files, failed = expand(args.paths)
+    try:
+        if args.model is None:
+            from keras_music.default_model import installed
+
+            args.model = installed()
+        tag_with_beam([str(f) for f in files], args.model, args.out, ["--runner", args.runner, *beam_args], fmt,
+                      args.per_window, args.embeddings, args.chunk_seconds, args.batch_size, args.decoder)
+    except (FileNotFoundError, KeyError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    text = Path(args.out).read_text(encoding="utf-8")
+    records = ([json.loads(line) for line in text.splitlines() if line.strip()] if fmt == "jsonl"
+               else list(csv.DictReader(io.StringIO(text))))
+    errors = {r["file"]: r["error"] for r in records if r.get("error")}
+    failed.extend(errors.items())
+    for name, reason in failed:
+        print(f"skipped {name}: {reason}", file=sys.stderr)
+    tagged = len({r["file"] for r in records} - set(errors))
+    print(f"Tagged {tagged} file(s) with {args.model} on {args.runner}; {len(failed)} skipped. Records: {args.out}",
+          file=sys.stderr)
+    return 1 if failed or not tagged else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Catalog tagging on Beam (RunInference, DirectRunner) writes the rows `predict --out` writes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("apache_beam", reason='the Beam pipelines need apache-beam: pip install "keras_music[beam]"')
+
+import soundfile  # noqa: E402
+
+from keras_music.audio import decode_audio  # noqa: E402
+from keras_music.export import export_run  # noqa: E402
+from tests.beam.test_beam_extract import DIRECT  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def predict(*args, module="keras_music.predict"):
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                          text=True, timeout=600, cwd=REPO)
+
+
+def beam_tag(*args):
+    return predict(*args, *DIRECT, module="keras_music.beam.tag")
+
+
+@pytest.fixture(scope="module")
+def export(emotion_run, tmp_path_factory):
+    return export_run(emotion_run, "tagger", tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def catalog(audio_dir, tmp_path_factory):
+    """The shared clips, a 130 s file (scored in overlapping chunks), a corrupt and an empty file."""
+    folder = tmp_path_factory.mktemp("catalog")
+    for path in audio_dir.iterdir():
+        if path.suffix != ".md":
+            shutil.copy(path, folder / path.name)
+    samples, rate = decode_audio(next(p for p in sorted(audio_dir.iterdir()) if p.suffix == ".wav"))
+    soundfile.write(folder / "long.flac", np.tile(samples, int(np.ceil(130 * rate / len(samples))))[: 130 * rate],
+                    rate)
+    (folder / "bad").mkdir()
+    (folder / "bad" / "corrupt.mp3").write_bytes(b"ID3 this is not an mp3")
+    (folder / "bad" / "empty.wav").write_bytes(b"")
+    return folder
+
+
+def jsonl(path: Path) -> dict[str, dict]:
+    return {r["file"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def test_runinference_rows_equal_predict_rows(export, catalog, tmp_path):
+    local = predict(catalog, "--model", export, "--embeddings", "--out", tmp_path / "local.jsonl")
+    assert local.returncode == 1, local.stderr  # the two bad files
+    beam = beam_tag(catalog, "--model", export, "--embeddings", "--out", tmp_path / "beam.jsonl")
+    assert beam.returncode == 1, beam.stderr
+    assert "Tagged 8 file(s)" in beam.stderr and "2 skipped" in beam.stderr
+
+    expected, got = jsonl(tmp_path / "local.jsonl"), jsonl(tmp_path / "beam.jsonl")
+    assert set(got) == set(expected) and len(got) == 10
+    for name, record in expected.items():
+        assert got[name].keys() == record.keys(), name
+        assert got[name]["model"] == record["model"]
+        if "error" in record:
+            assert got[name]["error"] == record["error"]
+            continue
+        assert got[name]["tags"] == record["tags"] and got[name]["seconds"] == record["seconds"]
+        np.testing.assert_allclose(list(got[name]["probabilities"].values()),
+                                   list(record["probabilities"].values()), atol=1e-6)
+        np.testing.assert_allclose(got[name]["embedding"], record["embedding"], atol=1e-6)
+    assert got[str(catalog / "long.flac")]["seconds"] == 130.0
+
+
+def test_runinference_csv_has_predicts_columns(export, catalog, tmp_path):
+    local = predict(catalog, "--model", export, "--out", tmp_path / "local.csv")
+    beam = beam_tag(catalog, "--model", export, "--out", tmp_path / "beam.csv")
+    assert local.returncode == beam.returncode == 1, beam.stderr
+    read = [list(csv.reader((tmp_path / name).open(newline=""))) for name in ("local.csv", "beam.csv")]
+    assert read[1][0] == read[0][0]  # the header
+    rows = [{row[0]: row for row in table[1:]} for table in read]
+    assert rows[1].keys() == rows[0].keys()
+    for name, row in rows[0].items():
+        header = read[0][0]
+        for column, expected, value in zip(header, row, rows[1][name]):
+            if column in ("file", "seconds", "tags", "error", "model") or not expected:  # "": a failed file
+                assert value == expected, (name, column)
+            else:
+                assert abs(float(value) - float(expected)) <= 1e-4, (name, column)
+
+
+def test_runner_refuses_an_existing_output(export, catalog, tmp_path):
+    (tmp_path / "tags.jsonl").write_text("")
+    result = beam_tag(catalog, "--model", export, "--out", tmp_path / "tags.jsonl")
+    assert result.returncode == 2 and "exists; the pipeline writes a new file" in result.stderr
