@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,34 +28,79 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-@pytest.mark.slow
-def test_two_workers_train_one_model_and_worker_zero_writes_it(small_emotion_store, tmp_path):
+EPOCHS = 4
+
+
+def start_workers(store: Path, out: Path, logs: Path) -> list[subprocess.Popen]:
+    """Two workers on 127.0.0.1 running the same command (same --out, as on a shared filesystem);
+    worker i writes its stdout and stderr to `logs/i.out` and `logs/i.err`."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    logs.mkdir(parents=True, exist_ok=True)
     processes = []
     for index in range(2):
         env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
                                                       "task": {"type": "worker", "index": index}})}
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "keras_music.train", "--data", str(small_emotion_store), "--model", "mlp_lstm",
-             "--strategy", "multi_worker", "--epochs", "3", "--batch-size", "8", "--out", str(tmp_path / f"run{index}"),
-             "--no-export"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env))
-    outputs = []
+            [sys.executable, "-m", "keras_music.train", "--data", str(store), "--model", "mlp_lstm",
+             "--strategy", "multi_worker", "--epochs", str(EPOCHS), "--batch-size", "8", "--out", str(out),
+             "--no-export"], stdout=(logs / f"{index}.out").open("w"), stderr=(logs / f"{index}.err").open("w"),
+            text=True, cwd=REPO, env=env))
+    return processes
+
+
+def finish(processes, logs: Path) -> list[tuple[int, str, str]]:
+    """Wait for the workers; `(return code, stdout, stderr)` of each."""
     try:
         for process in processes:
-            stdout, stderr = process.communicate(timeout=600)
-            outputs.append((process.returncode, stdout, stderr))
+            process.wait(timeout=600)
     finally:
         for process in processes:
             process.kill()
+    return [(p.returncode, (logs / f"{i}.out").read_text(), (logs / f"{i}.err").read_text())
+            for i, p in enumerate(processes)]
+
+
+def epoch_curve(stderr: str) -> list[tuple[str, str]]:
+    return re.findall(rf"epoch \d+/{EPOCHS}  loss ([0-9.]+)  val_macro_auc ([0-9.]+)", stderr)
+
+
+@pytest.mark.slow
+def test_two_workers_train_one_model_and_a_killed_worker_resumes(small_emotion_store, tmp_path):
+    # An uninterrupted run.
+    outputs = finish(start_workers(small_emotion_store, tmp_path / "run", tmp_path / "logs"), tmp_path / "logs")
     for code, _, stderr in outputs:
         assert code == 0, stderr[-3000:]
-    chief_report = json.loads((tmp_path / "run0" / "report.json").read_text())
-    assert chief_report["workers"] == 2 and chief_report["epochs_run"] == 3
-    assert (tmp_path / "run0" / "model.keras").is_file() and not (tmp_path / "run1").exists()
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["workers"] == 2 and report["epochs_run"] == EPOCHS and report["resumed_after_epoch"] is None
+    assert (tmp_path / "run" / "model.keras").is_file()
+    assert not (tmp_path / "run" / "backup").exists() and not (tmp_path / "run" / "backup-worker1").exists()
     assert "Worker finished" in outputs[1][1]
     # Synchronous data parallelism: both workers saw the same global loss and validation score every epoch.
-    curves = [re.findall(r"epoch \d+/3  loss ([0-9.]+)  val_macro_auc ([0-9.]+)", stderr) for _, _, stderr in outputs]
-    assert len(curves[0]) == 3 and curves[0] == curves[1]
+    curves = [epoch_curve(stderr) for _, _, stderr in outputs]
+    assert len(curves[0]) == EPOCHS and curves[0] == curves[1]
+
+    # The same job, worker 1 SIGKILLed in the middle of epoch 3, then the whole job started again.
+    out, logs = tmp_path / "killed", tmp_path / "logs-killed"
+    processes = start_workers(small_emotion_store, out, logs)
+    deadline = time.monotonic() + 600
+    while len(epoch_curve((logs / "0.err").read_text())) < 2:
+        assert time.monotonic() < deadline and processes[0].poll() is None, (logs / "0.err").read_text()[-3000:]
+        time.sleep(0.2)
+    time.sleep(1.0)  # into epoch 3
+    processes[1].send_signal(signal.SIGKILL)
+    processes[0].kill()  # the survivor waits on the lost worker's collectives; the job is restarted
+    finish(processes, logs)
+    assert not (out / "report.json").exists()
+    outputs = finish(start_workers(small_emotion_store, out, tmp_path / "logs-resumed"), tmp_path / "logs-resumed")
+    for code, _, stderr in outputs:
+        assert code == 0, stderr[-3000:]
+    resumed = json.loads((out / "report.json").read_text())
+    finished = resumed["resumed_after_epoch"]
+    assert 2 <= finished < EPOCHS and all(f"Resuming: {finished} epoch(s) finished" in o for _, o, _ in outputs)
+    assert [epoch_curve(stderr) for _, _, stderr in outputs] == [curves[0][finished:]] * 2
+    for key in ("macro_roc_auc", "macro_pr_auc", "macro_accuracy"):  # tolerance 1e-6; equal in practice
+        assert report[key] is not None and abs(resumed[key] - report[key]) <= 1e-6, key
+    assert resumed["epochs_run"] == EPOCHS and not (out / "backup").exists()
 
 
 def test_missing_tf_config_is_a_clear_error(tmp_path):

@@ -20,7 +20,7 @@ from keras_music.data.emotion import emotion_dataset, load_emotion_data
 from keras_music.data.sequences import EpochClock, feature_statistics
 from keras_music.data.splits import split_by_group
 from keras_music.models.registry import family_for_config
-from keras_music.multiworker import fit_multi_worker, is_chief, multi_worker_strategy
+from keras_music.multiworker import WorkerCheckpoint, fit_multi_worker, is_chief, multi_worker_strategy
 from keras_music.reports import plot_history, write_report
 from keras_music.scoring import score_tagger
 from keras_music.resume import ResumableEarlyStopping, ResumableTraining, write_history_csv
@@ -131,21 +131,29 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     vectors = family.inputs == "clip_vector"
     clock = EpochClock()  # the epoch that training batches are drawn for (resumable order)
     if multi_worker:
+        # Killed workers, the same command resumes from worker 0's last finished epoch (every worker
+        # must see --out); see keras_music.multiworker.
+        checkpoint = WorkerCheckpoint(scope, model, out_dir / "backup",
+                                      identity=run_identity(data, labels, model_config, sequence_config, training))
         history = fit_multi_worker(
             scope, model, emotion_dataset(emotion, train_ids, sequence_config, vectors, training=True,
                                           seed=training.seed, fill_last_batch=True, clock=clock),
             clock, training.epochs, training.patience, training.min_epochs,
             validate=lambda: score_tagger(model, emotion, val_ids, sequence_config)["macro_roc_auc"],
-            on_epoch=lambda epoch, logs: print_epoch(epoch, training.epochs, logs, logs["seconds"]))
+            on_epoch=lambda epoch, logs: print_epoch(epoch, training.epochs, logs, logs["seconds"]),
+            checkpoint=checkpoint)
         report = score_tagger(model, emotion, test_ids, sequence_config)
-        report.update({"split": "test", "data": data, "epochs_run": len(history), "resumed_after_epoch": None,
-                       "chief": is_chief(scope), "workers": scope.num_replicas_in_sync})
+        report.update({"split": "test", "data": data, "epochs_run": len(history),
+                       "resumed_after_epoch": checkpoint.resumed_after, "chief": is_chief(scope),
+                       "workers": scope.num_replicas_in_sync})
         if not report["chief"]:
             return report  # worker 0 writes the run folder
         out_dir.mkdir(parents=True, exist_ok=True)
         write_history_csv(history, out_dir / "history.csv")
-        return _save_emotion_run(model, out_dir, report, history_columns(history), model_config, sequence_config,
-                                 training, emotion, data, (train_ids, val_ids, test_ids), labels)
+        report = _save_emotion_run(model, out_dir, report, history_columns(history), model_config, sequence_config,
+                                   training, emotion, data, (train_ids, val_ids, test_ids), labels)
+        checkpoint.remove()  # only now is the run folder complete
+        return report
     out_dir.mkdir(parents=True, exist_ok=True)
     early_stopping = ResumableEarlyStopping(monitor="val_macro_auc", mode="max", patience=training.patience,
                                             start_from_epoch=training.min_epochs, restore_best_weights=True)
