@@ -73,7 +73,8 @@ def serialize_clip(clip_id: str, features: Mapping) -> bytes:
     for name, array in features.items():
         record[name] = tf.train.Feature(bytes_list=tf.train.BytesList(
             value=[tf.io.serialize_tensor(np.asarray(array).astype("float16")).numpy()]))
-    return tf.train.Example(features=tf.train.Features(feature=record)).SerializeToString()
+    # deterministic: map keys sorted, so a record's bytes do not depend on the process that wrote it
+    return tf.train.Example(features=tf.train.Features(feature=record)).SerializeToString(deterministic=True)
 
 
 def parse_clip(record, names=LEGACY_FEATURES):

@@ -20,6 +20,8 @@ from keras_music.data.store import FeatureStore  # noqa: E402
 # loopback only, so it is pointed at no binary and falls back to its in-process FnApiRunner.
 DIRECT = ["--runner", "DirectRunner", "--prism_location", "/nonexistent/prism", "--direct_num_workers", "2",
           "--direct_running_mode", "multi_threading"]
+# Two worker processes: records written in other processes must still be the same bytes.
+DIRECT_PROCESSES = [*DIRECT[:-1], "multi_processing"]
 
 
 @pytest.fixture
@@ -52,7 +54,8 @@ def entries(store: FeatureStore) -> dict[str, dict]:
 
 def test_beam_store_equals_the_local_store_and_reports_bad_files(audio_folder, tmp_path):
     local = extract_folder(audio_folder, tmp_path / "local", workers=1, shard_size=3)
-    summary = extract_with_beam(str(audio_folder), tmp_path / "beam", FeatureRecipe(), DIRECT, shard_size=3)
+    summary = extract_with_beam(str(audio_folder), tmp_path / "beam", FeatureRecipe(), DIRECT_PROCESSES,
+                                shard_size=3)
 
     assert (summary.found, summary.written, summary.skipped) == (9, 7, 0) == (local.found, local.written, 0)
     assert dict(summary.failed) == dict(local.failed)  # same files, same reasons
