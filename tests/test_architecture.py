@@ -25,7 +25,7 @@ LAYERS = {
     "keras_music.hparams": 3, "keras_music.training": 3, "keras_music.resume": 3, "keras_music.multiworker": 3,
     "keras_music.export": 4,
     "keras_music.train": 5, "keras_music.evaluate": 5, "keras_music.predict": 5, "keras_music.extract": 5,
-    "keras_music.doctor": 5, "keras_music.default_model": 5,
+    "keras_music.doctor": 5, "keras_music.default_model": 5, "keras_music.beam": 5,
     "tuning": 6,
     "bench": 7,
 }

@@ -2,8 +2,10 @@
 
     python -m keras_music.beam.tag music/ --model saved_models/emotion_4q --out tags.jsonl \\
         --runner DirectRunner --direct_num_workers 2
-    python -m keras_music.beam.tag gs://bucket/music --model gs://bucket/models/emotion_4q/1 \\
-        --out tags.jsonl --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp
+    python -m keras_music.beam.tag /mnt/music --model /mnt/models/emotion_4q/1 --out /mnt/tags.jsonl \\
+        --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp
+
+Audio, `--model` and `--out` are file paths (on a cluster: mounts every worker sees).
 
 Options it does not know are Beam pipeline options. Without `--model` the packaged 4Q model is
 used (built on first use, as `predict` does).
