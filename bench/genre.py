@@ -3,6 +3,7 @@
     python -m bench.genre                                  # ../shared/datasets/genre/train.csv
     python -m bench.genre --data train.csv --seeds 0 1 2 --readme README.md
     python -m bench.genre --folds 5 --readme README.md     # 5-fold cross-validation by song
+    python -m bench.genre --time-shipped --readme README.md  # time to train the shipped model
 
 Trains on the training songs of `split_by_song(seed)` (or of each fold of `group_folds` over
 the same song keys: every song is tested in exactly one fold), early-stops the MLP on the
@@ -11,6 +12,11 @@ class, logistic regression, HistGradientBoosting (for `full`: the artist target-
 with scikit-learn's TargetEncoder, fitted inside each training part). One row keeps the raw
 mixed-unit duration column, whose unit leaks the class, to show why the paper's ~50% is not
 comparable. `--models` runs some rows only (e.g. the baselines in seconds).
+
+`--time-shipped` times what `python -m keras_music.train --task genre --data train.csv` does with
+the shipped defaults ('full' features: split by song, fit, test report, run folder) against the
+previous defaults (3 separate MLPs of 1024-512, batch 64, patience 20) in the same run, with
+HistGradientBoosting on the same training rows for scale.
 
 Prints a Markdown table and writes `bench/results/genre.json` (`genre-<K>fold.json` with
 `--folds`; + `.md`); with `--readme`, replaces the block between `<!-- bench:<that name>:start -->`
@@ -218,6 +224,81 @@ def benchmark(data: Path, split_seed: int, seeds: list[int], folds: int = 1, mod
     return rows
 
 
+PREVIOUS_DEFAULTS = {"hidden_units": (1024, 512), "heads": 1, "ensemble_size": 3, "batch_size": 64, "patience": 20}
+
+
+def time_shipped(data: Path, seed: int) -> list[dict]:
+    """Seconds to train the shipped 'full' model as `train` does (and the previous defaults, and
+    HistGradientBoosting on the same training rows), each with its test scores."""
+    import tempfile
+
+    from keras_music.config import GENRE_TRAINING
+    from keras_music.training import genre_split, train_genre
+
+    training = dataclasses.replace(GENRE_TRAINING, seed=seed)
+    _, train, _, test = genre_split(str(data), training, None)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, overrides in (("shipped defaults", {}), ("previous defaults", PREVIOUS_DEFAULTS)):
+            config, fit = mlp_configs("full", overrides)
+            start = time.perf_counter()
+            report = train_genre(str(data), Path(folder) / name.replace(" ", "-"), config,
+                                 dataclasses.replace(fit, seed=seed), verbose=0)
+            rows.append({"model": f"keras_music MLP, {name} ({mlp_name(overrides).split('(', 1)[1]}",
+                         "seconds": time.perf_counter() - start, "accuracy": report["accuracy"],
+                         "macro_f1": report["macro_f1"], "epochs": report["epochs_run"],
+                         "config": {k: getattr(config, k) for k in ("hidden_units", "heads", "ensemble_size")}
+                         | {k: getattr(fit, k) for k in ("batch_size", "patience")}})
+            logging.info("%s: %.1f s, accuracy %.3f", name, rows[-1]["seconds"], rows[-1]["accuracy"])
+    hgb = run_sklearn("HistGradientBoosting (same training rows)", gradient_boosting("full", seed), train, test, "full")
+    rows.append({"model": hgb["model"], "seconds": hgb["seconds"], "accuracy": hgb["accuracy"],
+                 "macro_f1": hgb["macro_f1"]})
+    return rows
+
+
+def time_markdown(rows: list[dict]) -> str:
+    lines = ["| model ('full' features, whole CSV split 80/10/10) | train s | test accuracy | macro-F1 | epochs |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['seconds']:.1f} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
+                     f"{', '.join(map(str, r.get('epochs', []))) or '-'} |")
+    shipped, previous = rows[0]["seconds"], rows[1]["seconds"]
+    lines += ["", f"Shipped / previous defaults: {shipped / previous:.2f} x the time "
+                  f"({previous / shipped:.1f} x faster)."]
+    return "\n".join(lines)
+
+
+def fold_means(row: dict) -> dict[int, np.ndarray]:
+    """Per fold, the mean (accuracy, macro-F1) over the row's seeds."""
+    runs: dict[int, list] = {}
+    for run in row["per_run"]:
+        runs.setdefault(run["fold"], []).append((run["accuracy"], run["macro_f1"]))
+    return {fold: np.mean(values, axis=0) for fold, values in runs.items()}
+
+
+def compare(candidates: dict, baselines: dict, baseline: str = "HistGradientBoosting") -> str:
+    """Paired, fold by fold: each MLP row of `candidates` against the `baseline` row of the same
+    feature set in `baselines` (results of the same folds)."""
+    if candidates["setup"]["folds"] != baselines["setup"]["folds"] or \
+            candidates["setup"]["split_seed"] != baselines["setup"]["split_seed"]:
+        raise ValueError("the two results were not measured on the same folds (folds and split seed differ).")
+    lines = ["| features | model | vs | accuracy: mean difference (per-fold min..max) | folds above | "
+             "macro-F1: mean difference (min..max) | folds above | fold spread (std of the baseline's accuracy) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in candidates["rows"]:
+        base = next((b for b in baselines["rows"] if b["features"] == row["features"] and b["model"] == baseline),
+                    None)
+        if base is None or row["model"] == baseline:
+            continue
+        ours, theirs = fold_means(row), fold_means(base)
+        diff = np.array([ours[fold] - theirs[fold] for fold in sorted(theirs)])
+        cells = [f"{diff[:, i].mean():+.3f} ({diff[:, i].min():+.3f}..{diff[:, i].max():+.3f}) | "
+                 f"{int((diff[:, i] > 0).sum())} of {len(diff)}" for i in (0, 1)]
+        lines.append(f"| {row['features']} | {row['model']} | {baseline} | {cells[0]} | {cells[1]} | "
+                     f"{base.get('accuracy_std', 0.0):.3f} |")
+    return "\n".join(lines)
+
+
 def markdown(rows: list[dict]) -> str:
     lines = ["| features | model | test accuracy | macro-F1 | log loss | train s |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -266,7 +347,33 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="Default: bench/results/genre.json, or genre-<K>fold.json with --folds K.")
     parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
+    parser.add_argument("--time-shipped", action="store_true",
+                        help="Time training the shipped 'full' model on the whole CSV as `train` does, against the "
+                             "previous defaults (see above); writes bench/results/genre-train-time.json.")
+    parser.add_argument("--compare", nargs=2, type=Path, default=None, metavar=("CANDIDATES", "BASELINES"),
+                        help="Runs nothing: compares, fold by fold, the rows of one results JSON with "
+                             "HistGradientBoosting in another of the same folds; writes genre-5fold-vs-hgb.json.")
     args = parser.parse_args(argv)
+    if args.compare:
+        candidates, baselines = (json.loads(path.read_text()) for path in args.compare)
+        names = " ".join(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
+                         for path in args.compare)
+        meta = (f"`python -m bench.genre --compare {names}`: the rows of the first file against HistGradientBoosting "
+                "of the second, on the same folds, fold by fold (each fold: the mean over the seeds of each).")
+        out = args.out or RESULTS / f"genre-{candidates['setup']['folds']}fold-vs-hgb.json"
+        table = compare(candidates, baselines)
+        publish(out.stem, {"meta": meta, "table": table}, meta + "\n\n" + table, out, args.readme)
+        return 0
+    if args.time_shipped:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+        rows = time_shipped(args.data, args.seeds[0])
+        meta = (f"Measured {datetime.date.today().isoformat()} by `python -m bench.genre --time-shipped --seeds "
+                f"{args.seeds[0]}` on {platform.machine()} ({os.cpu_count()} CPUs); data `{args.data.name}`; 'train "
+                "s': `train_genre` in this process (split, fit, test report, run folder written), the target is "
+                "at most 60 s for the shipped model.")
+        out = args.out or RESULTS / "genre-train-time.json"
+        publish(out.stem, {"meta": meta, "rows": rows}, meta + "\n\n" + time_markdown(rows), out, args.readme)
+        return 0
     if args.folds < 1:
         parser.error(f"--folds must be 1 (one split) or at least 2, got {args.folds}.")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)

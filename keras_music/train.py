@@ -65,6 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "(clip_id + tag columns). Default: STORE/labels.csv.")
     parser.add_argument("--features", choices=sorted(FEATURE_SETS), default="full",
                         help="Genre: seed = the paper's columns; full = adds popularity and artist. Default: full.")
+    parser.add_argument("--ensemble", type=int, default=None,
+                        help="Genre: train N networks (seeds S..S+N-1) and average them into the one saved model "
+                             "(each already averages its heads). Default: 1.")
     parser.add_argument("--classes", default=None,
                         help="Genre: CSV 'id,name' of the classes. Default: the packaged Kaggle class list.")
     parser.add_argument("--epochs", type=int, default=None, help=f"Maximum epochs (early stopping on validation). "
@@ -95,6 +98,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     except ValueError as error:
         parser.error(str(error))
     args.task, args.model = args.family.task, args.family.name
+    if args.ensemble is not None and (args.task != "genre" or args.ensemble < 1):
+        parser.error(f"--ensemble {args.ensemble}: genre only, at least 1.")
     if args.variant != "default" and not args.family.has_variants:
         parser.error(f"--variant {args.variant}: {args.model} has no variants (only mlp_lstm and cnn_lstm do).")
     return args
@@ -146,6 +151,8 @@ def main(argv=None) -> int:
             model_config = args.family.config(feature_set=args.features)
             if args.hparams:
                 model_config, training = searched_configs(args, model_config, training)
+            if args.ensemble is not None:
+                model_config = dataclasses.replace(model_config, ensemble_size=args.ensemble)
             report = train_genre(args.data, out_dir, model_config, training, classes=args.classes,
                                  verbose=args.verbose)
             text = format_classification_report(report, title=f"\nTest report (genre, {args.features} features)")

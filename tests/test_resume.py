@@ -172,7 +172,7 @@ def test_sigkilled_search_resumes_and_runs_every_trial_once(tmp_path):
 def test_sigkilled_genre_ensemble_keeps_finished_members_and_matches(tmp_path):
     def command(out):
         return [sys.executable, "-m", "keras_music.train", "--task", "genre", "--features", "seed", "--epochs", "4",
-                "--seed", "2", "--out", str(out), "--no-export"]
+                "--ensemble", "3", "--seed", "2", "--out", str(out), "--no-export"]
 
     reference = subprocess.run(command(tmp_path / "reference"), capture_output=True, text=True, timeout=900, cwd=REPO)
     assert reference.returncode == 0, reference.stderr[-3000:]

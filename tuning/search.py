@@ -127,8 +127,10 @@ def make_hypermodel(args, space: dict, epochs: int):
 def make_tuner(kind: str, hypermodel, args, epochs: int):
     import keras_tuner as kt
 
+    # KerasTuner reads seed 0 as "no seed" (`seed or random.randint(...)` in its Oracle), which made
+    # the default --seed 0 search unrepeatable; seed + 1 seeds every --seed, 0 included.
     common = dict(objective=hypermodel.objective, directory=args.directory, project_name=args.project_name,
-                  overwrite=args.overwrite, seed=args.seed)
+                  overwrite=args.overwrite, seed=args.seed + 1)
     if kind == "hyperband":
         return kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
     cls = kt.RandomSearch if kind == "random" else kt.BayesianOptimization
