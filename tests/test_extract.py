@@ -139,3 +139,9 @@ def test_musicnn_store_holds_only_mel(tmp_path, audio_dir):
     assert store.features == {"mel": 96}
     (clip,) = stored_clips(store).values()
     assert clip["mel"].shape == (1 + 12 * 16000 // 256, 96) and "mfcc" not in clip
+
+
+def test_beam_options_need_a_runner(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "keras_music.extract", str(tmp_path), "--out", str(tmp_path / "s"),
+                             "--direct_num_workers", "2"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Beam pipeline options need --runner" in result.stderr

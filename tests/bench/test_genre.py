@@ -56,3 +56,23 @@ def test_set_changes_the_mlp_row_on_the_same_folds(demo_csv, tmp_path, capsys):
     assert "--set heads=3 ensemble_size=1 hidden_units=[8] epochs=2" in json.loads(out.read_text())["meta"]
     assert main(["--data", str(demo_csv), "--set", "hedas=3"]) == 1
     assert "--set hedas: not a field of the genre MLP" in capsys.readouterr().err
+
+
+def test_compare_pairs_rows_fold_by_fold_against_gradient_boosting(demo_csv, tmp_path, capsys):
+    base, other = tmp_path / "base.json", tmp_path / "other.json"
+    assert main(["--data", str(demo_csv), "--folds", "3", "--seeds", "0", "1", "--models", "hgb", "logistic",
+                 "--features", "seed", "--out", str(base)]) == 0
+    assert main(["--data", str(demo_csv), "--folds", "3", "--split-seed", "1", "--seeds", "0", "--models", "hgb",
+                 "--features", "seed", "--out", str(other)]) == 0
+    out = tmp_path / "cmp.json"
+    assert main(["--compare", str(base), str(base), "--out", str(out)]) == 0
+    table = json.loads(out.read_text())["table"]
+    [row] = [line for line in table.splitlines() if "| logistic regression |" in line]
+    rows = {r["model"]: r for r in json.loads(base.read_text())["rows"]}
+    diffs = [np.mean([r["accuracy"] for r in rows["logistic regression"]["per_run"] if r["fold"] == f]) -
+             np.mean([r["accuracy"] for r in rows["HistGradientBoosting"]["per_run"] if r["fold"] == f])
+             for f in range(3)]
+    assert f"| {np.mean(diffs):+.3f} ({min(diffs):+.3f}..{max(diffs):+.3f}) | {sum(d > 0 for d in diffs)} of 3 |" in row
+    assert "| HistGradientBoosting | HistGradientBoosting |" not in table  # the baseline is not compared to itself
+    with pytest.raises(ValueError, match="not measured on the same folds"):
+        main(["--compare", str(base), str(other), "--out", str(out)])
