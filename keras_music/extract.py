@@ -53,9 +53,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("audio_dir", type=Path, help="Folder of audio files (.wav, .flac, .ogg, .opus, .mp3; searched "
+    parser.add_argument("audio_dir", help="Folder of audio files (.wav, .flac, .ogg, .opus, .mp3; searched "
                         "recursively).")
-    parser.add_argument("--out", type=Path, required=True, help="Feature store folder to create or resume.")
+    parser.add_argument("--out", required=True, help="Feature store folder to create or resume.")
     parser.add_argument("--recipe", default=None,
                         help=f"A named recipe ({', '.join(RECIPES)}) or a FeatureRecipe JSON file (e.g. a store's "
                              "recipe.json). Default: 4q (22,050 Hz, n_fft 2048, hop 1024, 64 mels, 20 MFCC).")
@@ -79,6 +79,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     if beam_args and not args.runner:
         parser.error(f"unrecognized arguments: {' '.join(beam_args)} (Beam pipeline options need --runner)")
     args.beam_args = ["--runner", args.runner, *beam_args] if args.runner else []
+    if "://" in args.out:
+        parser.error(f"--out {args.out}: the store is written through file paths (on a cluster, a folder every "
+                     "worker mounts); a store on a remote filesystem is not supported.")
+    if "://" in str(args.audio_dir) and not args.runner:
+        parser.error(f"{args.audio_dir}: a remote folder needs the Beam pipeline (--runner), which reads any "
+                     "filesystem Beam does.")
+    args.out = Path(args.out)
+    if not args.runner:  # Beam takes the string: a `gs://` folder would not survive Path
+        args.audio_dir = Path(args.audio_dir)
     return args
 
 
@@ -107,10 +116,10 @@ def main(argv=None) -> int:
         recipe = recipe_from_args(args)
         if args.dry_run:
             done = {e["source"] for e in FeatureStore(args.out).manifest()} if not args.force else set()
-            for path in find_audio(args.audio_dir):
+            for path in find_audio(Path(args.audio_dir)):
                 print(("skip (stored) " if str(path) in done else "extract ") + str(path))
             return 0
-        if args.force and args.out.exists():
+        if args.force and Path(args.out).exists():
             shutil.rmtree(args.out)
         start = time.perf_counter()
         bars, start_monotonic = [], time.monotonic()  # one Progress, made once the number of new files is known
@@ -124,7 +133,7 @@ def main(argv=None) -> int:
         if args.runner:
             from keras_music.beam.extract import extract_with_beam
 
-            summary = extract_with_beam(str(args.audio_dir), args.out, recipe, args.beam_args,
+            summary = extract_with_beam(args.audio_dir, args.out, recipe, args.beam_args,
                                         shard_size=args.shard_size, decoder=args.decoder)
         else:
             summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,

@@ -72,7 +72,7 @@ class WorkerCheckpoint:
     """
 
     def __init__(self, strategy, model, directory: str | Path, identity: dict | None = None):
-        self.directory, self.chief = Path(directory), is_chief(strategy)
+        self.directory, self.chief, self.model = Path(directory), is_chief(strategy), model
         with strategy.scope():
             model.optimizer.build(model.trainable_variables)
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)  # epochs finished
@@ -90,21 +90,33 @@ class WorkerCheckpoint:
         self.managers = {name: tf.train.CheckpointManager(checkpoint, str(self.write_dir / name), max_to_keep=1)
                          for name, checkpoint in (("last", self.state), ("best", self.best_weights))}
 
-    def restore(self) -> int:
-        """Load worker 0's last checkpoint, if any; returns the number of epochs already finished."""
+    def restore(self) -> tuple[int, list | None]:
+        """Load worker 0's last checkpoint, if any: `(epochs already finished, the best epoch's
+        weights or None)`. Without one, worker 0 clears what an earlier run left in the folder.
+
+        Read at the start only: then no worker is saving (saves need every worker), so each
+        reads worker 0's files as they are.
+        """
         latest = tf.train.latest_checkpoint(str(self.directory / "last"))
         if latest is None:
-            return 0
+            if self.chief:  # a "best" or identity of a run killed before its first "last"
+                shutil.rmtree(self.directory, ignore_errors=True)
+            return 0, None
         from keras_music.resume import check_identity
 
         marker = self.directory / "identity.json"
         if marker.is_file():
             check_identity(self.directory, json.loads(marker.read_text()), self.identity)
+        best_weights = None
+        best = tf.train.latest_checkpoint(str(self.directory / "best"))
+        if best is not None:  # into the model, kept, then overwritten by "last"
+            self.best_weights.restore(best).assert_existing_objects_matched()
+            best_weights = self.model.get_weights()
         self.state.restore(latest).assert_existing_objects_matched()
         self.resumed_after = int(self.epoch.numpy())
         logger.info("Resuming from %s: %d epoch(s) finished", latest, self.resumed_after)
         print(f"Resuming: {self.resumed_after} epoch(s) finished (checkpoint {latest})", flush=True)
-        return self.resumed_after
+        return self.resumed_after, best_weights
 
     def save(self, epoch: int, improved: bool, history: list[dict]) -> None:
         """Record epoch `epoch` as finished (after the early-stopping update); every worker calls it."""
@@ -114,20 +126,12 @@ class WorkerCheckpoint:
             self.directory.mkdir(parents=True, exist_ok=True)
             save_json(self.directory / "identity.json", self.identity)
         if improved:  # before "last": a kill in between redoes this epoch, which saves it again
-            self.managers["best"].save(checkpoint_number=epoch)
+            self.managers["best"].save(checkpoint_number=epoch)  # read back only when resuming
         self.epoch.assign(epoch + 1)
         self.history.assign(json.dumps(history))
         self.managers["last"].save(checkpoint_number=epoch)
         if not self.chief:
             shutil.rmtree(self.write_dir, ignore_errors=True)
-
-    def restore_best(self) -> bool:
-        """Load the best epoch's weights from worker 0's folder; False when no epoch was best yet."""
-        latest = tf.train.latest_checkpoint(str(self.directory / "best"))
-        if latest is None:
-            return False
-        self.best_weights.restore(latest).assert_existing_objects_matched()
-        return True
 
     def remove(self) -> None:
         """Worker 0, once the run folder is complete: the checkpoints are no longer needed."""
@@ -171,8 +175,10 @@ def fit_multi_worker(strategy, model, train_dataset, clock, epochs: int, patienc
         return strategy.reduce("SUM", local, axis=None), strategy.reduce("SUM", known, axis=None)
 
     history, best, best_weights, wait, first = [], -np.inf, None, 0, 0
-    if checkpoint is not None and checkpoint.restore():
-        first, best, wait = int(checkpoint.epoch.numpy()), float(checkpoint.best.numpy()), int(checkpoint.wait.numpy())
+    if checkpoint is not None:
+        first, best_weights = checkpoint.restore()
+    if first:
+        best, wait = float(checkpoint.best.numpy()), int(checkpoint.wait.numpy())
         history = json.loads(checkpoint.history.numpy().decode())
         stopped = first > min_epochs and wait >= patience
         first = epochs if stopped else first
@@ -188,10 +194,8 @@ def fit_multi_worker(strategy, model, train_dataset, clock, epochs: int, patienc
         if on_epoch:
             on_epoch(epoch, logs)
         improved = epoch >= min_epochs and score > best
-        if improved:
-            best, wait = score, 0
-            if checkpoint is None:
-                best_weights = model.get_weights()
+        if improved:  # every worker holds the same (synchronised) weights
+            best, wait, best_weights = score, 0, model.get_weights()
         elif epoch >= min_epochs:
             wait += 1
         if checkpoint is not None:
@@ -200,8 +204,6 @@ def fit_multi_worker(strategy, model, train_dataset, clock, epochs: int, patienc
             checkpoint.save(epoch, improved, history)
         if epoch >= min_epochs and wait >= patience:
             break
-    if checkpoint is not None:
-        checkpoint.restore_best()
-    elif best_weights is not None:
+    if best_weights is not None:
         model.set_weights(best_weights)
     return history

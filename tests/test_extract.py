@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,3 +146,15 @@ def test_beam_options_need_a_runner(tmp_path):
     result = subprocess.run([sys.executable, "-m", "keras_music.extract", str(tmp_path), "--out", str(tmp_path / "s"),
                              "--direct_num_workers", "2"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Beam pipeline options need --runner" in result.stderr
+
+
+def test_remote_paths_are_refused_where_they_cannot_work(tmp_path):
+    def extract(*args):
+        return subprocess.run([sys.executable, "-m", "keras_music.extract", *args], capture_output=True, text=True,
+                              timeout=120)
+
+    remote_store = extract(str(tmp_path), "--out", "gs://bucket/store", "--runner", "DirectRunner")
+    assert remote_store.returncode == 2 and "a store on a remote filesystem is not supported" in remote_store.stderr
+    assert not (tmp_path / "gs:").exists() and not Path("gs:").exists()
+    remote_audio = extract("gs://bucket/music", "--out", str(tmp_path / "s"))
+    assert remote_audio.returncode == 2 and "needs the Beam pipeline (--runner)" in remote_audio.stderr

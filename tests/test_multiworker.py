@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,3 +110,69 @@ def test_missing_tf_config_is_a_clear_error(tmp_path):
                              "--out", str(tmp_path / "r"), "--no-export"], capture_output=True, text=True,
                             timeout=300, cwd=REPO, env=env)
     assert result.returncode == 1 and "needs TF_CONFIG" in result.stderr and "Traceback" not in result.stderr
+
+
+RESUME_SCRIPT = r"""
+import json, sys
+import numpy as np, tensorflow as tf, keras
+from keras_music.data.sequences import EpochClock
+from keras_music.losses import MaskedBinaryCrossentropy
+from keras_music.multiworker import WorkerCheckpoint, fit_multi_worker
+
+strategy = tf.distribute.MultiWorkerMirroredStrategy()  # no TF_CONFIG: one worker, this process
+directory, out, kill_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
+SCORES = [0.5, 0.7, 0.6, 0.8, 0.75, 0.74, 0.9]  # validation: best at epoch 3, stop after epoch 5 (patience 2)
+keras.utils.set_random_seed(0)
+with strategy.scope():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(hidden))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=MaskedBinaryCrossentropy())
+rng = np.random.default_rng(0)
+data = tf.data.Dataset.from_tensor_slices((rng.normal(size=(64, 4)).astype("float32"),
+                                           rng.integers(0, 2, (64, 2)).astype("float32"),
+                                           np.ones((64, 2), "float32"))).batch(8, drop_remainder=True)
+epochs_seen = []
+
+def validate():
+    epoch = len(epochs_seen) + (checkpoint.resumed_after or 0)
+    epochs_seen.append(epoch)
+    if epoch == kill_at:
+        sys.exit(3)  # killed before this epoch is saved
+    return SCORES[epoch]
+
+checkpoint = WorkerCheckpoint(strategy, model, directory, identity={"run": "test"})
+history = fit_multi_worker(strategy, model, data, EpochClock(), epochs=len(SCORES), patience=2, min_epochs=1,
+                           validate=validate, checkpoint=checkpoint)
+np.savez(out, *model.get_weights())
+print(json.dumps({"history": [[h["epoch"], h["loss"], h["val_macro_auc"]] for h in history],
+                  "resumed_after": checkpoint.resumed_after, "epochs_run_here": epochs_seen}))
+"""
+
+
+def test_early_stopping_state_and_best_weights_survive_a_restart(tmp_path):
+    """fit_multi_worker alone (one worker): killed after the best epoch and again after the stop, it ends
+    with the history and best weights of an uninterrupted run."""
+    def run(directory, out, kill_at=-1):
+        return subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(directory), str(out), str(kill_at)],
+                              capture_output=True, text=True, timeout=300, cwd=REPO,
+                              env={k: v for k, v in os.environ.items() if k != "TF_CONFIG"})
+
+    def result(completed):
+        assert completed.returncode == 0, completed.stderr[-3000:]
+        return json.loads(completed.stdout.strip().splitlines()[-1])
+
+    reference = result(run(tmp_path / "a", tmp_path / "a.npz"))
+    assert [h[0] for h in reference["history"]] == [0, 1, 2, 3, 4, 5]  # stopped after epoch 5
+    killed = run(tmp_path / "b", tmp_path / "b.npz", kill_at=5)  # epochs 0-4 saved, the best is epoch 3
+    assert killed.returncode == 3
+    resumed = result(run(tmp_path / "b", tmp_path / "b.npz"))
+    assert resumed["resumed_after"] == 5 and resumed["epochs_run_here"] == [5]
+    assert resumed["history"] == reference["history"]
+    again = result(run(tmp_path / "b", tmp_path / "c.npz"))  # a finished (stopped) run: nothing to train
+    assert again["epochs_run_here"] == [] and again["history"] == reference["history"]
+    for other in ("b.npz", "c.npz"):
+        want, got = np.load(tmp_path / "a.npz"), np.load(tmp_path / other)
+        assert len(want.files) == len(got.files)
+        for key in want.files:
+            np.testing.assert_array_equal(got[key], want[key])  # the best epoch's weights (epoch 3)

@@ -6,8 +6,8 @@ documents the entry format). The HyperModel only maps a trial's values onto the 
 config (`keras_music.hparams.configs_from_hparams`) and calls the training library's
 builder and fit (`GenreFit` / `TaggerFit`), so no model exists twice and
 `train --hparams best.json` builds the configuration the search found (trained the way
-`train` trains: the genre task as an ensemble of 3, with `train`'s epochs and patience;
-a trial is one model with the search's shorter budget).
+`train` trains: the genre task with its ensemble size (`--ensemble`, default 1), epochs and
+patience; a trial is one model with the search's shorter budget).
 """
 
 from __future__ import annotations

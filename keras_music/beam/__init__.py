@@ -7,7 +7,7 @@ store, `tag` writes the same rows as `predict`. Beam does the scheduling, retrie
 scaling (DirectRunner here; Dataflow, Flink or Spark with their pipeline options).
 
     python -m keras_music.extract music/ --out stores/music --runner DirectRunner --direct_num_workers 2
-    python -m keras_music.predict music/ --model saved_models/emotion_4q --out tags.jsonl --runner DirectRunner
+    python -m keras_music.beam.tag music/ --model saved_models/emotion_4q --out tags.jsonl --runner DirectRunner
 """
 
 INSTALL_HINT = 'Apache Beam is not installed: pip install "keras_music[beam]" (apache-beam>=2.77).'
@@ -20,3 +20,36 @@ def require_beam():
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
     return apache_beam
+
+
+def pipeline_options(args: list[str]):
+    """Beam's `PipelineOptions` of `args`, refusing any argument Beam does not know either (Beam
+    itself drops them with a warning, so a mistyped `--shard_size` would silently do nothing)."""
+    require_beam()
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(args)
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+    if unknown:
+        raise ValueError(f"unknown option(s) {', '.join('--' + name for name in unknown)}: neither this command's "
+                         "nor a Beam pipeline option (see --help, and Beam's pipeline options).")
+    return options
+
+
+def work_list(pipeline, path, items: list, label: str = "Files"):
+    """`items` (JSON values) as a PCollection read from the file `path`, which this writes first.
+
+    `beam.Create` would put every item into the job's request, which runners cap (Dataflow: 10 MB);
+    a file read with `ReadFromText` has no such limit. `path` must be where the workers can read
+    it (beside the store or the output).
+    """
+    import json
+
+    from keras_music.config import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(item) + "\n" for item in items))
+    beam = require_beam()
+    return (pipeline
+            | f"{label}List" >> beam.io.ReadFromText(str(path))
+            | label >> beam.Map(lambda line: (lambda v: tuple(v) if isinstance(v, list) else v)(json.loads(line))))

@@ -8,7 +8,7 @@ opens the store and plans the run with the local extractor's own rule
 (`extraction.plan_extraction`: clips already in the manifest are skipped, duplicate ids
 fail). The pipeline then
 
-    Create(todo) -> Reshuffle -> ExtractClips --> clips -> GroupByKey (about a shard per key)
+    todo list -> Reshuffle -> ExtractClips ---> clips -> GroupByKey (about a shard per key)
                                      |                  -> WriteShards (pending shard files)
                                      '-> failed (file, reason) ---------> commit (one step)
 
@@ -35,7 +35,7 @@ import uuid
 import zlib
 from pathlib import Path
 
-from keras_music.beam import require_beam
+from keras_music.beam import pipeline_options, require_beam, work_list
 from keras_music.config import FeatureRecipe, atomic_path, config_to_dict
 from keras_music.data.extraction import ExtractionSummary, extract_clip, find_audio, plan_extraction
 from keras_music.data.store import PENDING_SUFFIX, SHARD_DIR, FeatureStore, write_records
@@ -46,6 +46,7 @@ logger = logging.getLogger("keras_music.beam")
 
 FAILED = "failed"
 FAILURES_FILE = "beam-failures.jsonl"  # (file, reason) of the last Beam run, written by its commit step
+TODO_FILE = "beam-todo.jsonl"  # the run's (source, clip_id) list, read by the pipeline; removed after it
 
 
 def has_scheme(path: str) -> bool:
@@ -100,27 +101,28 @@ class ExtractClips(beam.DoFn):
 
     def process(self, item):
         source, clip_id = item
-        local = source
-        try:
-            with local_copy(source) as path:
-                local = str(path)
+        # A remote file that cannot be read raises here, so Beam retries it (storage errors pass);
+        # what the file itself holds (undecodable, silent...) is its failure, and the pipeline goes on.
+        with local_copy(source) as path:
+            try:
                 entry, record = extract_clip(path, clip_id, self._recipe, self.decoder)
-        except Exception as error:  # reported per file (a decode error names it); the pipeline goes on
-            reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
-            yield beam.pvalue.TaggedOutput(FAILED, (source, reason.replace(local, source)))
-            return
+            except Exception as error:
+                reason = str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
+                yield beam.pvalue.TaggedOutput(FAILED, (source, reason.replace(str(path), source)))
+                return
         yield {**entry, "source": source}, record
 
 
 class WriteShards(beam.DoFn):
-    """A group of clips -> pending shard files of at most `shard_size` clips in the store;
-    yields `(file name, manifest entries)` per shard. The group is read as it streams."""
+    """A group of clips -> pending shard files of at most `shard_size` clips in the store, in file
+    order; yields `(file name, manifest entries)` per shard."""
 
     def __init__(self, store: str, shard_size: int):
         self.store, self.shard_size = store, shard_size
 
     def process(self, keyed):
         _, clips = keyed
+        clips = sorted(clips, key=lambda clip: clip[0]["source"])  # about a shard's worth per key
         for batch in _batches(clips, self.shard_size):
             name = f"beam-{uuid.uuid4().hex}{PENDING_SUFFIX}"
             write_records(Path(self.store) / SHARD_DIR / name, [record for _, record in batch])
@@ -141,8 +143,14 @@ def _batches(items, size: int):
 def commit(written: list, failures: list, store: str) -> int:
     """The pipeline's last step, run once: commit the pending shards, record the failures."""
     root = Path(store)
-    written = sorted(written, key=lambda shard: shard[1][0]["source"])  # shard numbers follow file order
-    FeatureStore(root).commit_shards([(root / SHARD_DIR / name, entries) for name, entries in written])
+    store_ = FeatureStore(root)
+    recorded = {entry["source"] for entry in store_.manifest()}
+    pending = []
+    for name, entries in sorted(written, key=lambda shard: shard[1][0]["source"]):  # numbered by first file
+        if not (root / SHARD_DIR / name).is_file() and all(e["source"] in recorded for e in entries):
+            continue  # committed by an earlier attempt of this step (Beam retries a failed bundle)
+        pending.append((root / SHARD_DIR / name, entries))
+    store_.commit_shards(pending)
     keep = {name for name, _ in written}
     for stray in (root / SHARD_DIR).glob(f"beam-*{PENDING_SUFFIX}"):  # a retried bundle's first attempt
         if stray.name not in keep:
@@ -150,7 +158,7 @@ def commit(written: list, failures: list, store: str) -> int:
     lines = "".join(json.dumps({"file": file, "reason": reason}) + "\n" for file, reason in sorted(failures))
     with atomic_path(root / FAILURES_FILE) as tmp:
         tmp.write_text(lines)
-    return sum(len(entries) for _, entries in written)
+    return sum(len(entries) for _, entries in pending)
 
 
 def shard_keys(count: int, shard_size: int) -> int:
@@ -163,8 +171,7 @@ def build_pipeline(pipeline, todo: list[tuple[str, str]], store: str, recipe: Fe
                    shard_size: int = 64, decoder: str = "soundfile"):
     """Add the extraction transforms for `todo` ((source, clip_id) pairs) to `pipeline`."""
     keys = shard_keys(len(todo), shard_size)
-    results = (pipeline
-               | "Files" >> beam.Create(todo)
+    results = (work_list(pipeline, Path(store) / TODO_FILE, todo)
                | "Spread" >> beam.Reshuffle()
                | "Extract" >> beam.ParDo(ExtractClips(config_to_dict(recipe), decoder)).with_outputs(
                    FAILED, main="clips"))
@@ -187,11 +194,10 @@ def extract_with_beam(audio_dir: str, out: str | Path, recipe: FeatureRecipe, pi
     Returns the same summary as `extract_folder`: files found, already stored, written, and
     failed with the reason (the launcher's duplicates and the pipeline's `failed` output).
     """
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     if has_scheme(str(out)):
         raise ValueError(f"--out {out}: the Beam extractor writes the store through file paths (a folder every "
                          "worker mounts); a store on a remote filesystem is not supported.")
+    options = pipeline_options(pipeline_args)  # a mistyped option fails before anything is written
     sources = list_audio(str(audio_dir))
     store = FeatureStore(out)
     store.open_for_writing(recipe)
@@ -201,10 +207,12 @@ def extract_with_beam(audio_dir: str, out: str | Path, recipe: FeatureRecipe, pi
     if not todo:
         return summary
     logger.info("Beam: %d files to extract (%d already stored) into %s", len(todo), summary.skipped, out)
-    options = PipelineOptions(pipeline_args)
     logging.getLogger("apache_beam").setLevel(max(logging.WARNING, logging.getLogger().level))
-    with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, todo, str(Path(out).resolve()), recipe, shard_size, decoder)
+    try:
+        with beam.Pipeline(options=options) as pipeline:
+            build_pipeline(pipeline, todo, str(Path(out).resolve()), recipe, shard_size, decoder)
+    finally:
+        (store.root / TODO_FILE).unlink(missing_ok=True)
     failures_path = store.root / FAILURES_FILE
     failures = [json.loads(line) for line in failures_path.read_text().splitlines()] if failures_path.is_file() else []
     summary.failed.extend((f["file"], f["reason"]) for f in failures)

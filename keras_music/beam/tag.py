@@ -10,7 +10,7 @@ Audio, `--model` and `--out` are file paths (on a cluster: mounts every worker s
 Options it does not know are Beam pipeline options. Without `--model` the packaged 4Q model is
 used (built on first use, as `predict` does).
 
-    Create(files) -> Reshuffle -> ReadChunks ------------> RunInference(ServeAudioHandler)
+    file list -> Reshuffle -> ReadChunks ------------> RunInference(ServeAudioHandler)
                                      |                      -> GroupByKey(file) -> file record
                                      '-> failed (file, reason) ------------------> error record
                                                             -> WriteToText (JSONL or CSV)
@@ -31,13 +31,11 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from keras_music.beam import require_beam
+from keras_music.beam import pipeline_options, require_beam, work_list
 
 beam = require_beam()
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference  # noqa: E402
-
-logger = logging.getLogger("keras_music.beam")
 
 FAILED = "failed"
 
@@ -159,14 +157,13 @@ def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = 
     identity = tagger.identity
     columns = csv_header(tagger.labels, per_window, collection=True, embedding_width=tagger.embedding_width)
     header = _csv_line(columns) if fmt == "csv" else None
-    chunks = (pipeline
-              | "Files" >> beam.Create(files)
+    chunks = (work_list(pipeline, _todo_path(out), files)
               | "Spread" >> beam.Reshuffle()
               | "ReadChunks" >> beam.ParDo(ReadChunks(model, chunk_seconds, decoder)).with_outputs(
                   FAILED, main="chunks"))
     scored = (chunks.chunks
               | "RunInference" >> RunInference(ServeAudioHandler(model, embeddings, batch_size, decoder))
-              | "ByFile" >> beam.Map(lambda result: (result.example["file"], result))
+              | "ByFile" >> beam.Map(_by_file)  # the WAV bytes stay behind: only windows go through the shuffle
               | "Group" >> beam.GroupByKey()
               | "Records" >> beam.ParDo(FileRecord(model, fmt, per_window, embeddings, decoder)))
     failed = chunks[FAILED] | "FailureRecords" >> beam.MapTuple(
@@ -175,6 +172,16 @@ def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = 
             | "All" >> beam.Flatten()
             | "Lines" >> beam.Map(lambda text: text.rstrip("\n"))
             | "Write" >> beam.io.WriteToText(out, shard_name_template="", header=header))
+
+
+def _todo_path(out: str) -> Path:
+    """The file list of a run, beside its output (removed when the run ends)."""
+    return Path(f"{out}.todo.jsonl")
+
+
+def _by_file(result: PredictionResult):
+    example = {k: v for k, v in result.example.items() if k != "wav"}
+    return example["file"], PredictionResult(example, result.inference)
 
 
 def _csv_line(row: list) -> str:
@@ -191,17 +198,18 @@ def tag_with_beam(files: list[str], model: str, out: str | Path, pipeline_args: 
                   per_window: bool = False, embeddings: bool = False, chunk_seconds: float = 60.0,
                   batch_size: int = 8, decoder: str = "soundfile") -> None:
     """Run the tagging pipeline (runner and options from `pipeline_args`) and wait for it."""
-    from apache_beam.options.pipeline_options import PipelineOptions
-
     from keras_music.predict import ExportedTagger
 
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"the Beam tagger writes jsonl or csv, not {fmt!r} (a .jsonl or .csv --out).")
     tagger = ExportedTagger(model, decoder=decoder, embeddings=embeddings)  # fail now on a bad --model
     logging.getLogger("apache_beam").setLevel(max(logging.WARNING, logging.getLogger().level))
-    with beam.Pipeline(options=PipelineOptions(pipeline_args)) as pipeline:
-        build_pipeline(pipeline, files, str(tagger.path), str(out), fmt, per_window, embeddings, chunk_seconds,
-                       batch_size, decoder)
+    try:
+        with beam.Pipeline(options=pipeline_options(pipeline_args)) as pipeline:
+            build_pipeline(pipeline, files, str(tagger.path), str(out), fmt, per_window, embeddings, chunk_seconds,
+                           batch_size, decoder)
+    finally:
+        _todo_path(str(out)).unlink(missing_ok=True)
 
 
 def main(argv=None) -> int:

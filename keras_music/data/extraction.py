@@ -90,7 +90,8 @@ class ExtractionSummary:
 
 def clip_id_of(source: str) -> str:
     """A clip's id: its file name without the extension (`a/b/song.mp3` and `gs://x/song.mp3` -> `song`)."""
-    return os.path.splitext(source.rstrip("/").rsplit("/", 1)[-1])[0]
+    name = source.rstrip("/").rsplit("/", 1)[-1] if "://" in source else os.path.basename(source)
+    return os.path.splitext(name)[0]
 
 
 def plan_extraction(sources: list[str], manifest: list[dict]) -> tuple[list[tuple[str, str]], ExtractionSummary]:

@@ -86,3 +86,30 @@ def test_beam_rerun_skips_stored_clips_and_finishes_a_local_store(audio_folder, 
     assert (again.skipped, again.written) == (7, 0)
     extract_folder(audio_folder, tmp_path / "reference", workers=1)
     assert records(FeatureStore(out)) == records(FeatureStore(tmp_path / "reference"))
+
+
+def test_a_retried_commit_step_keeps_the_store_as_committed(audio_folder, tmp_path):
+    """Beam may run the commit step again after a failure; shards already committed are skipped."""
+    from keras_music.beam.extract import commit
+    from keras_music.data.extraction import extract_clip
+    from keras_music.data.store import PENDING_SUFFIX, write_records
+
+    store = FeatureStore(tmp_path / "store")
+    store.open_for_writing(FeatureRecipe())
+    paths = sorted(p for p in audio_folder.glob("*") if p.is_file())[:2]
+    written = []
+    for index, path in enumerate(paths):
+        entry, record = extract_clip(path, path.stem, FeatureRecipe())
+        name = f"beam-{index}{PENDING_SUFFIX}"
+        write_records(store.root / "shards" / name, [record])
+        written.append((name, [entry]))
+    assert commit(written, [], str(store.root)) == 2
+    manifest = (store.root / "manifest.jsonl").read_text()
+    assert commit(written, [], str(store.root)) == 0  # the retry: nothing pending, nothing changed
+    assert (store.root / "manifest.jsonl").read_text() == manifest and len(store.recorded_shards()) == 2
+
+
+def test_a_mistyped_option_is_an_error_not_a_silent_default(audio_folder, tmp_path):
+    with pytest.raises(ValueError, match="unknown option.s. --shard_size"):
+        extract_with_beam(str(audio_folder), tmp_path / "store", FeatureRecipe(), [*DIRECT, "--shard_size", "3"])
+    assert not (tmp_path / "store").exists()
