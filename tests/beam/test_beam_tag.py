@@ -57,16 +57,23 @@ def jsonl(path: Path) -> dict[str, dict]:
     return {r["file"]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
-def test_runinference_rows_equal_predict_rows(export, catalog, tmp_path):
-    local = predict(catalog, "--model", export, "--embeddings", "--out", tmp_path / "local.jsonl")
+@pytest.fixture(scope="module")
+def predicted(export, catalog, tmp_path_factory) -> dict[str, dict]:
+    """`predict --embeddings --out X.jsonl` over the catalog: the records to match."""
+    out = tmp_path_factory.mktemp("predicted") / "local.jsonl"
+    local = predict(catalog, "--model", export, "--embeddings", "--out", out)
     assert local.returncode == 1, local.stderr  # the two bad files
+    return jsonl(out)
+
+
+def test_runinference_rows_equal_predict_rows(export, catalog, predicted, tmp_path):
     beam = beam_tag(catalog, "--model", export, "--embeddings", "--out", tmp_path / "beam.jsonl")
     assert beam.returncode == 1, beam.stderr
     assert "Tagged 8 file(s)" in beam.stderr and "2 skipped" in beam.stderr
 
-    expected, got = jsonl(tmp_path / "local.jsonl"), jsonl(tmp_path / "beam.jsonl")
-    assert set(got) == set(expected) and len(got) == 10
-    for name, record in expected.items():
+    got = jsonl(tmp_path / "beam.jsonl")
+    assert set(got) == set(predicted) and len(got) == 10
+    for name, record in predicted.items():
         assert got[name].keys() == record.keys(), name
         assert got[name]["model"] == record["model"]
         if "error" in record:
@@ -79,24 +86,30 @@ def test_runinference_rows_equal_predict_rows(export, catalog, tmp_path):
     assert got[str(catalog / "long.flac")]["seconds"] == 130.0
 
 
-def test_runinference_csv_has_predicts_columns(export, catalog, tmp_path):
-    local = predict(catalog, "--model", export, "--out", tmp_path / "local.csv")
+def test_runinference_csv_has_predicts_columns_and_values(export, catalog, predicted, tmp_path):
+    from keras_music.predict import ExportedTagger, csv_header
+
     beam = beam_tag(catalog, "--model", export, "--out", tmp_path / "beam.csv")
-    assert local.returncode == beam.returncode == 1, beam.stderr
-    read = [list(csv.reader((tmp_path / name).open(newline=""))) for name in ("local.csv", "beam.csv")]
-    assert read[1][0] == read[0][0]  # the header
-    rows = [{row[0]: row for row in table[1:]} for table in read]
-    assert rows[1].keys() == rows[0].keys()
-    for name, row in rows[0].items():
-        header = read[0][0]
-        for column, expected, value in zip(header, row, rows[1][name]):
-            if column in ("file", "seconds", "tags", "error", "model") or not expected:  # "": a failed file
-                assert value == expected, (name, column)
-            else:
-                assert abs(float(value) - float(expected)) <= 1e-4, (name, column)
+    assert beam.returncode == 1, beam.stderr
+    header, *rows = csv.reader((tmp_path / "beam.csv").open(newline=""))
+    labels = ExportedTagger(export, load=False).labels
+    assert header == csv_header(labels, per_window=False, collection=True)  # predict --out X.csv's columns
+    rows = {row[0]: dict(zip(header, row)) for row in rows}
+    assert rows.keys() == predicted.keys()
+    for name, record in predicted.items():
+        row = rows[name]
+        assert row["model"] == record["model"] and row["error"] == record.get("error", "")
+        if "error" in record:
+            continue
+        assert row["tags"] == ";".join(record["tags"]) and float(row["seconds"]) == record["seconds"]
+        for label in labels:  # 4 decimals, as predict writes CSV
+            assert row[label] == f"{record['probabilities'][label]:.4f}", (name, label)
 
 
-def test_runner_refuses_an_existing_output(export, catalog, tmp_path):
+def test_runner_refuses_an_existing_output(tmp_path):
+    from keras_music.beam.tag import main
+
     (tmp_path / "tags.jsonl").write_text("")
-    result = beam_tag(catalog, "--model", export, "--out", tmp_path / "tags.jsonl")
-    assert result.returncode == 2 and "exists; the pipeline writes a new file" in result.stderr
+    with pytest.raises(SystemExit) as stopped:
+        main([str(tmp_path), "--out", str(tmp_path / "tags.jsonl")])
+    assert stopped.value.code == 2
