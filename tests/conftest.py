@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,16 @@ def audio_dir() -> Path:
     if not AUDIO_DIR.is_dir():
         pytest.skip(f"shared audio not found at {AUDIO_DIR} (expected ../shared beside the repo)")
     return AUDIO_DIR
+
+
+def copy_shared_audio(audio_dir: Path, folder: Path) -> Path:
+    """`folder` with the shared clips and, in `bad/`, a corrupt MP3 (callers add their other bad files)."""
+    (folder / "bad").mkdir(parents=True, exist_ok=True)
+    for path in audio_dir.iterdir():
+        if path.suffix != ".md":
+            shutil.copy(path, folder / path.name)
+    (folder / "bad" / "corrupt.mp3").write_bytes(b"ID3 this is not an mp3")
+    return folder
 
 
 CAL500_LABELS = SHARED / "datasets" / "cal500" / "labels"

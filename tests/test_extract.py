@@ -15,17 +15,13 @@ from keras_music.audio import compute_features, load_audio
 from keras_music.config import FeatureRecipe
 from keras_music.data.store import FeatureStore, StoreError
 from keras_music.data.extraction import extract_folder
+from tests.conftest import copy_shared_audio
 
 
 @pytest.fixture
 def audio_folder(tmp_path, audio_dir):
     """The shared clips plus, in a sub-folder, one corrupt and one silent file."""
-    folder = tmp_path / "audio"
-    (folder / "bad").mkdir(parents=True)
-    for path in audio_dir.iterdir():
-        if path.suffix != ".md":
-            shutil.copy(path, folder / path.name)
-    (folder / "bad" / "corrupt.mp3").write_bytes(b"ID3 this is not an mp3")
+    folder = copy_shared_audio(audio_dir, tmp_path / "audio")
     with wave.open(str(folder / "bad" / "silent.wav"), "wb") as out:
         out.setnchannels(1), out.setsampwidth(2), out.setframerate(22050), out.writeframes(b"\0\0" * 4000)
     return folder

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -15,6 +14,7 @@ from keras_music.beam.extract import FAILURES_FILE, extract_with_beam  # noqa: E
 from keras_music.config import FeatureRecipe  # noqa: E402
 from keras_music.data.extraction import extract_folder  # noqa: E402
 from keras_music.data.store import FeatureStore  # noqa: E402
+from tests.conftest import copy_shared_audio  # noqa: E402
 
 # Beam 2.77's DirectRunner first tries its Prism runner, downloading it from GitHub; tests may use
 # loopback only, so it is pointed at no binary and falls back to its in-process FnApiRunner.
@@ -27,12 +27,7 @@ DIRECT_PROCESSES = [*DIRECT[:-1], "multi_processing"]
 @pytest.fixture
 def audio_folder(tmp_path, audio_dir):
     """The shared clips plus, in a sub-folder, one corrupt and one empty file."""
-    folder = tmp_path / "audio"
-    (folder / "bad").mkdir(parents=True)
-    for path in audio_dir.iterdir():
-        if path.suffix != ".md":
-            shutil.copy(path, folder / path.name)
-    (folder / "bad" / "corrupt.mp3").write_bytes(b"ID3 this is not an mp3")
+    folder = copy_shared_audio(audio_dir, tmp_path / "audio")
     (folder / "bad" / "empty.wav").write_bytes(b"")
     return folder
 

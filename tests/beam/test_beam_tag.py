@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ import soundfile  # noqa: E402
 from keras_music.audio import decode_audio  # noqa: E402
 from keras_music.export import export_run  # noqa: E402
 from tests.beam.test_beam_extract import DIRECT  # noqa: E402
+from tests.conftest import copy_shared_audio  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -40,15 +40,10 @@ def export(emotion_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def catalog(audio_dir, tmp_path_factory):
     """The shared clips, a 130 s file (scored in overlapping chunks), a corrupt and an empty file."""
-    folder = tmp_path_factory.mktemp("catalog")
-    for path in audio_dir.iterdir():
-        if path.suffix != ".md":
-            shutil.copy(path, folder / path.name)
+    folder = copy_shared_audio(audio_dir, tmp_path_factory.mktemp("catalog"))
     samples, rate = decode_audio(next(p for p in sorted(audio_dir.iterdir()) if p.suffix == ".wav"))
     soundfile.write(folder / "long.flac", np.tile(samples, int(np.ceil(130 * rate / len(samples))))[: 130 * rate],
                     rate)
-    (folder / "bad").mkdir()
-    (folder / "bad" / "corrupt.mp3").write_bytes(b"ID3 this is not an mp3")
     (folder / "bad" / "empty.wav").write_bytes(b"")
     return folder
 
