@@ -5,6 +5,11 @@ the Keras 3 musicnn (`models/musicnn.py`, MTT or MSD weights) runs frozen up to 
 200-unit penultimate layer on each 3 s window; our dropout -> dense -> `logits` head
 learns the tags with the masked loss. Clips are scored as every tagger: the mean of the
 window logits. Inputs: the `musicnn` recipe's `mel` (16 kHz, 96 bands) and `length`.
+
+`weights="MSD_musicnn+MTT_musicnn"` runs both trained networks side by side on the same
+mel and concatenates their embeddings (400 values): the two were trained on different tags
+(MSD's moods and genres, MTT's instruments and tempo), and on the 4Q artist folds the
+pair scored above either alone (`bench.emotion`; README).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ class MusicnnHeadConfig:
 
     Args:
         weights: str. `MSD_musicnn` (Million Song Dataset; its 50 tags include moods such as sad,
-            happy, mellow, chill) or `MTT_musicnn` (MagnaTagATune).
+            happy, mellow, chill), `MTT_musicnn` (MagnaTagATune), or several joined by `+`
+            (`MSD_musicnn+MTT_musicnn`: both networks, embeddings concatenated).
         head_units: int. Hidden width of our head; 0 = logits straight from the embedding
             (a linear probe).
         dropout: float. Dropout on the embedding and before the logits.
@@ -50,8 +56,16 @@ class MusicnnHeadConfig:
     learning_rate: float = 1e-3
 
     def __post_init__(self):
-        if self.weights not in WEIGHTS:
-            raise ValueError(f"weights must be one of {WEIGHTS}, got {self.weights!r}.")
+        weight_names(self.weights)
+
+
+def weight_names(weights: str) -> list[str]:
+    """The musicnn weights named by `weights` (`MSD_musicnn`, or several joined by `+`), checked."""
+    names = weights.split("+") if isinstance(weights, str) else []
+    if not names or any(name not in WEIGHTS for name in names) or len(set(names)) != len(names):
+        raise ValueError(f"weights must be one of {list(WEIGHTS)} or several of them joined by '+' "
+                         f"(e.g. 'MSD_musicnn+MTT_musicnn'), got {weights!r}.")
+    return names
 
 
 def check_musicnn_inputs(inputs: dict[str, int], family: str) -> None:
@@ -62,13 +76,21 @@ def check_musicnn_inputs(inputs: dict[str, int], family: str) -> None:
 
 def build_musicnn_head(config: MusicnnHeadConfig, tags: list[str], inputs: dict[str, int],
                        stats: dict | None = None) -> keras.Model:
-    """Compiled tagger: frozen musicnn (up to `penultimate`) -> dropout -> dense -> `logits`.
+    """Compiled tagger: frozen musicnn (up to `penultimate`; with several weights, each
+    network's, concatenated as `musicnn_penultimate`) -> dropout -> dense -> `logits`.
     `stats` are not used: musicnn normalises its input with its own trained batch norm."""
     check_musicnn_inputs(inputs, "musicnn_head")
     model_inputs = sequence_inputs(inputs)
-    body = musicnn_body(model_inputs["mel"], model_inputs["length"], prefix="musicnn_")
-    pool, _, _ = musicnn_pooling(body["midend"], body["mask"], prefix="musicnn_")
-    x = musicnn_backend(pool, prefix="musicnn_", dropout=False)  # frozen: the same in training and inference
+    names = weight_names(config.weights)
+    # One network keeps the plain `musicnn_` layer names (those of the packaged default model).
+    prefixes = {names[0]: "musicnn_"} if len(names) == 1 else {
+        name: f"musicnn_{name.split('_')[0].lower()}_" for name in names}
+    embeddings = []
+    for prefix in prefixes.values():
+        body = musicnn_body(model_inputs["mel"], model_inputs["length"], prefix=prefix)
+        pool, _, _ = musicnn_pooling(body["midend"], body["mask"], prefix=prefix)
+        embeddings.append(musicnn_backend(pool, prefix=prefix, dropout=False))  # frozen: same in training
+    x = embeddings[0] if len(embeddings) == 1 else keras.layers.Concatenate(name="musicnn_penultimate")(embeddings)
     if config.dropout:
         x = keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
     if config.head_units:
@@ -77,8 +99,9 @@ def build_musicnn_head(config: MusicnnHeadConfig, tags: list[str], inputs: dict[
             x = keras.layers.Dropout(config.dropout, name="head_dropout")(x)
     logits = keras.layers.Dense(len(tags), name="logits")(x)
     model = keras.Model(model_inputs, logits, name="musicnn_head")
-    for name in load_pretrained(model, config.weights, prefix="musicnn_"):
-        model.get_layer(name).trainable = False
+    for weights, prefix in prefixes.items():
+        for name in load_pretrained(model, weights, prefix=prefix):
+            model.get_layer(name).trainable = False
     return compile_tagger(model, tags, config.learning_rate)
 
 
@@ -90,7 +113,7 @@ FAMILY = ModelFamily(
     build=build_musicnn_head,
     summary="tags from musicnn's frozen pretrained embedding (MTT/MSD) and a small trained head",
     space={
-        "weights": {"type": "choice", "values": list(WEIGHTS)},
+        "weights": {"type": "choice", "values": [*WEIGHTS, "MSD_musicnn+MTT_musicnn"]},
         "head_units": {"type": "choice", "values": [0, 64, 128]},
         "dropout": DROPOUT,
         "learning_rate": LEARNING_RATE,
