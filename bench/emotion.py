@@ -116,6 +116,7 @@ class Row:
     name: str
     key: str
     config: object = None
+    sequences: dict = dataclasses.field(default_factory=dict)  # `SequenceConfig` fields changed by `--set`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,9 +158,10 @@ def table_rows(vectors: str, sequences: bool = True, recipe=ANY_RECIPE) -> list[
 
 
 def with_overrides(rows: list[Row], overrides: dict) -> list[Row]:
-    """The tagger rows with `overrides` set in their configs and named with them (`mlp_lstm
-    (default, spec_augment=0.1)`); baselines as they are. A tagger whose config lacks a field
-    is an error, naming the fields it has."""
+    """The tagger rows with `overrides` set in their configs (or, for `SequenceConfig` fields
+    such as `validate_on_windows`, in how their clips are cut and validated) and named with them
+    (`mlp_lstm (default, spec_augment=0.1)`); baselines as they are. A field that neither the
+    tagger's config nor `SequenceConfig` has is an error, naming the fields there are."""
     if not overrides:
         return rows
     suffix = ", ".join(f"{field}={json.dumps(value)}" for field, value in overrides.items())
@@ -169,11 +171,15 @@ def with_overrides(rows: list[Row], overrides: dict) -> list[Row]:
             out.append(row)
             continue
         fields = [f.name for f in dataclasses.fields(row.config)]
-        missing = sorted(set(overrides) - set(fields))
+        sequence_fields = [f.name for f in dataclasses.fields(SequenceConfig)]
+        missing = sorted(set(overrides) - set(fields) - set(sequence_fields))
         if missing:
             raise ValueError(f"--set {', '.join(missing)}: {row.name} has no such field (its fields: "
-                             f"{', '.join(fields)}); choose its rows with --models.")
-        out.append(Row(f"{row.name[:-1]}, {suffix})", row.key, dataclasses.replace(row.config, **overrides)))
+                             f"{', '.join(fields)}; SequenceConfig's: {', '.join(sequence_fields)}); choose its "
+                             "rows with --models.")
+        config = dataclasses.replace(row.config, **{k: v for k, v in overrides.items() if k in fields})
+        out.append(Row(f"{row.name[:-1]}, {suffix})", row.key, config,
+                       {k: v for k, v in overrides.items() if k not in fields}))
     return out
 
 
@@ -305,7 +311,7 @@ def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, arg
                                                [emotion.groups[c] for c in fold.train])
         return tagging_report(emotion.tags.tags, test.labels, test.mask, logits_of(probabilities))
     with tempfile.TemporaryDirectory() as tmp:
-        return train_emotion(args.data, Path(tmp), row.config, REGISTRY[row.key].sequence_config(),
+        return train_emotion(args.data, Path(tmp), row.config, REGISTRY[row.key].sequence_config(**row.sequences),
                              dataclasses.replace(training, seed=seed), labels=args.labels, verbose=0,
                              splits=(fold.train, fold.validation, fold.test))
 

@@ -46,6 +46,9 @@ class SequenceConfig:
             (the last one ends at the clip's end) and their logits are averaged per clip;
             0 scores whole clips in one pass. The default, half a crop, gives 5 windows per
             30 s clip and scored better than whole clips on 4Q validation data.
+        validate_on_windows: bool. Validation (early stopping, the tuner's objective) scores
+            clips as test clips are scored, by their windows' mean logits, instead of one
+            pass over each whole clip; so the epoch kept is the best one by the test rule.
     """
 
     crop_frames: int = 216
@@ -53,6 +56,7 @@ class SequenceConfig:
     shuffle_buffer: int = 1024
     bucket_boundaries: tuple[int, ...] = ()
     window_hop: int = 108
+    validate_on_windows: bool = False
 
 
 class EpochClock:

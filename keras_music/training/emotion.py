@@ -22,7 +22,7 @@ from keras_music.data.splits import split_by_group
 from keras_music.models.registry import family_for_config
 from keras_music.multiworker import WorkerCheckpoint, fit_multi_worker, is_chief, multi_worker_strategy
 from keras_music.reports import plot_history, write_report
-from keras_music.scoring import score_tagger
+from keras_music.scoring import score_tagger, tagger_logits
 from keras_music.resume import ResumableEarlyStopping, ResumableTraining, write_history_csv
 from keras_music.training.frozen import fit_head, score_from_embeddings
 from keras_music.training.common import epoch_summary, history_columns, print_epoch, run_identity, save_model
@@ -66,6 +66,29 @@ def emotion_split(emotion, training: TrainingConfig) -> tuple[list[str], list[st
     return parts
 
 
+class WindowedValidation(keras.callbacks.Callback):
+    """Validation as test clips are scored (`scoring.tagger_logits`: the mean logits of each
+    clip's windows), written into the epoch's logs under Keras' own names (`val_loss`,
+    `val_macro_auc`, the per-tag metrics), so early stopping, backups and the tuner read it
+    unchanged. Replaces `model.fit`'s whole-clip validation (`SequenceConfig.validate_on_windows`)."""
+
+    def __init__(self, emotion, clip_ids, sequence_config):
+        super().__init__()
+        self.emotion, self.clip_ids, self.sequence_config = emotion, list(clip_ids), sequence_config
+
+    def on_epoch_end(self, epoch, logs=None):
+        from keras_music.losses import MaskedBinaryCrossentropy
+        from keras_music.metrics import emotion_metrics
+
+        logits, labels, mask = tagger_logits(self.model, self.emotion, self.clip_ids, self.sequence_config)
+        scores = {"loss": MaskedBinaryCrossentropy()(labels, logits, sample_weight=mask)}
+        for metric in emotion_metrics(self.emotion.tags.tags):
+            metric.update_state(labels, logits, sample_weight=mask)
+            scores[metric.name] = metric.result()
+        if logs is not None:
+            logs.update({f"val_{name}": float(keras.ops.convert_to_numpy(value)) for name, value in scores.items()})
+
+
 class TaggerFit:
     """Builds and fits one tagger of any registered family on fixed training / validation clips:
     `train_emotion`'s fit, or a KerasTuner trial (`tuning/`). Families with a frozen front end
@@ -82,22 +105,27 @@ class TaggerFit:
     def fit(self, model, model_config, training: TrainingConfig, sequence_config, epochs: int | None = None,
             verbose: int = 0, callbacks=(), clock: EpochClock | None = None, fill_last_batch: bool = False):
         """`model.fit` on the training stream (order and crops drawn per epoch from `clock`),
-        with the masked loss; validation every epoch."""
+        with the masked loss; validation every epoch (of whole clips, or by windows as the
+        test is scored: `SequenceConfig.validate_on_windows`)."""
         family = family_for_config(model_config)
         if family.frozen_output:
             return fit_head(model, family.frozen_output, self.emotion, self.train_ids, self.val_ids, training,
                             sequence_config, epochs, verbose, callbacks, clock)
         vectors = family.inputs == "clip_vector"
         clock = clock or EpochClock()
+        windowed = (sequence_config.validate_on_windows and not vectors and sequence_config.window_hop > 0
+                    and sequence_config.crop_frames > 0)
         return model.fit(
             emotion_dataset(self.emotion, self.train_ids, sequence_config, vectors, training=True, seed=training.seed,
                             fill_last_batch=fill_last_batch, clock=clock),
-            validation_data=emotion_dataset(self.emotion, self.val_ids, sequence_config, vectors,
-                                            fill_last_batch=fill_last_batch),
+            validation_data=None if windowed else emotion_dataset(self.emotion, self.val_ids, sequence_config,
+                                                                  vectors, fill_last_batch=fill_last_batch),
             epochs=epochs or training.epochs,
             shuffle=False,  # emotion_dataset shuffles (seeded by epoch)
             verbose=verbose,
-            callbacks=[clock.callback(), *callbacks],
+            # The windowed scores are in the logs before any other callback reads them.
+            callbacks=[clock.callback(), *([WindowedValidation(self.emotion, self.val_ids, sequence_config)]
+                                           if windowed else []), *callbacks],
         )
 
 

@@ -133,3 +133,15 @@ def test_parts_on_other_features_of_the_same_clips_merge_when_the_splits_match(
     run(small_emotion_store, small_4q_labels, tmp_path / "c.json", *common, "--models", "prior")
     assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "c.json")]) == 1
     assert "parts of different tables" in capsys.readouterr().err
+
+
+def test_set_reaches_how_clips_are_cut_and_validated():
+    """`--set` takes the tagger's config fields and `SequenceConfig`'s (e.g. validate_on_windows)."""
+    from bench.emotion import table_rows, with_overrides
+
+    rows = [r for r in table_rows("pooled mean+std") if r.name == "mlp_lstm (default)"]
+    [row] = with_overrides(rows, {"spec_augment": 0.1, "validate_on_windows": True})
+    assert row.name == "mlp_lstm (default, spec_augment=0.1, validate_on_windows=true)"
+    assert row.config.spec_augment == 0.1 and row.sequences == {"validate_on_windows": True}
+    with pytest.raises(ValueError, match="no such field .*SequenceConfig's: crop_frames"):
+        with_overrides(rows, {"crop_frame": 100})

@@ -162,3 +162,36 @@ def test_mirrored_strategy_splits_each_global_batch_evenly(demo_store):
     assert line.startswith("REPLICA_BATCHES [[8, 8], [8, 8]]")
     known, expected = map(float, line.split("KNOWN_CELLS ")[1].split())
     assert known == expected
+
+
+def test_windowed_validation_scores_clips_as_the_test_does_and_early_stopping_keeps_its_best(demo_store, tmp_path):
+    """`validate_on_windows`: each epoch's validation is the mean logits of each clip's windows
+    (what the test report scores), under Keras' own names; the kept epoch is the best by it."""
+    import numpy as np
+    import pandas as pd
+    from keras_music.data.emotion import load_emotion_data
+    from keras_music.scoring import tagger_logits
+    from keras_music.training.common import load_run
+    from keras_music.training.emotion import WindowedValidation
+
+    out = tmp_path / "run"
+    training = TrainingConfig(epochs=5, batch_size=8, patience=5, min_epochs=0, seed=0, validation_fraction=0.2,
+                              test_fraction=0.2)
+    sequences = SequenceConfig(crop_frames=64, window_hop=32, batch_size=8, validate_on_windows=True)
+    train_emotion(str(demo_store), out, CNNLSTMConfig(conv_channels=(8, 16), lstm_units=16, head_units=16),
+                  sequences, training, verbose=0)
+    history = pd.read_csv(out / "history.csv")
+    assert {"val_loss", "val_macro_auc", "val_auc_happy"} <= set(history.columns)
+    model, config = load_run(out)
+    assert config["sequence_config"]["validate_on_windows"] is True
+    emotion, val_ids = load_emotion_data(str(demo_store)), config["splits"]["validation"]
+    logs = {}
+    check = WindowedValidation(emotion, val_ids, sequences)
+    check.set_model(model)
+    check.on_epoch_end(0, logs)
+    best = int(history["val_macro_auc"].idxmax())
+    assert logs["val_macro_auc"] == pytest.approx(history["val_macro_auc"][best], abs=1e-6)
+    assert logs["val_loss"] == pytest.approx(history["val_loss"][best], abs=1e-5)
+    logits, labels, mask = tagger_logits(model, emotion, val_ids, sequences)
+    bce = np.logaddexp(0, logits) - labels * logits
+    assert logs["val_loss"] == pytest.approx(float((bce * mask).sum() / mask.sum()), abs=1e-5)
