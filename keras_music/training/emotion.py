@@ -73,16 +73,19 @@ class WindowedValidation(keras.callbacks.Callback):
     unchanged. Replaces `model.fit`'s whole-clip validation (`SequenceConfig.validate_on_windows`)."""
 
     def __init__(self, emotion, clip_ids, sequence_config):
-        super().__init__()
-        self.emotion, self.clip_ids, self.sequence_config = emotion, list(clip_ids), sequence_config
-
-    def on_epoch_end(self, epoch, logs=None):
         from keras_music.losses import MaskedBinaryCrossentropy
         from keras_music.metrics import emotion_metrics
 
+        super().__init__()
+        self.emotion, self.clip_ids, self.sequence_config = emotion, list(clip_ids), sequence_config
+        self.loss = MaskedBinaryCrossentropy()
+        self.metrics = emotion_metrics(emotion.tags.tags)  # made once: new metrics retrace every epoch
+
+    def on_epoch_end(self, epoch, logs=None):
         logits, labels, mask = tagger_logits(self.model, self.emotion, self.clip_ids, self.sequence_config)
-        scores = {"loss": MaskedBinaryCrossentropy()(labels, logits, sample_weight=mask)}
-        for metric in emotion_metrics(self.emotion.tags.tags):
+        scores = {"loss": self.loss(labels, logits, sample_weight=mask)}
+        for metric in self.metrics:
+            metric.reset_state()
             metric.update_state(labels, logits, sample_weight=mask)
             scores[metric.name] = metric.result()
         if logs is not None:
