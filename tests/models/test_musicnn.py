@@ -175,3 +175,21 @@ def test_families_train_what_they_say_and_keep_musicnn_elsewhere():
     with np.load(weights_path("MSD_musicnn")) as trained:
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(lstm.get_layer("musicnn_midend_conv1").kernel),
                                       trained["midend_conv1/kernel"])
+
+
+def test_head_on_both_networks_concatenates_their_embeddings():
+    """`weights='MSD_musicnn+MTT_musicnn'`: both trained networks, frozen, side by side; the
+    frozen output is their two penultimate layers, concatenated in that order."""
+    from keras_music.models.musicnn_head import MusicnnHeadConfig, build_musicnn_head
+    from keras_music.training.frozen import split_at
+
+    model = build_musicnn_head(MusicnnHeadConfig(weights="MSD_musicnn+MTT_musicnn"), ["Q1", "Q2"], {"mel": 96})
+    assert {w.path.split("/")[0] for w in model.trainable_weights} == {"head_dense", "logits"}
+    front, _ = split_at(model, "musicnn_penultimate")
+    x = {"mel": np.random.default_rng(0).normal(size=(2, 187, 96)).astype("float32"),
+         "length": np.array([187, 150], "int32")}
+    single = [build_musicnn(weights).predict(x, verbose=0)["penultimate"] for weights in ("MSD_musicnn", "MTT_musicnn")]
+    np.testing.assert_allclose(np.asarray(front(x, training=False)), np.concatenate(single, axis=1), atol=1e-5)
+    for bad in ("MSD_musicnn+MSD_musicnn", "MSD_musicnn+", "msd"):
+        with pytest.raises(ValueError, match="joined by '\\+'"):
+            MusicnnHeadConfig(weights=bad)
