@@ -4,8 +4,9 @@
         --labels ../shared/datasets/mer4q/labels.csv --cv bench/results/emotion-4q-5fold.json
 
 It runs the documented flow on the 4Q clips: `extract --recipe musicnn` into a work store,
-`train --model musicnn_head` (musicnn's frozen MSD embedding and our head; the seeded
-artist split, early stopping on validation windows), `export`, and writes what ships to
+`train --model musicnn_head` with `CONFIG` (the frozen MSD and MTT musicnn embeddings side by
+side and our head; the seeded artist split, early stopping on validation windows), `export`,
+and writes what ships to
 `keras_music/pretrained/emotion_4q/`, replacing what was there only once everything
 succeeded: the model card (`MODEL_CARD.md`, scores read from the run's report and, with
 `--cv`, from a `bench.emotion` table) and `run/`, the trained run without its frozen front
@@ -37,6 +38,9 @@ from keras_music.config import DEFAULT_EMOTION_MODEL as DEFAULT_MODEL_DIR
 logger = logging.getLogger("keras_music.default_model")
 
 MODEL_NAME = "emotion_4q"
+# Both musicnn networks: on the 4Q artist folds (bench.emotion, 5 folds x 2 seeds) their
+# concatenated embeddings scored above the MSD embedding alone under the same head.
+WEIGHTS = "MSD_musicnn+MTT_musicnn"
 HEAD_WEIGHTS = "head.weights.h5"
 RUN_FILES = ("config.json", "report.json", "thresholds.json", HEAD_WEIGHTS)  # what `run/` ships
 
@@ -61,8 +65,8 @@ are the quadrants above the per-quadrant thresholds ({thresholds_source}).
 
 `musicnn_head` of keras_music {keras_music_version}: musicnn (Pons and Serra 2019, ISC
 licence, weights `{weights}` trained by its authors; ported to Keras 3 and checked against
-musicnn 0.1.0) frozen up to its 200-unit penultimate layer, under a head trained here
-({head}). Input contract: audio mixed to mono and resampled to 16 kHz (in the graph for
+musicnn 0.1.0) frozen up to the 200-unit penultimate layer ({frozen}), under a head trained
+here ({head}). Input contract: audio mixed to mono and resampled to 16 kHz (in the graph for
 WAV sent at another rate; `predict` resamples with soxr), musicnn's log-mel (96 bands,
 512-sample frames every 256), windows of {window} frames (3 s) every {hop} frames, a
 file's logits = the mean of its windows' logits. Embedding: `embeddings`, {width} values
@@ -94,17 +98,30 @@ Built {date} by `python -m keras_music.default_model`.
 """
 
 
-def cv_summary(path: Path, family: str = "musicnn_head") -> str:
-    """The family's row of a `bench.emotion` table (mean +- std over folds x seeds), one sentence."""
+def bench_row(config) -> str:
+    """The name `bench.emotion` gives the row of `config` (`musicnn_head (default)`, or with the
+    fields `--set` changed: `musicnn_head (default, weights="MSD_musicnn+MTT_musicnn")`)."""
+    from keras_music.models.registry import family_for_config
+
+    changed = [f"{f.name}={json.dumps(getattr(config, f.name))}" for f in dataclasses.fields(config)
+               if getattr(config, f.name) != f.default]
+    return f"{family_for_config(config).name} ({', '.join(['default', *changed])})"
+
+
+def cv_summary(path: Path, model: str | None = None) -> str:
+    """The row named `model` (default: the packaged config's, `bench_row`) of a `bench.emotion`
+    table (mean +- std over folds x seeds), one sentence."""
+    from keras_music.models.musicnn_head import MusicnnHeadConfig
+
+    model = model or bench_row(MusicnnHeadConfig(weights=WEIGHTS))
     try:
         table = json.loads(path.read_text())
-        rows = {row.get("key"): row for row in table["rows"]}
+        rows = {row["model"]: row for row in table["rows"]}
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"--cv {path}: not a bench.emotion result ({error}).") from None
-    if family not in rows:
-        raise ValueError(f"--cv {path}: no {family} row (rows: {sorted(r['model'] for r in table['rows'])}).")
-    row, setup = rows[family], table.get("setup", {})
-    model = row["model"]
+    if model not in rows:
+        raise ValueError(f"--cv {path}: no row {model!r} (rows: {sorted(rows)}).")
+    row, setup = rows[model], table.get("setup", {})
 
     def cell(key):
         return "n/a" if row.get(key) is None else f"{row[key]:.3f} ± {row.get(key + '_std') or 0:.3f}"
@@ -205,7 +222,7 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
     store = store or work / "store"
     summary = extract_folder(audio, store, RECIPES["musicnn"])
     print(f"store: {store} ({summary})")
-    config = MusicnnHeadConfig()
+    config = MusicnnHeadConfig(weights=WEIGHTS)
     training = dataclasses.replace(EMOTION_TRAINING, seed=seed)
     report = train_emotion(str(store), work / "run", config, FAMILY.sequence_config(), training, labels=str(labels))
     staging = work / "export"
@@ -220,13 +237,15 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
     card = CARD.format(
         name=MODEL_NAME, thresholds_source=metadata["thresholds_source"],
         keras_music_version=metadata["keras_music_version"], weights=config.weights,
+        frozen="two networks side by side, their penultimate layers concatenated" if "+" in config.weights
+        else "one network",
         head=f"dropout {config.dropout}, dense {config.head_units} + ReLU, 4 logits; Adam {config.learning_rate}",
         window=metadata["window_frames"], hop=metadata["window_hop_frames"], width=metadata["embedding_width"],
         train=len(run["splits"]["train"]), validation=len(run["splits"]["validation"]),
         test=len(run["splits"]["test"]), split_seed=training.split_seed, seed=seed,
         accuracy=score("accuracy"), macro_roc_auc=score("macro_roc_auc"), arousal=score("arousal_roc_auc"),
         valence=score("valence_roc_auc"), macro_f1=score("macro_f1"),
-        cv=cv_summary(cv, FAMILY.name) if cv else "No cross-validation table was given (`--cv`).",
+        cv=cv_summary(cv, bench_row(config)) if cv else "No cross-validation table was given (`--cv`).",
         date=datetime.date.today().isoformat())
     shipped = work / "package"
     shutil.rmtree(shipped, ignore_errors=True)
@@ -275,7 +294,7 @@ def main(argv=None) -> int:
     parser.add_argument("--audio", type=Path, required=True, help="The 4Q clips (../shared/datasets/mer4q/audio).")
     parser.add_argument("--labels", type=Path, required=True,
                         help="Their labels CSV, with metadata.csv (artists) beside it.")
-    parser.add_argument("--cv", type=Path, default=None, help="A bench.emotion JSON with a musicnn_head row.")
+    parser.add_argument("--cv", type=Path, default=None, help="A bench.emotion JSON with the packaged config's musicnn_head row (its scores go on the card).")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help=f"Default: {DEFAULT_MODEL_DIR}")
     parser.add_argument("--work", type=Path, default=None, help="Work folder (store, run). Default: a temporary one.")
     parser.add_argument("--store", type=Path, default=None,

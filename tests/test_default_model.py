@@ -7,21 +7,27 @@ import json
 
 import pytest
 
-from keras_music.default_model import cv_summary, install
+from keras_music.default_model import WEIGHTS, bench_row, cv_summary, install
+from keras_music.models.musicnn_head import MusicnnHeadConfig
 
 
-def test_cv_summary_reads_the_family_row_of_a_bench_table(tmp_path):
+def test_cv_summary_reads_the_packaged_configs_row_of_a_bench_table(tmp_path):
+    both = 'musicnn_head (default, weights="MSD_musicnn+MTT_musicnn")'
+    assert bench_row(MusicnnHeadConfig()) == "musicnn_head (default)"
+    assert bench_row(MusicnnHeadConfig(weights=WEIGHTS)) == both  # the packaged model's row
     table = {"setup": {"folds": 5, "seeds": [0, 1]}, "rows": [
         {"model": "prior (constant)", "key": "prior", "runs": 5, "accuracy": 0.25},
-        {"model": "musicnn_head (default)", "key": "musicnn_head", "runs": 10, "accuracy": 0.7412,
+        {"model": "musicnn_head (default)", "key": "musicnn_head", "runs": 10, "accuracy": 0.7},
+        {"model": both, "key": "musicnn_head", "runs": 10, "accuracy": 0.7412,
          "accuracy_std": 0.031, "macro_f1": 0.74, "macro_roc_auc": 0.91, "arousal_roc_auc": None}]}
     path = tmp_path / "cv.json"
     path.write_text(json.dumps(table))
     line = cv_summary(path)
-    assert "musicnn_head (default)" in line and "accuracy 0.741 ± 0.031" in line and "10 runs" in line
+    assert both in line and "accuracy 0.741 ± 0.031" in line and "10 runs" in line
     assert "arousal n/a" in line
-    with pytest.raises(ValueError, match="no cnn_lstm row"):
-        cv_summary(path, "cnn_lstm")
+    assert "accuracy 0.700 ± 0.000" in cv_summary(path, "musicnn_head (default)")
+    with pytest.raises(ValueError, match="no row 'cnn_lstm \\(default\\)'"):
+        cv_summary(path, "cnn_lstm (default)")
     path.write_text("not json")
     with pytest.raises(ValueError, match="not a bench.emotion result"):
         cv_summary(path)
