@@ -104,3 +104,16 @@ def test_spec_augment_masks_spans_inside_real_frames_in_training_only(tmp_path):
     np.testing.assert_allclose(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), atol=1e-6)
     with pytest.raises(ValueError, match="fraction"):
         SpecAugment(1.5)
+
+
+def test_mlp_lstm_default_variant_masks_spectrograms_and_the_papers_does_not():
+    """The default variant trains with SpecAugment (what measured best), the seed variant as the paper."""
+    from keras_music.models.mlp_lstm import DEFAULT_SPEC_AUGMENT
+
+    assert MLPLSTMConfig().spec_augment == DEFAULT_SPEC_AUGMENT > 0
+    assert MLPLSTMConfig(variant="seed").spec_augment == 0.0
+    assert MLPLSTMConfig(spec_augment=0.0).spec_augment == 0.0
+    default = REGISTRY["mlp_lstm"].build(MLPLSTMConfig(), TAGS, INPUTS, stats())
+    seed = REGISTRY["mlp_lstm"].build(MLPLSTMConfig(variant="seed"), TAGS, INPUTS, None)
+    assert "spec_augment" in {layer.name for layer in default.layers}
+    assert "spec_augment" not in {layer.name for layer in seed.layers}
