@@ -10,7 +10,7 @@ and writes what ships to
 `keras_music/pretrained/emotion_4q/`, replacing what was there only once everything
 succeeded: the model card (`MODEL_CARD.md`, scores read from the run's report and, with
 `--cv`, from a `bench.emotion` table) and `run/`, the trained run without its frozen front
-end (config.json, report.json, the head's weights `head.weights.h5`, 70 kB, and the
+end (config.json, report.json, the head's weights `head.weights.h5`, 122 kB, and the
 export's validation thresholds). The audio never enters the package, nor do musicnn's
 weights.
 
