@@ -4,7 +4,7 @@
         --labels ../shared/datasets/mer4q/labels.csv --cv bench/results/emotion-4q-5fold.json
 
 It runs the documented flow on the 4Q clips: `extract --recipe musicnn` into a work store,
-`train --model musicnn_head` with `CONFIG` (the frozen MSD and MTT musicnn embeddings side by
+`train --model musicnn_head` with `WEIGHTS` (the frozen MSD and MTT musicnn embeddings side by
 side and our head; the seeded artist split, early stopping on validation windows), `export`,
 and writes what ships to
 `keras_music/pretrained/emotion_4q/`, replacing what was there only once everything
@@ -294,7 +294,8 @@ def main(argv=None) -> int:
     parser.add_argument("--audio", type=Path, required=True, help="The 4Q clips (../shared/datasets/mer4q/audio).")
     parser.add_argument("--labels", type=Path, required=True,
                         help="Their labels CSV, with metadata.csv (artists) beside it.")
-    parser.add_argument("--cv", type=Path, default=None, help="A bench.emotion JSON with the packaged config's musicnn_head row (its scores go on the card).")
+    parser.add_argument("--cv", type=Path, default=None,
+                        help="A bench.emotion JSON with the packaged config's musicnn_head row (its scores go on the card).")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help=f"Default: {DEFAULT_MODEL_DIR}")
     parser.add_argument("--work", type=Path, default=None, help="Work folder (store, run). Default: a temporary one.")
     parser.add_argument("--store", type=Path, default=None,

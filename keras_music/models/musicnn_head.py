@@ -8,8 +8,9 @@ window logits. Inputs: the `musicnn` recipe's `mel` (16 kHz, 96 bands) and `leng
 
 `weights="MSD_musicnn+MTT_musicnn"` runs both trained networks side by side on the same
 mel and concatenates their embeddings (400 values): the two were trained on different tags
-(MSD's moods and genres, MTT's instruments and tempo), and on the 4Q artist folds the
-pair scored above either alone (`bench.emotion`; README).
+(MSD's moods and genres, MTT's instruments and tempo), and on the 4Q artist folds the pair
+scored above the MSD network alone (0.730 vs 0.724 accuracy, 0.929 vs 0.923 macro ROC-AUC;
+`bench.emotion`, README) at twice its compute. The packaged default model uses it.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def build_musicnn_head(config: MusicnnHeadConfig, tags: list[str], inputs: dict[
     check_musicnn_inputs(inputs, "musicnn_head")
     model_inputs = sequence_inputs(inputs)
     names = weight_names(config.weights)
-    # One network keeps the plain `musicnn_` layer names (those of the packaged default model).
+    # One network keeps the plain `musicnn_` layer names (those of runs made before `+` existed).
     prefixes = {names[0]: "musicnn_"} if len(names) == 1 else {
         name: f"musicnn_{name.split('_')[0].lower()}_" for name in names}
     embeddings = []
