@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from keras_music.config import RECIPES, FeatureRecipe
-from keras_music.data.extraction import extract_folder, find_audio
+from keras_music.data.extraction import extract_folder, find_audio, has_scheme
 from keras_music.progress import Progress
 
 logger = logging.getLogger("keras_music.extract")
@@ -79,10 +79,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     if beam_args and not args.runner:
         parser.error(f"unrecognized arguments: {' '.join(beam_args)} (Beam pipeline options need --runner)")
     args.beam_args = ["--runner", args.runner, *beam_args] if args.runner else []
-    if "://" in args.out:
+    if has_scheme(args.out):
         parser.error(f"--out {args.out}: the store is written through file paths (on a cluster, a folder every "
                      "worker mounts); a store on a remote filesystem is not supported.")
-    if "://" in str(args.audio_dir) and not args.runner:
+    if has_scheme(args.audio_dir) and not args.runner:
         parser.error(f"{args.audio_dir}: a remote folder needs the Beam pipeline (--runner), which reads any "
                      "filesystem Beam does.")
     args.out = Path(args.out)

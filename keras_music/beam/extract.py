@@ -37,7 +37,7 @@ from pathlib import Path
 
 from keras_music.beam import pipeline_options, require_beam, work_list
 from keras_music.config import FeatureRecipe, atomic_path, config_to_dict
-from keras_music.data.extraction import ExtractionSummary, extract_clip, find_audio, plan_extraction
+from keras_music.data.extraction import ExtractionSummary, extract_clip, find_audio, has_scheme, plan_extraction
 from keras_music.data.store import PENDING_SUFFIX, SHARD_DIR, FeatureStore, write_records
 
 beam = require_beam()
@@ -47,11 +47,6 @@ logger = logging.getLogger("keras_music.beam")
 FAILED = "failed"
 FAILURES_FILE = "beam-failures.jsonl"  # (file, reason) of the last Beam run, written by its commit step
 TODO_FILE = "beam-todo.jsonl"  # the run's (source, clip_id) list, read by the pipeline; removed after it
-
-
-def has_scheme(path: str) -> bool:
-    """`gs://bucket/x` and other Beam filesystems, as opposed to a local path."""
-    return "://" in str(path)
 
 
 def list_audio(audio_dir: str) -> list[str]:
@@ -194,7 +189,7 @@ def extract_with_beam(audio_dir: str, out: str | Path, recipe: FeatureRecipe, pi
     Returns the same summary as `extract_folder`: files found, already stored, written, and
     failed with the reason (the launcher's duplicates and the pipeline's `failed` output).
     """
-    if has_scheme(str(out)):
+    if has_scheme(out):
         raise ValueError(f"--out {out}: the Beam extractor writes the store through file paths (a folder every "
                          "worker mounts); a store on a remote filesystem is not supported.")
     options = pipeline_options(pipeline_args)  # a mistyped option fails before anything is written

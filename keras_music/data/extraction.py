@@ -88,9 +88,14 @@ class ExtractionSummary:
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
 
 
+def has_scheme(path) -> bool:
+    """`gs://bucket/x` and other Beam filesystems, as opposed to a local path."""
+    return "://" in str(path)
+
+
 def clip_id_of(source: str) -> str:
     """A clip's id: its file name without the extension (`a/b/song.mp3` and `gs://x/song.mp3` -> `song`)."""
-    name = source.rstrip("/").rsplit("/", 1)[-1] if "://" in source else os.path.basename(source)
+    name = source.rstrip("/").rsplit("/", 1)[-1] if has_scheme(source) else os.path.basename(source)
     return os.path.splitext(name)[0]
 
 
