@@ -70,6 +70,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from bench.publish import check_block, parse_overrides, publish
+from keras_music.config import field_changes
 from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
@@ -164,7 +165,7 @@ def with_overrides(rows: list[Row], overrides: dict) -> list[Row]:
     tagger's config nor `SequenceConfig` has is an error, naming the fields there are."""
     if not overrides:
         return rows
-    suffix = ", ".join(f"{field}={json.dumps(value)}" for field, value in overrides.items())
+    suffix = field_changes(overrides)
     out = []
     for row in rows:
         if row.config is None:

@@ -51,7 +51,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
 from bench.publish import parse_overrides, publish
-from keras_music.config import TrainingConfig
+from keras_music.config import TrainingConfig, field_changes
 from keras_music.data.genre import FEATURE_SETS, RAW_DURATION_COLUMN, load_genre_csv, song_keys, split_by_song
 from keras_music.data.splits import group_folds
 from keras_music.reports import classification_report
@@ -133,8 +133,8 @@ def mlp_name(overrides: dict) -> str:
     members, heads = config.ensemble_size, config.heads
     kind = (f"ensemble of {members}" if heads == 1 else f"{heads} heads in one network" if members == 1
             else f"ensemble of {members} x {heads} heads")
-    changed = [f"{k}={json.dumps(v)}" for k, v in overrides.items() if k not in ("heads", "ensemble_size")]
-    return f"keras_music MLP ({kind})" + (" " + ", ".join(changed) if changed else "")
+    changed = field_changes({k: v for k, v in overrides.items() if k not in ("heads", "ensemble_size")})
+    return f"keras_music MLP ({kind})" + (" " + changed if changed else "")
 
 
 def run_mlp(train, validation, test, feature_set, seed, overrides: dict | None = None) -> dict:

@@ -59,6 +59,12 @@ class TrainingConfig:
     test_fraction: float = 0.1
 
 
+def field_changes(changes: dict) -> str:
+    """`spec_augment=0.1, weights="MSD_musicnn+MTT_musicnn"`: changed config fields as benchmark
+    rows name them (`--set`), so the default model's builder finds its row by that name."""
+    return ", ".join(f"{field}={json.dumps(value)}" for field, value in changes.items())
+
+
 # Each task's training defaults (flags left unset take these).
 EMOTION_TRAINING = TrainingConfig(epochs=60, batch_size=16, patience=10, min_epochs=10,
                                   validation_fraction=0.15, test_fraction=0.15)

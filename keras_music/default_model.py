@@ -101,11 +101,12 @@ Built {date} by `python -m keras_music.default_model`.
 def bench_row(config) -> str:
     """The name `bench.emotion` gives the row of `config` (`musicnn_head (default)`, or with the
     fields `--set` changed: `musicnn_head (default, weights="MSD_musicnn+MTT_musicnn")`)."""
+    from keras_music.config import field_changes
     from keras_music.models.registry import family_for_config
 
-    changed = [f"{f.name}={json.dumps(getattr(config, f.name))}" for f in dataclasses.fields(config)
-               if getattr(config, f.name) != f.default]
-    return f"{family_for_config(config).name} ({', '.join(['default', *changed])})"
+    changed = field_changes({f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+                             if getattr(config, f.name) != f.default})
+    return f"{family_for_config(config).name} (default{', ' + changed if changed else ''})"
 
 
 def cv_summary(path: Path, model: str | None = None) -> str:
