@@ -131,10 +131,11 @@ def tagger_logits(model, emotion, clip_ids, sequence_config):
     from keras_music.data.emotion import emotion_dataset
 
     clip_ids = list(clip_ids)
+    call = inference(model)
     vectors = CLIP_VECTOR_INPUT in model.input  # a `clip_vector` family's model
     if vectors or not (sequence_config.window_hop and sequence_config.crop_frames):
         # A store streams clips in its own order: take labels from the same elements.
-        batches = [(np.asarray(inference(model)(inputs)), label.numpy(), mask.numpy())
+        batches = [(np.asarray(call(inputs)), label.numpy(), mask.numpy())
                    for inputs, label, mask in emotion_dataset(emotion, clip_ids, sequence_config, vectors)]
         logits, labels, masks = (np.concatenate(part) for part in zip(*batches))
         return logits, labels, masks
@@ -142,7 +143,7 @@ def tagger_logits(model, emotion, clip_ids, sequence_config):
     means = WindowMeans(len(clip_ids), len(emotion.tags.tags))
     for inputs, row in window_dataset(emotion.sequences(), clip_ids, sequence_config.crop_frames,
                                       sequence_config.window_hop, sequence_config.batch_size):
-        means.add(row.numpy(), inference(model)(inputs))
+        means.add(row.numpy(), call(inputs))
     return means.means(), rows.labels, rows.mask
 
 
