@@ -44,6 +44,11 @@ repeats>].json` (+ `.md`), or with `--models` `bench/results/parts/<that name>-<
 so that runs in parallel never overwrite each other; `--readme` fills the README block named
 after the file. `--merge` builds one table from the parts (it refuses parts of different
 data, protocol, folds, repeats, seeds or epochs, and a row found in two parts).
+
+Fits take minutes to hours, so every finished run goes at once into `<out>.progress.jsonl`
+beside the results file: a bench killed or stopped part way resumes when the same command is
+run again (it skips the runs in that file and says how many), and the file is deleted once the
+table is written. A progress file of other settings is an error, never mixed in.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
 from bench.publish import check_block, parse_overrides, publish
-from keras_music.config import field_changes
+from keras_music.config import atomic_path, field_changes
 from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
@@ -317,17 +322,85 @@ def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, arg
                              splits=(fold.train, fold.validation, fold.test))
 
 
-def run_row(row: Row, splits: list[Fold], emotion, vectors: dict, args, training) -> list[dict]:
-    """Every run of a row (splits x training seeds; baselines once per split), scores and seconds."""
+class Progress:
+    """The finished runs of a table not yet written, one JSON line each in `path`, so that the
+    same command resumes a killed bench where it stopped. The first line holds the command's
+    `settings`; a file of other settings is refused (ValueError naming what differs). A last
+    line cut short by a kill is dropped (that run runs again)."""
+
+    def __init__(self, path: Path, settings: dict):
+        self.path, self.done = path, {}
+        if path.exists():
+            lines = path.read_text().splitlines()
+            try:
+                found = json.loads(lines[0]) if lines else None
+            except json.JSONDecodeError:
+                found = None
+            if not isinstance(found, dict):
+                raise ValueError(f"{path}: not a progress file of bench.emotion (its first line is not its settings); "
+                                 "delete it to start the table again.")
+            differ = [key for key in sorted(set(found) | set(settings)) if found.get(key) != settings.get(key)]
+            if differ:
+                raise ValueError(f"{path} holds finished runs of other settings ("
+                                 + ", ".join(f"{key} {found.get(key)!r} there, {settings.get(key)!r} now"
+                                             for key in differ)
+                                 + "): run that command again to finish its table, or delete the file to start "
+                                   "this one.")
+            for line in lines[1:]:
+                try:
+                    run = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # cut short by a kill: that run runs again
+                self.done[self.key(run["row"], run["repeat"], run["fold"], run["seed"])] = run
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:  # the settings and the whole lines only
+            tmp.write_text("".join(json.dumps(line) + "\n" for line in [settings, *self.done.values()]))
+
+    @staticmethod
+    def key(row: str, repeat: int, fold: int, seed: int | None) -> tuple:
+        return row, repeat, fold, seed
+
+    def get(self, row: Row, fold: Fold, seed: int | None) -> dict | None:
+        """The finished run of `row` on `fold` with `seed`, without its row name; None if it has not run."""
+        run = self.done.get(self.key(row.name, fold.repeat, fold.fold, seed))
+        return None if run is None else {k: v for k, v in run.items() if k != "row"}
+
+    def add(self, row: Row, run: dict) -> None:
+        line = {"row": row.name, **run}
+        with self.path.open("a") as file:
+            file.write(json.dumps(line) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        self.done[self.key(row.name, run["repeat"], run["fold"], run["seed"])] = line
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def progress_path(out: Path) -> Path:
+    """Where the finished runs of the table `out` wait until it is written: beside it."""
+    return out.with_name(f"{out.stem}.progress.jsonl")
+
+
+def run_row(row: Row, splits: list[Fold], emotion, vectors: dict, args, training,
+            progress: Progress | None = None) -> list[dict]:
+    """Every run of a row (splits x training seeds; baselines once per split), scores and seconds;
+    runs already in `progress` are taken from it, and each new one is added to it."""
     runs = []
     for fold in splits:
         for seed in args.seeds if row.config is not None else [None]:
+            done = progress.get(row, fold, seed) if progress else None
+            if done is not None:
+                runs.append(done)
+                continue
             start = time.perf_counter()
             report = run_once(row, fold, seed, emotion, vectors, args, training)
             runs.append({"repeat": fold.repeat, "fold": fold.fold, "fold_seed": fold.fold_seed, "seed": seed,
                          "seconds": time.perf_counter() - start, "epochs": report.get("epochs_run"),
                          **{key: report.get(key) for key in SCORES},
                          "constant_predictions": report["constant_predictions"]})
+            if progress:
+                progress.add(row, runs[-1])
             logging.info("%s, repeat %d fold %d%s: test %s, %.1f s", row.name, fold.repeat, fold.fold,
                          "" if seed is None else f" seed {seed}", ", ".join(
                              f"{key} {report[key]:.3f}" for key in SCORES[:3] if report.get(key) is not None),
@@ -490,11 +563,15 @@ DATA_KEYS = ("data", "labels", "vectors")
 
 def split_digest(setup: dict) -> str:
     """A digest of the clip ids of every split a table's `setup` scores on (derived again from the data)."""
-    import hashlib
-
     training = dataclasses.replace(EMOTION_TRAINING, split_seed=setup["split_seed"])
     emotion = load_emotion_data(setup["data"], setup["labels"])
-    splits = evaluation_splits(emotion, training, setup["protocol"], setup["folds"], setup["repeats"])
+    return splits_digest(evaluation_splits(emotion, training, setup["protocol"], setup["folds"], setup["repeats"]))
+
+
+def splits_digest(splits: list[Fold]) -> str:
+    """A digest of the clip ids of `splits`: equal digests, the same clips on the same sides."""
+    import hashlib
+
     return hashlib.sha1(json.dumps([[f.repeat, f.fold, sorted(f.train), sorted(f.validation), sorted(f.test)]
                                     for f in splits]).encode()).hexdigest()
 
@@ -637,10 +714,20 @@ def main(argv=None) -> int:
                   "strata": None if tag_classes(emotion) is None else "quadrant" if is_4q(emotion.tags.tags) else "tag",
                   "test_clips": round(float(np.mean([len(fold.test) for fold in splits])))})
     where = machine()
-    results = [summarise(row, run_row(row, splits, emotion, vectors, args, training), where) for row in rows]
+    try:
+        progress = Progress(progress_path(out), {**setup, "models": args.models, "set": args.set,
+                                                  "splits": splits_digest(splits)})
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if progress.done:
+        total = sum(len(splits) * (len(args.seeds) if row.config is not None else 1) for row in rows)
+        logging.info("resuming: %d of %d runs already finished (%s)", len(progress.done), total, progress.path)
+    results = [summarise(row, run_row(row, splits, emotion, vectors, args, training, progress), where) for row in rows]
     part = {"models": args.models, "set": args.set, "date": datetime.date.today().isoformat(), "machine": where,
             "command": command(setup, args.models, args.set)}
     write(setup, [part], results, out, args.readme)
+    progress.remove()  # only now is the table written
     return 0
 
 

@@ -145,3 +145,47 @@ def test_set_reaches_how_clips_are_cut_and_validated():
     assert row.config.spec_augment == 0.1 and row.sequences == {"validate_on_windows": True}
     with pytest.raises(ValueError, match="no such field .*SequenceConfig's: crop_frames"):
         with_overrides(rows, {"crop_frame": 100})
+
+
+def test_a_killed_bench_resumes_from_its_finished_runs(small_emotion_store, small_4q_labels, tmp_path, monkeypatch,
+                                                       capsys, caplog):
+    """Every finished fit is in `<out>.progress.jsonl` at once; the same command skips those runs,
+    a cut-short last line runs again, other settings are refused, and the file goes with the table."""
+    import bench.emotion as bench
+
+    out, calls = tmp_path / "t.json", []
+    real_run_once = bench.run_once
+
+    def run_once_then_die(row, fold, *rest):
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # killed during the fifth run
+        calls.append((row.name, fold.fold))
+        return real_run_once(row, fold, *rest)
+
+    monkeypatch.setattr(bench, "run_once", run_once_then_die)
+    args = ["--data", str(small_emotion_store), "--labels", str(small_4q_labels), "--out", str(out), "--folds", "3",
+            "--models", "prior", "logistic"]
+    with pytest.raises(KeyboardInterrupt):
+        main(args)
+    progress = bench.progress_path(out)
+    assert not out.exists() and progress.name == "t.progress.jsonl"
+    lines = progress.read_text().splitlines()
+    assert len(lines) == 5 and json.loads(lines[0])["models"] == ["prior", "logistic"]  # settings + 4 runs
+    finished = [json.loads(line) for line in lines[1:]]
+    with progress.open("a") as file:
+        file.write(lines[4][: len(lines[4]) // 2])  # a fifth line cut short by the kill
+
+    monkeypatch.setattr(bench, "run_once", real_run_once)
+    assert main([*args[:-2], "prior"]) == 1  # other settings: refused, the file kept
+    assert "models ['prior', 'logistic'] there, ['prior'] now" in capsys.readouterr().err and progress.exists()
+
+    calls.clear()
+    monkeypatch.setattr(bench, "run_once", run_once_then_die)
+    with caplog.at_level("INFO"):
+        result = run(small_emotion_store, small_4q_labels, out, *args[6:])
+    assert "resuming: 4 of 6 runs already finished" in caplog.text
+    assert calls == [("logistic regression, pooled mean+std", 1), ("logistic regression, pooled mean+std", 2)]
+    prior, logistic = result["rows"]
+    assert prior["per_run"] == [{k: v for k, v in r.items() if k != "row"} for r in finished[:3]]
+    assert logistic["runs"] == 3 and logistic["per_run"][0] == {k: v for k, v in finished[3].items() if k != "row"}
+    assert not progress.exists()  # the table is written: nothing left to resume
