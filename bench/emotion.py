@@ -704,22 +704,20 @@ def main(argv=None) -> int:
         rows = select(table_rows(vector_kind, emotion.source is not None, emotion.recipe), args.models, args.data)
         rows = with_overrides(rows, overrides)
         splits = evaluation_splits(emotion, training, args.protocol, args.folds, args.repeats)
+        ids = emotion.tags.clip_ids
+        setup.update({"clips": len(ids), "tags": emotion.tags.tags, "vectors": vector_kind,
+                      "grouping": "artist" if any(g != c for c, g in emotion.groups.items()) else "clip",
+                      "strata": (None if tag_classes(emotion) is None
+                                 else "quadrant" if is_4q(emotion.tags.tags) else "tag"),
+                      "test_clips": round(float(np.mean([len(fold.test) for fold in splits])))})
+        # Before any embedding or fit: a progress file of other settings stops here.
+        progress = Progress(progress_path(out), {**setup, "models": args.models, "set": args.set,
+                                                  "splits": splits_digest(splits)})
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    ids = emotion.tags.clip_ids
     vectors = baseline_vectors(rows, emotion)
-    setup.update({"clips": len(ids), "tags": emotion.tags.tags, "vectors": vector_kind,
-                  "grouping": "artist" if any(g != c for c, g in emotion.groups.items()) else "clip",
-                  "strata": None if tag_classes(emotion) is None else "quadrant" if is_4q(emotion.tags.tags) else "tag",
-                  "test_clips": round(float(np.mean([len(fold.test) for fold in splits])))})
     where = machine()
-    try:
-        progress = Progress(progress_path(out), {**setup, "models": args.models, "set": args.set,
-                                                  "splits": splits_digest(splits)})
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     if progress.done:
         total = sum(len(splits) * (len(args.seeds) if row.config is not None else 1) for row in rows)
         logging.info("resuming: %d of %d runs already finished (%s)", len(progress.done), total, progress.path)
