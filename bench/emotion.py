@@ -322,6 +322,11 @@ def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, arg
                              splits=(fold.train, fold.validation, fold.test))
 
 
+def differing_keys(one: dict, other: dict) -> list[str]:
+    """The keys, sorted, whose values differ between `one` and `other` (a key one lacks counts as None)."""
+    return [key for key in sorted(set(one) | set(other)) if one.get(key) != other.get(key)]
+
+
 class Progress:
     """The finished runs of a table not yet written, one JSON line each in `path`, so that the
     same command resumes a killed bench where it stopped. The first line holds the command's
@@ -339,7 +344,7 @@ class Progress:
             if not isinstance(found, dict):
                 raise ValueError(f"{path}: not a progress file of bench.emotion (its first line is not its settings); "
                                  "delete it to start the table again.")
-            differ = [key for key in sorted(set(found) | set(settings)) if found.get(key) != settings.get(key)]
+            differ = differing_keys(found, settings)
             if differ:
                 raise ValueError(f"{path} holds finished runs of other settings ("
                                  + ", ".join(f"{key} {found.get(key)!r} there, {settings.get(key)!r} now"
@@ -589,8 +594,7 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
         payloads.append((path, payload))
     first_path, first = payloads[0]
     for path, payload in payloads[1:]:
-        differ = [key for key in sorted(set(first["setup"]) | set(payload["setup"]))
-                  if first["setup"].get(key) != payload["setup"].get(key)]
+        differ = differing_keys(first["setup"], payload["setup"])
         if differ and set(differ) <= set(DATA_KEYS) and split_digest(payload["setup"]) == split_digest(first["setup"]):
             differ = []
         if differ:
