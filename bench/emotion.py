@@ -76,6 +76,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bench.publish import check_block, parse_overrides, publish
 from keras_music.config import atomic_path, field_changes
+from keras_music.data.emotion import ALIASES as DATA_ALIASES
 from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
@@ -555,7 +556,8 @@ def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: P
         changed = re.sub(r", [a-z_]+=.*\)$", ")", name)  # and a `--set` row right after the row it changes
         return order.index(changed) + 0.5 if changed in order else len(order)
 
-    rows = sorted(rows, key=place)
+    # Baselines of several data sit in the order of their data's names, whatever the parts' order.
+    rows = sorted(rows, key=lambda row: (place(row), re.findall(r"\[([^\]]*)\]$", row["model"])))
     meta, reference_rows = describe(setup, parts), references(setup)
     publish(out.stem, {"meta": meta, "setup": setup, "parts": parts, "rows": rows, "references": reference_rows},
             markdown(rows, reference_rows, meta), out, readme)
@@ -581,6 +583,15 @@ def splits_digest(splits: list[Fold]) -> str:
                                     for f in splits]).encode()).hexdigest()
 
 
+def data_name(data: str) -> str:
+    """`--data` as a table names it: a path to a built-in dataset (`../shared/datasets/mer4q`) by its
+    alias (`mer4q`), so parts run with either spelling count as the same data."""
+    for alias, path in DATA_ALIASES.items():
+        if data == alias or (Path(data).exists() and path.exists() and Path(data).resolve() == path.resolve()):
+            return alias
+    return data
+
+
 def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
     """`(setup, parts, rows)` of one table from result files that ran different rows of it.
 
@@ -602,7 +613,7 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
                              + ", ".join(f"{key} {payload['setup'].get(key)!r} vs {first['setup'].get(key)!r}"
                                          for key in differ)
                              + "; merge only runs of the same data, protocol, folds, repeats, seeds and epochs.")
-    datas = list(dict.fromkeys(payload["setup"]["data"] for _, payload in payloads))
+    datas = list(dict.fromkeys(data_name(payload["setup"]["data"]) for _, payload in payloads))
     short = {d: Path(d).name or d for d in datas}
     if len(set(short.values())) < len(datas):
         short = {d: d for d in datas}
@@ -610,7 +621,7 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
     for path, payload in payloads:
         for row in payload["rows"]:
             if len(datas) > 1 and row["key"] in BASELINES:  # a baseline of each data: say which
-                row = {**row, "model": f"{row['model']} [{short[payload['setup']['data']]}]"}
+                row = {**row, "model": f"{row['model']} [{short[data_name(payload['setup']['data'])]}]"}
             if row["model"] in source:
                 raise ValueError(f"row {row['model']!r} is in both {source[row['model']]} and {path}; "
                                  "give each row to one part.")

@@ -125,10 +125,14 @@ def test_parts_on_other_features_of_the_same_clips_merge_when_the_splits_match(
     assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "m.json")]) == 0
     merged = json.loads((tmp_path / "m.json").read_text())
     assert [r["model"] for r in merged["rows"]] == [
-        "prior (constant) [store4q]", "logistic regression, pooled mean+std [store4q]",
-        "logistic regression, pooled mean+std [store]",
+        "prior (constant) [store4q]", "logistic regression, pooled mean+std [store]",
+        "logistic regression, pooled mean+std [store4q]",
         "musicnn probe (MTT_musicnn embedding, our port): logistic regression"]
     assert " + " in merged["setup"]["data"] and "checked clip by clip" in merged["meta"]
+    # The parts' order does not change the table's.
+    assert main(["--merge", str(tmp_path / "b.json"), str(tmp_path / "a.json"), "--out", str(tmp_path / "r.json")]) == 0
+    assert [r["model"] for r in json.loads((tmp_path / "r.json").read_text())["rows"]] == \
+        [r["model"] for r in merged["rows"]]
     # Other clips: refused, naming the difference.
     run(small_emotion_store, small_4q_labels, tmp_path / "c.json", *common, "--models", "prior")
     assert main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "c.json")]) == 1
@@ -189,3 +193,15 @@ def test_a_killed_bench_resumes_from_its_finished_runs(small_emotion_store, smal
     assert prior["per_run"] == [{k: v for k, v in r.items() if k != "row"} for r in finished[:3]]
     assert logistic["runs"] == 3 and logistic["per_run"][0] == {k: v for k, v in finished[3].items() if k != "row"}
     assert not progress.exists()  # the table is written: nothing left to resume
+
+
+def test_a_dataset_named_by_its_alias_or_its_path_is_one_data(tmp_path, monkeypatch):
+    import bench.emotion as bench_emotion
+
+    (tmp_path / "mer4q").mkdir()
+    (tmp_path / "x").mkdir()
+    monkeypatch.setattr(bench_emotion, "DATA_ALIASES", {"mer4q": tmp_path / "mer4q"})
+    assert bench_emotion.data_name("mer4q") == "mer4q"
+    assert bench_emotion.data_name(str(tmp_path / "x" / ".." / "mer4q")) == "mer4q"
+    assert bench_emotion.data_name(str(tmp_path)) == str(tmp_path)
+    assert bench_emotion.data_name("no/such/store") == "no/such/store"
