@@ -94,7 +94,8 @@ PROTOCOL_DEFAULTS = {"artist": {"folds": 1, "repeats": 1}, "literature": {"folds
 BASELINES = {"prior": "prior (constant)", "logistic": "logistic regression, {vectors}"}
 # The pretrained peer users reach for: musicnn's penultimate layer, mean + std over 3 s patches, and a
 # logistic-regression probe; on data of the musicnn recipe only (`--data` a store of `--recipe musicnn`).
-PROBES = {"musicnn_probe_mtt": "MTT_musicnn", "musicnn_probe_msd": "MSD_musicnn"}
+PROBES = {"musicnn_probe_mtt": "MTT_musicnn", "musicnn_probe_msd": "MSD_musicnn",
+          "musicnn_probe_both": "MSD_musicnn+MTT_musicnn"}  # the probe beside musicnn_head's two networks
 PROBE_NAME = "musicnn probe ({weights} embedding, our port): logistic regression"
 PROBE_CS = (0.001, 0.01, 0.1, 1.0)  # C of the logistic regressions, chosen by inner grouped 3-fold CV
 ANY_RECIPE = object()  # table_rows without data: every row
@@ -281,17 +282,22 @@ def baseline_probabilities(key: str, x_train, y_train, m_train, x_test, groups) 
 def musicnn_embeddings(emotion, clip_ids, weights: str) -> dict[str, np.ndarray]:
     """Each clip's musicnn embedding as users of musicnn compute it: the penultimate layer on 3 s
     patches every 3 s (`training.frozen.window_embeddings`; musicnn drops a clip's last partial
-    patch, the window rule adds one ending at the clip's end), mean and std over them."""
+    patch, the window rule adds one ending at the clip's end), mean and std over them; with
+    several networks (`MSD_musicnn+MTT_musicnn`), each one's, concatenated."""
     import keras
 
     from keras_music.models.musicnn import PATCH_FRAMES, build_musicnn
+    from keras_music.models.musicnn_head import weight_names
     from keras_music.training.frozen import window_embeddings
 
-    musicnn = build_musicnn(weights)
-    front = keras.Model(musicnn.inputs, musicnn.get_layer("penultimate").output, name=f"{weights}_penultimate")
-    windows = window_embeddings(front, emotion, clip_ids, SequenceConfig(crop_frames=PATCH_FRAMES,
-                                                                         window_hop=PATCH_FRAMES))
-    return {c: np.concatenate([w.mean(axis=0), w.std(axis=0)]) for c, w in windows.items()}
+    pooled = []
+    for name in weight_names(weights):
+        musicnn = build_musicnn(name)
+        front = keras.Model(musicnn.inputs, musicnn.get_layer("penultimate").output, name=f"{name}_penultimate")
+        windows = window_embeddings(front, emotion, clip_ids, SequenceConfig(crop_frames=PATCH_FRAMES,
+                                                                             window_hop=PATCH_FRAMES))
+        pooled.append({c: np.concatenate([w.mean(axis=0), w.std(axis=0)]) for c, w in windows.items()})
+    return {c: np.concatenate([vectors[c] for vectors in pooled]) for c in clip_ids}
 
 
 def baseline_vectors(rows: list[Row], emotion) -> dict[str, dict[str, np.ndarray]]:

@@ -111,6 +111,22 @@ def test_musicnn_rows_run_on_a_musicnn_store_only(musicnn_store, small_emotion_s
                  str(tmp_path / "x.json"), "--models", "musicnn_probe_msd"]) == 1  # not a musicnn store
 
 
+def test_the_two_network_probe_joins_each_networks_pooled_embedding(musicnn_store):
+    import numpy as np
+
+    from bench.emotion import musicnn_embeddings
+    from keras_music.data.emotion import load_emotion_data
+
+    emotion = load_emotion_data(musicnn_store / "store", labels=musicnn_store / "labels.csv")
+    ids = emotion.tags.clip_ids[:3]
+    msd, mtt = (musicnn_embeddings(emotion, ids, w) for w in ("MSD_musicnn", "MTT_musicnn"))
+    both = musicnn_embeddings(emotion, ids, "MSD_musicnn+MTT_musicnn")
+    assert list(both) == ids and all(both[c].shape == (800,) for c in ids)
+    for c in ids:
+        np.testing.assert_array_equal(both[c], np.concatenate([msd[c], mtt[c]]))
+    assert not np.allclose(msd[ids[0]], mtt[ids[0]])
+
+
 @pytest.mark.slow
 def test_parts_on_other_features_of_the_same_clips_merge_when_the_splits_match(
         musicnn_store, small_emotion_store, small_4q_labels, tmp_path, capsys):
