@@ -625,9 +625,10 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
         short = {d: d for d in datas}
     rows, source = [], {}
     for path, payload in payloads:
+        label = short[data_name(payload["setup"]["data"])]
         for row in payload["rows"]:
             if len(datas) > 1 and row["key"] in BASELINES:  # a baseline of each data: say which
-                row = {**row, "model": f"{row['model']} [{short[data_name(payload['setup']['data'])]}]"}
+                row = {**row, "model": f"{row['model']} [{label}]"}
             if row["model"] in source:
                 raise ValueError(f"row {row['model']!r} is in both {source[row['model']]} and {path}; "
                                  "give each row to one part.")
