@@ -605,8 +605,12 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
     (checked by deriving them again); their baseline rows are named after their data."""
     payloads = []
     for path in paths:
-        payload = json.loads(Path(path).read_text())
-        if "setup" not in payload:
+        try:
+            payload = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: not readable as a bench.emotion result ({type(error).__name__}: {error}).") \
+                from None
+        if not isinstance(payload, dict) or "setup" not in payload:
             raise ValueError(f"{path}: no 'setup' in it; it is not a result of this bench.emotion (re-run it).")
         payloads.append((path, payload))
     first_path, first = payloads[0]

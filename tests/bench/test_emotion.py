@@ -221,3 +221,12 @@ def test_a_dataset_named_by_its_alias_or_its_path_is_one_data(tmp_path, monkeypa
     assert bench_emotion.data_name(str(tmp_path / "x" / ".." / "mer4q")) == "mer4q"
     assert bench_emotion.data_name(str(tmp_path)) == str(tmp_path)
     assert bench_emotion.data_name("no/such/store") == "no/such/store"
+
+
+def test_merge_names_a_part_it_cannot_read(tmp_path, capsys):
+    (tmp_path / "cut.json").write_text('{"setup": {"data"')
+    (tmp_path / "folder.json").mkdir()
+    for bad in ("cut.json", "folder.json"):
+        assert main(["--merge", str(tmp_path / bad), "--out", str(tmp_path / "m.json")]) == 1
+        assert f"{tmp_path / bad}: not readable as a bench.emotion result" in capsys.readouterr().err
+    assert not (tmp_path / "m.json").exists()
