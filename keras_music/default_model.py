@@ -291,7 +291,8 @@ def install(built: Path, out: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m keras_music.default_model", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--audio", type=Path, required=True, help="The 4Q clips (../shared/datasets/mer4q/audio).")
     parser.add_argument("--labels", type=Path, required=True,
                         help="Their labels CSV, with metadata.csv (artists) beside it.")

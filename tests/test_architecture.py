@@ -104,3 +104,20 @@ def test_package_never_imports_tuning_or_bench(module):
     bad = [f"{a} imports {b}" for a, targets in import_graph().items() if a.split(".")[0] == module
            for b in targets if b.split(".")[0] in above]
     assert not bad, "\n".join(bad)
+
+
+# CLIs whose `--help` and argument errors must answer without starting TensorFlow (whose C++
+# start-up lines TF 2.21 prints whatever TF_CPP_MIN_LOG_LEVEL says). `train` is not among
+# them: its `--model` choices come from the registry, whose builders import Keras.
+LIGHT_CLIS = ("evaluate", "export", "predict", "extract", "doctor", "default_model")
+
+
+def test_light_clis_import_without_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys\n" + "".join(f"import keras_music.{cli}\n" for cli in LIGHT_CLIS)
+            + "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"importing the CLIs {LIGHT_CLIS} started: {result.stdout.strip()}"
