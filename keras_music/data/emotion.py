@@ -132,12 +132,15 @@ def _read_store(path: Path, labels: str | None) -> EmotionData:
 @dataclasses.dataclass(frozen=True)
 class DatasetReader:
     """One on-disk layout `load_emotion_data` accepts: `recognise(path)` says whether a folder
-    has this layout, `load(path, labels)` reads it; `layout` describes it in error messages."""
+    has this layout, `load(path, labels)` reads it; `layout` describes it in error messages.
+    Only a layout with `takes_labels` reads a separate labels CSV; the others bring their own,
+    so `labels=` there is an error rather than silently ignored."""
 
     name: str
     layout: str
     recognise: typing.Callable[[Path], bool]
     load: typing.Callable[[Path, str | None], EmotionData]
+    takes_labels: bool = False
 
 
 READERS = [
@@ -146,7 +149,8 @@ READERS = [
     DatasetReader("npz", "a folder with labels.csv + features/*.npz",
                   lambda path: (path / "features").is_dir(), _read_npz_folder),
     DatasetReader("store", "a feature store folder (recipe.json + shards/, from keras_music.extract)",
-                  lambda path: (path / "recipe.json").is_file() and (path / SHARD_DIR).is_dir(), _read_store),
+                  lambda path: (path / "recipe.json").is_file() and (path / SHARD_DIR).is_dir(), _read_store,
+                  takes_labels=True),
 ]
 ALIASES = {"mer4q": SHARED_DATASETS / "mer4q", "cal500": SHARED_DATASETS / "cal500"}  # plus "demo"
 
@@ -159,6 +163,9 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
     """Features + tags for `--data` (see the module docstring): an alias, or a folder one reader of
     `READERS` recognises (exactly one must)."""
     if data == "demo":
+        if labels:
+            raise ValueError(f"--labels {str(labels)!r} with --data 'demo': the demo brings its own labels; a "
+                             "labels CSV goes with a feature store (--data STORE from keras_music.extract).")
         store_path, labels_path = demo_store()
         return dataclasses.replace(_read_store(store_path, str(labels_path)), description="demo")
     path = ALIASES.get(data, Path(data))
@@ -170,7 +177,11 @@ def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
     if len(matches) > 1:
         raise ValueError(f"--data {data!r}: {str(path)!r} looks like several layouts at once "
                          f"({', '.join(reader.name for reader in matches)}); keep one.")
-    return matches[0].load(path, labels)
+    reader = matches[0]
+    if labels and not reader.takes_labels:
+        raise ValueError(f"--labels {str(labels)!r} with --data {data!r}: {str(path)!r} is {reader.layout}, which "
+                         "brings its own labels; a labels CSV goes with a feature store (from keras_music.extract).")
+    return reader.load(path, labels)
 
 
 def emotion_dataset(emotion: EmotionData, clip_ids, sequence_config, vectors: bool, training: bool = False,

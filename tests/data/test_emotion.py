@@ -51,3 +51,14 @@ def test_store_with_4q_style_labels_keeps_artist_groups_and_quadrant_tags(small_
     alone = tmp_path / "labels.csv"  # no metadata.csv beside it: each clip its own group, as before
     alone.write_text(small_4q_labels.read_text())
     assert load_emotion_data(str(small_emotion_store), labels=str(alone)).groups[ids[0]] == ids[0]
+
+
+def test_labels_are_refused_where_the_data_brings_its_own(tmp_path):
+    """`--labels` reads a CSV only for a feature store; elsewhere it would be silently ignored and
+    the run trained on other tags than the user asked for, so it is an error naming both."""
+    with pytest.raises(ValueError, match=r"--labels 'my\.csv' with --data 'demo': the demo brings its own"):
+        load_emotion_data("demo", labels="my.csv")
+    folder = str(npz_folder(tmp_path / "clips"))
+    with pytest.raises(ValueError, match=r"is a folder with labels\.csv \+ features/\*\.npz, which brings its own"):
+        load_emotion_data(folder, labels="my.csv")
+    assert [reader.name for reader in READERS if reader.takes_labels] == ["store"]
