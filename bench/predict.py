@@ -26,7 +26,9 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_music.tf_logging import import_tensorflow  # noqa: E402
+
+import_tensorflow()  # before anything below loads TensorFlow: keeps its C++ start-up lines out
 
 import numpy as np
 

@@ -34,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 from keras_music.config import DEFAULT_EMOTION_MODEL as DEFAULT_MODEL_DIR
+from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.default_model")
 
@@ -305,6 +306,7 @@ def main(argv=None) -> int:
                              "store reused by path also reuses the cached musicnn windows). Default: in --work.")
     parser.add_argument("--seed", type=int, default=0, help="Training seed. Default: 0.")
     args = parser.parse_args(argv)
+    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     for path in (args.audio, args.labels, *([args.cv] if args.cv else [])):
         if not path.exists():

@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import os
 import platform
 import sys
 import tempfile
 from pathlib import Path
 
 from keras_music import __version__
+from keras_music.tf_logging import import_tensorflow
 
 # (format, subtype, extension) written and decoded back; libsndfile >= 1.1 writes MP3, >= 1.0.29 Opus.
 FORMATS = [("WAV", "PCM_16", "wav"), ("WAV", "PCM_24", "wav"), ("FLAC", "PCM_16", "flac"),
@@ -164,7 +164,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="Print one JSON object instead of the text report.")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     report = {"versions": versions(), "decoders": decoders(), "pretrained": pretrained()}
     if report["versions"].get("tensorflow"):
         report["devices"] = devices()

@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 
 from keras_music.data.genre import GenreDataError
 from keras_music.training.common import load_run, run_features
+from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.evaluate")
 
@@ -96,7 +96,7 @@ def evaluate_emotion(run_dir: str | Path, data: str, labels: str | None = None, 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.reports import format_classification_report
 

@@ -55,6 +55,7 @@ import numpy as np
 
 from keras_music import __version__
 from keras_music.training.common import load_run, run_features
+from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.export")
 
@@ -444,7 +445,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=None, help="Emotion: data holding the run's validation clips, for "
                         "threshold tuning. Default: the run's --data.")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         path = export_run(args.model, args.name, args.base_dir, args.version, args.data)

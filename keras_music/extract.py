@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -34,6 +33,7 @@ from pathlib import Path
 from keras_music.config import RECIPES, FeatureRecipe
 from keras_music.data.extraction import extract_folder, find_audio, has_scheme
 from keras_music.progress import Progress
+from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.extract")
 
@@ -108,7 +108,7 @@ def recipe_from_args(args) -> FeatureRecipe:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.data.store import FeatureStore, StoreError
 

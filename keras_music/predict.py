@@ -54,6 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_music.tf_logging import import_tensorflow
+
 logger = logging.getLogger("keras_music.predict")
 
 
@@ -580,7 +582,7 @@ def main(argv=None) -> int:
         if getattr(args, flag) is not None:
             print(f"warning: --{flag} is deprecated and ignored; files are scored with the model's training window "
                   "and hop (see --help).", file=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.config import atomic_path
     from keras_music.progress import Progress

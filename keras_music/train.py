@@ -16,11 +16,12 @@ import argparse
 import dataclasses
 import datetime
 import logging
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the registry imports TensorFlow: keep its C++ chatter out
+from keras_music.tf_logging import import_tensorflow  # noqa: E402
+
+import_tensorflow()  # before anything below loads TensorFlow: keeps its C++ start-up lines out
 
 from keras_music.config import EMOTION_TRAINING, GENRE_TRAINING
 from keras_music.data.genre import FEATURE_SETS
@@ -119,7 +120,6 @@ def searched_configs(args, model_config, training):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.data.genre import GenreDataError
     from keras_music.data.store import StoreError

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Layer of each module (longest matching prefix wins). A module may import its own layer
 # or lower ones; a new module must be given a layer here (and in ARCHITECTURE.md).
 LAYERS = {
-    "keras_music": 0, "keras_music.config": 0, "keras_music.progress": 0,
+    "keras_music": 0, "keras_music.config": 0, "keras_music.progress": 0, "keras_music.tf_logging": 0,
     "keras_music.data": 1, "keras_music.audio": 1, "keras_music.features": 1,
     "keras_music.losses": 1, "keras_music.metrics": 1, "keras_music.reports": 1,
     "keras_music.models": 2, "keras_music.scoring": 2,
@@ -106,9 +106,9 @@ def test_package_never_imports_tuning_or_bench(module):
     assert not bad, "\n".join(bad)
 
 
-# CLIs whose `--help` and argument errors must answer without starting TensorFlow (whose C++
-# start-up lines TF 2.21 prints whatever TF_CPP_MIN_LOG_LEVEL says). `train` is not among
-# them: its `--model` choices come from the registry, whose builders import Keras.
+# CLIs whose `--help` and argument errors must answer without starting TensorFlow (fast; they
+# start it with `tf_logging.import_tensorflow` once the arguments are good). `train` is not
+# among them: its `--model` choices come from the registry, whose builders import Keras.
 LIGHT_CLIS = ("evaluate", "export", "predict", "extract", "doctor", "default_model")
 
 

@@ -29,7 +29,9 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the registry imports TensorFlow: keep its C++ chatter out
+from keras_music.tf_logging import import_tensorflow  # noqa: E402
+
+import_tensorflow()  # before anything below loads TensorFlow: keeps its C++ start-up lines out
 
 from keras_music.models.registry import MODEL_CHOICES, family_from_flags
 
@@ -152,7 +154,6 @@ def results_table(trials, objective: str, names: list[str]) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.config import save_json
     from keras_music.data.store import StoreError

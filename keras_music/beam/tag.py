@@ -36,6 +36,7 @@ from keras_music.beam import pipeline_options, require_beam, work_list
 beam = require_beam()
 
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference  # noqa: E402
+from keras_music.tf_logging import import_tensorflow
 
 FAILED = "failed"
 
@@ -217,7 +218,6 @@ def main(argv=None) -> int:
     import csv
     import io
     import json
-    import os
     import sys
 
     from keras_music.predict import expand
@@ -243,7 +243,7 @@ def main(argv=None) -> int:
         parser.error(f"--chunk-seconds must be at least 60 (got {args.chunk_seconds}).")
     if Path(args.out).exists():
         parser.error(f"--out {args.out} exists; the pipeline writes a new file (give another --out).")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     files, failed = expand(args.paths)
     try:

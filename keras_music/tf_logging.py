@@ -1,0 +1,94 @@
+"""Start TensorFlow without its C++ start-up chatter.
+
+TensorFlow 2.18+ logs through absl, and absl writes every line logged before
+`absl::InitializeLog()` to stderr, INFO included, whatever `TF_CPP_MIN_LOG_LEVEL` says
+(abseil/abseil-cpp#1718): `WARNING: All log messages before absl::InitializeLog() ...`, then
+oneDNN and "Could not find cuda drivers" lines, once per TensorFlow shared library. The
+commands therefore load TensorFlow through `import_tensorflow`, which captures stderr (the file
+descriptor: the lines come from C++) while the libraries load and passes on every line except
+absl lines below `TF_CPP_MIN_LOG_LEVEL` (default 2: errors and Python output still show).
+`TF_CPP_MIN_LOG_LEVEL=0` turns the capture off and shows everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+import tempfile
+
+DEFAULT_LEVEL = "2"  # TensorFlow's scale: 0 all, 1 no INFO, 2 no WARNING either, 3 no ERROR either
+SEVERITY = {"I": 0, "W": 1, "E": 2, "F": 3}
+ABSL_LINE = re.compile(r"^([IWEF])\d{4} [\d:.]+\s+\d+\s+\S+:\d+\] ")  # before init the seconds are epoch seconds
+ABSL_BANNER = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+
+
+def min_level() -> int:
+    """`TF_CPP_MIN_LOG_LEVEL` as a number (set to the default first if unset)."""
+    value = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", DEFAULT_LEVEL)
+    try:
+        return int(value)
+    except ValueError:
+        return int(DEFAULT_LEVEL)
+
+
+def filter_startup_lines(text: str, level: int) -> str:
+    """`text` without the absl lines that `level` (TF_CPP_MIN_LOG_LEVEL) hides, nor absl's
+    "before InitializeLog" banner when anything is hidden; every other line is kept as is."""
+    if level <= 0:
+        return text
+    kept = []
+    for line in text.splitlines(keepends=True):
+        if line.rstrip("\r\n") == ABSL_BANNER:
+            continue
+        match = ABSL_LINE.match(line)
+        if match and SEVERITY[match.group(1)] < level:
+            continue
+        kept.append(line)
+    return "".join(kept)
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow once, with its start-up lines filtered by `TF_CPP_MIN_LOG_LEVEL`.
+
+    A no-op when TensorFlow is already loaded. A missing or broken TensorFlow raises nothing
+    here: the caller's own `import` raises it again where it has its own message (`doctor`)."""
+    import_filtered("tensorflow")
+
+
+def import_filtered(module: str) -> None:
+    """Import `module` with file descriptor 2 captured, then write back what
+    `filter_startup_lines` keeps (Python output included, in order)."""
+    level = min_level()
+    if module in sys.modules:
+        return
+    if level <= 0:
+        _try_import(module)
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to guard
+        _try_import(module)
+        return
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        os.dup2(captured.fileno(), 2)
+        try:
+            _try_import(module)
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = filter_startup_lines(captured.read().decode("utf-8", errors="replace"), level)
+            if text:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+
+def _try_import(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception:  # noqa: BLE001  (a missing or broken module is the caller's to report)
+        pass

@@ -1,0 +1,61 @@
+"""TensorFlow's C++ start-up lines: filtered by TF_CPP_MIN_LOG_LEVEL, everything else kept."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from keras_music.tf_logging import ABSL_BANNER, filter_startup_lines
+
+REPO = Path(__file__).resolve().parents[1]
+INFO = "I0000 00:00:1796159262.785838   19320 port.cc:153] oneDNN custom operations are on.\n"
+WARN = "W0000 00:00:1796159262.786890   19320 gpu.cc:31] a warning\n"
+ERROR = "E0000 00:00:1796159176.812400   19124 cuda_platform.cc:52] failed call to cuInit\n"
+PYTHON = "/x/y.py:3: UserWarning: numpy says something\n"
+STARTUP = ABSL_BANNER + "\n" + INFO + WARN + PYTHON + ERROR
+
+
+def env_without_level() -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return {**env, "PYTHONPATH": str(REPO)}
+
+
+@pytest.mark.parametrize("level, kept", [
+    (0, [ABSL_BANNER + "\n", INFO, WARN, PYTHON, ERROR]),
+    (1, [WARN, PYTHON, ERROR]),
+    (2, [PYTHON, ERROR]),
+    (3, [PYTHON]),
+])
+def test_filter_follows_tf_cpp_min_log_level(level, kept):
+    assert filter_startup_lines(STARTUP, level) == "".join(kept)
+
+
+def test_capture_passes_python_output_and_errors_through_in_order(tmp_path):
+    # A module that writes to file descriptor 2 from "C" (os.write) and from Python while it loads.
+    (tmp_path / "noisy.py").write_text(
+        "import os, sys\n"
+        f"os.write(2, {(ABSL_BANNER + chr(10) + INFO).encode()!r})\n"
+        "print('python line', file=sys.stderr)\n"
+        f"os.write(2, {ERROR.encode()!r})\n")
+    code = ("import sys\nfrom keras_music.tf_logging import import_filtered\n"
+            "print('before', file=sys.stderr)\nimport_filtered('noisy')\nprint('after', file=sys.stderr)\n")
+    env = {**env_without_level(), "PYTHONPATH": f"{REPO}{os.pathsep}{tmp_path}"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "before\npython line\n" + ERROR + "after\n"
+
+
+def test_train_help_shows_no_tensorflow_startup_lines():
+    raw = subprocess.run([sys.executable, "-c", "import tensorflow"], env={**env_without_level(), "TF_CPP_MIN_LOG_LEVEL": "2"},
+                         capture_output=True, text=True, timeout=120)
+    if ABSL_BANNER not in raw.stderr:
+        pytest.skip("this TensorFlow writes no absl lines before InitializeLog: nothing to filter")
+    result = subprocess.run([sys.executable, "-m", "keras_music.train", "--help"], env=env_without_level(),
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m keras_music.train")
+    assert result.stderr == "", f"train --help wrote to stderr:\n{result.stderr}"
