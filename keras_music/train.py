@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from keras_music.tf_logging import import_tensorflow  # noqa: E402
+from keras_music.tf_logging import import_tensorflow
 
 import_tensorflow()  # before anything below loads TensorFlow: keeps its C++ start-up lines out
 
