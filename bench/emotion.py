@@ -48,12 +48,16 @@ data, protocol, folds, repeats, seeds or epochs, and a row found in two parts).
 Fits take minutes to hours, so every finished run goes at once into `<out>.progress.jsonl`
 beside the results file: a bench killed or stopped part way resumes when the same command is
 run again (it skips the runs in that file and says how many), and the file is deleted once the
-table is written. A progress file of other settings is an error, never mixed in.
+table is written. A progress file of other settings is an error, never mixed in. The fit under
+way trains in `<out>.work/<row>-r<repeat>-f<fold>-s<seed>/` with the training library's
+per-epoch backups, so the same command also resumes that fit from its last finished epoch
+(its line then says `resumed_after_epoch`, and its `seconds` count every part of the fit).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -61,8 +65,10 @@ import logging
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -317,18 +323,63 @@ def baseline_vectors(rows: list[Row], emotion) -> dict[str, dict[str, np.ndarray
     return vectors
 
 
-def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, args, training) -> dict:
-    """One fit of `row` on `fold` (a tagger with training seed `seed`): the test report."""
+def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, args, training,
+             fit_dir: Path | None = None) -> dict:
+    """One fit of `row` on `fold` (a tagger with training seed `seed`): the test report. A tagger
+    trains in `fit_dir` (resuming from its backup if a killed bench left one), else in a
+    temporary folder."""
     if row.config is None:
         train, test = emotion.tags.rows(fold.train), emotion.tags.rows(fold.test)
         x_train, x_test = (np.stack([vectors[row.key][c] for c in ids]) for ids in (fold.train, fold.test))
         probabilities = baseline_probabilities(row.key, x_train, train.labels, train.mask, x_test,
                                                [emotion.groups[c] for c in fold.train])
         return tagging_report(emotion.tags.tags, test.labels, test.mask, logits_of(probabilities))
-    with tempfile.TemporaryDirectory() as tmp:
-        return train_emotion(args.data, Path(tmp), row.config, REGISTRY[row.key].sequence_config(**row.sequences),
+    with contextlib.ExitStack() as stack:
+        out = fit_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        return train_emotion(args.data, out, row.config, REGISTRY[row.key].sequence_config(**row.sequences),
                              dataclasses.replace(training, seed=seed), labels=args.labels, verbose=0,
                              splits=(fold.train, fold.validation, fold.test))
+
+
+class FitClock:
+    """Seconds one fit has run, across restarts: written to `path` every `every` seconds (by a
+    daemon thread), so that a fit resumed after a kill reports its whole time, less at most
+    `every` seconds lost at the kill. Without a path: this process's seconds only."""
+
+    def __init__(self, path: Path | None, every: float = 30.0):
+        self.path, self.every, self.before = path, every, 0.0
+        if path is not None and path.is_file():
+            try:
+                self.before = float(json.loads(path.read_text())["seconds"])
+            except (ValueError, KeyError, TypeError):
+                self.before = 0.0  # unreadable: count from now
+        self._stop = threading.Event()
+        self._thread, self.end = None, None
+
+    def seconds(self) -> float:
+        return self.before + (self.end if self.end is not None else time.perf_counter()) - self.start
+
+    def _save(self) -> None:
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps({"seconds": self.seconds()}))
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            self._save()
+
+    def __enter__(self) -> FitClock:
+        self.start = time.perf_counter()
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._thread = threading.Thread(target=self._tick, name="fit-clock", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.end = time.perf_counter()
 
 
 def differing_keys(one: dict, other: dict) -> list[str]:
@@ -340,10 +391,14 @@ class Progress:
     """The finished runs of a table not yet written, one JSON line each in `path`, so that the
     same command resumes a killed bench where it stopped. The first line holds the command's
     `settings`; a file of other settings is refused (ValueError naming what differs). A last
-    line cut short by a kill is dropped (that run runs again)."""
+    line cut short by a kill is dropped (that run runs again). The fit under way trains in a
+    folder of `work` (see `fit_dir`); a new file starts with an empty `work`."""
 
     def __init__(self, path: Path, settings: dict):
         self.path, self.done = path, {}
+        self.work = path.with_name(path.name.removesuffix(".progress.jsonl") + ".work")
+        if not path.exists():
+            shutil.rmtree(self.work, ignore_errors=True)  # left by a progress file since deleted
         if path.exists():
             lines = path.read_text().splitlines()
             try:
@@ -379,6 +434,11 @@ class Progress:
         run = self.done.get(self.key(row.name, fold.repeat, fold.fold, seed))
         return None if run is None else {k: v for k, v in run.items() if k != "row"}
 
+    def fit_dir(self, row: Row, fold: Fold, seed: int | None) -> Path:
+        """Where the fit of `row` on `fold` with `seed` trains, kept until its line is added."""
+        name = re.sub(r"[^a-z0-9_]+", "-", row.name.lower()).strip("-")
+        return self.work / f"{name}-r{fold.repeat}-f{fold.fold}-s{seed}"
+
     def add(self, row: Row, run: dict) -> None:
         line = {"row": row.name, **run}
         with self.path.open("a") as file:
@@ -389,6 +449,7 @@ class Progress:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.work, ignore_errors=True)
 
 
 def progress_path(out: Path) -> Path:
@@ -407,14 +468,22 @@ def run_row(row: Row, splits: list[Fold], emotion, vectors: dict, args, training
             if done is not None:
                 runs.append(done)
                 continue
-            start = time.perf_counter()
-            report = run_once(row, fold, seed, emotion, vectors, args, training)
+            fit_dir = progress.fit_dir(row, fold, seed) if progress and row.config is not None else None
+            with FitClock(fit_dir / "seconds.json" if fit_dir else None) as clock:
+                if clock.before:
+                    logging.info("%s, repeat %d fold %d seed %s: resuming the fit in %s (%.0f s spent so far)",
+                                 row.name, fold.repeat, fold.fold, seed, fit_dir, clock.before)
+                report = run_once(row, fold, seed, emotion, vectors, args, training, fit_dir)
             runs.append({"repeat": fold.repeat, "fold": fold.fold, "fold_seed": fold.fold_seed, "seed": seed,
-                         "seconds": time.perf_counter() - start, "epochs": report.get("epochs_run"),
+                         "seconds": clock.seconds(), "epochs": report.get("epochs_run"),
                          **{key: report.get(key) for key in SCORES},
                          "constant_predictions": report["constant_predictions"]})
+            if report.get("resumed_after_epoch") is not None:
+                runs[-1]["resumed_after_epoch"] = report["resumed_after_epoch"]
             if progress:
                 progress.add(row, runs[-1])
+            if fit_dir:
+                shutil.rmtree(fit_dir, ignore_errors=True)  # its line is written
             logging.info("%s, repeat %d fold %d%s: test %s, %.1f s", row.name, fold.repeat, fold.fold,
                          "" if seed is None else f" seed {seed}", ", ".join(
                              f"{key} {report[key]:.3f}" for key in SCORES[:3] if report.get(key) is not None),

@@ -230,3 +230,52 @@ def test_merge_names_a_part_it_cannot_read(tmp_path, capsys):
         assert main(["--merge", str(tmp_path / bad), "--out", str(tmp_path / "m.json")]) == 1
         assert f"{tmp_path / bad}: not readable as a bench.emotion result" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
+
+
+def test_fit_clock_counts_the_seconds_of_every_part_of_a_fit(tmp_path):
+    import time
+
+    from bench.emotion import FitClock
+
+    path = tmp_path / "fit" / "seconds.json"
+    with FitClock(path, every=0.05):
+        time.sleep(0.3)  # the process is killed here: no exit, only what the thread wrote
+    first = json.loads(path.read_text())["seconds"]
+    assert 0.2 <= first <= 0.35
+    with FitClock(path, every=0.05) as clock:  # the same fit, resumed
+        assert clock.before == first
+        time.sleep(0.1)
+    assert clock.seconds() == pytest.approx(first + 0.1, abs=0.05)
+    assert FitClock(None).__enter__().before == 0.0  # no folder: this process's seconds only
+
+
+@pytest.mark.slow
+def test_a_bench_killed_mid_fit_resumes_that_fit_from_its_last_epoch(small_emotion_store, small_4q_labels, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "t.json"
+    command = [sys.executable, "-m", "bench.emotion", "--data", str(small_emotion_store), "--labels",
+               str(small_4q_labels), "--out", str(out), "--folds", "2", "--seeds", "0", "--epochs", "5",
+               "--models", "mlp_lstm (seed)"]
+    fit = tmp_path / "t.work" / "mlp_lstm-seed-r0-f0-s0"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=RESULTS.parents[1])
+    pointer, deadline = fit / "backup" / "LATEST", time.time() + 600
+    while time.time() < deadline and process.poll() is None:
+        if pointer.is_file() and pointer.read_text().strip() == "epoch-00001":
+            break  # two epochs of the first fit are backed up
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, process.stderr.read()[-3000:]
+    assert len(out.with_name("t.progress.jsonl").read_text().splitlines()) == 1  # settings only: no fit finished
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=RESULTS.parents[1])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "epoch 2 of this run had finished; continuing with epoch 3" in resumed.stderr
+    first, second = json.loads(out.read_text())["rows"][0]["per_run"]
+    assert first["resumed_after_epoch"] == 2 and "resumed_after_epoch" not in second
+    assert first["epochs"] >= 3 and first["seconds"] > 0
+    assert not (tmp_path / "t.work").exists() and not out.with_name("t.progress.jsonl").exists()
