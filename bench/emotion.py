@@ -399,7 +399,7 @@ class Progress:
         self.work = path.with_name(path.name.removesuffix(".progress.jsonl") + ".work")
         if not path.exists():
             shutil.rmtree(self.work, ignore_errors=True)  # left by a progress file since deleted
-        if path.exists():
+        else:
             lines = path.read_text().splitlines()
             try:
                 found = json.loads(lines[0]) if lines else None
