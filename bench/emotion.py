@@ -382,6 +382,11 @@ class FitClock:
         self.end = time.perf_counter()
 
 
+def slug(text: str) -> str:
+    """`text` as a file name: lower case, each run of other characters than a-z, 0-9, _ one dash."""
+    return re.sub(r"[^a-z0-9_]+", "-", text.lower()).strip("-")
+
+
 def differing_keys(one: dict, other: dict) -> list[str]:
     """The keys, sorted, whose values differ between `one` and `other` (a key one lacks counts as None)."""
     return [key for key in sorted(set(one) | set(other)) if one.get(key) != other.get(key)]
@@ -436,8 +441,7 @@ class Progress:
 
     def fit_dir(self, row: Row, fold: Fold, seed: int | None) -> Path:
         """Where the fit of `row` on `fold` with `seed` trains, kept until its line is added."""
-        name = re.sub(r"[^a-z0-9_]+", "-", row.name.lower()).strip("-")
-        return self.work / f"{name}-r{fold.repeat}-f{fold.fold}-s{seed}"
+        return self.work / f"{slug(row.name)}-r{fold.repeat}-f{fold.fold}-s{seed}"
 
     def add(self, row: Row, run: dict) -> None:
         line = {"row": row.name, **run}
@@ -620,7 +624,7 @@ def results_path(setup: dict, models: list[str] | None = None) -> Path:
             f"-x{setup['repeats']}" if setup["repeats"] > 1 else "")
     if not models:
         return RESULTS / f"{name}.json"
-    return RESULTS / "parts" / f"{name}-{re.sub(r'[^a-z0-9_]+', '-', ' '.join(models).lower()).strip('-')}.json"
+    return RESULTS / "parts" / f"{name}-{slug(' '.join(models))}.json"
 
 
 def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: Path | None) -> None:
