@@ -34,6 +34,7 @@ from keras_music.models.layers import (
     NanImputer,
     PiecewiseLinearEncoding,
     RandomOOV,
+    build_optimizer,
     dense_block,
 )
 
@@ -174,7 +175,7 @@ def build_genre_mlp(config: GenreMLPConfig, preprocessing: dict, num_classes: in
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
     )
-    return model
+    return model if members else build_optimizer(model)  # members: `training_model` is what trains
 
 
 def training_model(model: keras.Model, config: GenreMLPConfig) -> keras.Model:
@@ -190,7 +191,7 @@ def training_model(model: keras.Model, config: GenreMLPConfig) -> keras.Model:
     members.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                     loss=MemberCrossentropy(label_smoothing=config.label_smoothing),
                     metrics=[keras.metrics.MeanMetricWrapper(member_mean_accuracy, name="accuracy")])
-    return members
+    return build_optimizer(members)
 
 
 # `layers` hidden layers, the first `units` wide, each next one half as wide (at least 8).
