@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from keras_music.losses import MaskedBinaryCrossentropy, masked_binary_crossentropy
-from keras_music.metrics import MacroAccuracy, TagMetric, emotion_metrics
+from keras_music.metrics import MacroAccuracy, TagMetric, by_label_auc, emotion_metrics
 
 
 def bce(y, z):
@@ -65,6 +65,34 @@ def test_per_tag_metrics_match_sklearn(batch):
     assert float(metrics["macro_auc"].result()) == pytest.approx(np.mean(aucs), abs=2e-3)
     per_tag_accuracy = [np.mean((logits[mask[:, j] > 0, j] > 0) == y[mask[:, j] > 0, j]) for j in range(3)]
     assert float(metrics["macro_accuracy"].result()) == pytest.approx(np.mean(per_tag_accuracy), abs=1e-6)
+
+
+def test_per_tag_views_give_the_numbers_of_metrics_of_their_own(batch):
+    """`emotion_metrics`' per-tag metrics hold no state: they read their column of the macro
+    metrics' counts. Batch by batch and after a reset, they equal a per-tag metric of its own."""
+    y, logits, mask = batch
+    y[:, 1] = np.where(mask[:, 1] > 0, 1.0, y[:, 1])  # tag 1: every known cell positive (no ROC-AUC)
+    mask[:200, 2] = 0  # tag 2: no known cell in the first batches
+    metrics = emotion_metrics(["happy", "sad", "calm"])
+    views = [m for m in metrics if isinstance(m, TagMetric)]
+    assert len(views) == 9 and all(not view.variables for view in views)
+    own = [TagMetric(view.kind, view.index, name=view.name) for view in views]
+    for rounds in range(2):
+        for metric in metrics + own:
+            metric.reset_state()
+        for start in range(0, len(y) - 100 * rounds, 64):
+            for metric in metrics + own:
+                metric.update_state(y[start:start + 64], logits[start:start + 64],
+                                    sample_weight=mask[start:start + 64])
+            got = [float(view.result()) for view in views]
+            # 1e-5: float32 sums over the batch in another order (seen: 1.2e-6).
+            np.testing.assert_allclose(got, [float(m.result()) for m in own], atol=1e-5,
+                                       err_msg=f"round {rounds}, batch at {start}")
+
+
+def test_by_label_auc_refuses_what_it_cannot_read():
+    with pytest.raises(ValueError, match="multi_label=False"):
+        by_label_auc(keras.metrics.AUC())
 
 
 def test_metrics_reset_and_round_trip(batch):
