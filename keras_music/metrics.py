@@ -13,7 +13,7 @@ AUC; Keras reports 0 for it, and the macro AUC then counts it as 0.
 The per-tag metrics of `emotion_metrics` hold no state of their own: they read their tag's
 column of the macro metrics' counts (Keras updates those). One multi-label update per
 batch instead of one per tag and kind halves the graph a fit traces before its first step
-(about 5 s of every fit's start-up on CPU with 5 tags) and gives the same numbers.
+(seconds of every fit's start-up on CPU: `python -m bench.startup`) and gives the same numbers.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ from keras import initializers, ops
 
 NUM_THRESHOLDS = 1000
 KINDS = ("accuracy", "auc", "pr_auc")
+CURVES = {"auc": "ROC", "pr_auc": "PR"}  # the AUC curve of each AUC kind
 
 
 def _inner_metric(kind: str, num_labels: int | None = None):
     if kind == "accuracy":
         return keras.metrics.BinaryAccuracy(threshold=0.0)  # logits: > 0  <=>  probability > 0.5
-    curve = {"auc": "ROC", "pr_auc": "PR"}[kind]
+    curve = CURVES[kind]
     return keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS, curve=curve, from_logits=True,
                              multi_label=num_labels is not None, num_labels=num_labels)
 
@@ -55,6 +56,10 @@ class TagMetric(keras.metrics.Metric):
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
         super().__init__(name=name or f"{kind}_{index}", dtype=dtype)
         self.kind, self.index = kind, int(index)
+        if source is not None and not _reads(kind, source):
+            raise ValueError(f"{self.name}: a {kind} view reads a "
+                             f"{'MacroAccuracy' if kind == 'accuracy' else CURVES[kind] + ' multi-label AUC'}, "
+                             f"got {source.name!r} ({type(source).__name__}).")
         # Held in a plain object so Keras does not track the source's variables as this metric's.
         self._source = _Untracked(source)
         self.inner = None if source is not None else _inner_metric(kind)
@@ -80,6 +85,13 @@ class TagMetric(keras.metrics.Metric):
 
     def get_config(self):
         return {"kind": self.kind, "index": self.index, "name": self.name, "dtype": self.dtype}
+
+
+def _reads(kind: str, source) -> bool:
+    if kind == "accuracy":
+        return isinstance(source, MacroAccuracy)
+    return (isinstance(source, keras.metrics.AUC) and source.multi_label
+            and source.get_config()["curve"] == CURVES[kind])
 
 
 class _Untracked:

@@ -90,9 +90,14 @@ def test_per_tag_views_give_the_numbers_of_metrics_of_their_own(batch):
                                        err_msg=f"round {rounds}, batch at {start}")
 
 
-def test_by_label_auc_refuses_what_it_cannot_read():
+def test_views_and_by_label_auc_refuse_what_they_cannot_read():
     with pytest.raises(ValueError, match="multi_label=False"):
         by_label_auc(keras.metrics.AUC())
+    roc = keras.metrics.AUC(multi_label=True, num_labels=3, name="macro_auc")
+    with pytest.raises(ValueError, match="pr_auc_sad: a pr_auc view reads a PR multi-label AUC, got 'macro_auc'"):
+        TagMetric("pr_auc", 1, name="pr_auc_sad", source=roc)
+    with pytest.raises(ValueError, match="reads a MacroAccuracy"):
+        TagMetric("accuracy", 1, source=roc)
 
 
 def test_metrics_reset_and_round_trip(batch):
