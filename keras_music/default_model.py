@@ -253,9 +253,24 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
     shutil.rmtree(shipped, ignore_errors=True)
     package(work / "run", version, shipped)
     (shipped / "MODEL_CARD.md").write_text(card)
+    make_portable(shipped, [store, labels, audio])
     check_rebuild(shipped, work / "run")
     install(shipped, out)
     return out
+
+
+def make_portable(shipped: Path, paths) -> None:
+    """Rewrite the model card and `run/`'s JSON files of `shipped` with each local path of `paths`
+    cut to its last two parts (`/work/stores/mer4q-musicnn` -> `stores/mer4q-musicnn`): what
+    ships names its data, not the folders of the machine it was built on."""
+    replacements = sorted(((str(path), "/".join(Path(path).parts[-2:])) for path in paths),
+                          key=lambda pair: -len(pair[0]))  # longest first: a path inside another stays whole
+    for name in ("MODEL_CARD.md", "run/config.json", "run/report.json", "run/thresholds.json"):
+        text = (shipped / name).read_text()
+        for local, kept in replacements:
+            text = text.replace(json.dumps(local)[1:-1], json.dumps(kept)[1:-1]) if name.endswith(".json") \
+                else text.replace(local, kept)
+        (shipped / name).write_text(text)
 
 
 def check_rebuild(shipped: Path, run: Path) -> None:
