@@ -261,16 +261,27 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
 
 def make_portable(shipped: Path, paths) -> None:
     """Rewrite the model card and `run/`'s JSON files of `shipped` with each local path of `paths`
-    cut to its last two parts (`/work/stores/mer4q-musicnn` -> `stores/mer4q-musicnn`): what
-    ships names its data, not the folders of the machine it was built on."""
-    replacements = sorted(((str(path), "/".join(Path(path).parts[-2:])) for path in paths),
-                          key=lambda pair: -len(pair[0]))  # longest first: a path inside another stays whole
+    (as given, absolute or resolved: training records labels resolved) cut to the last two parts
+    of its resolved form (`/work/stores/mer4q-musicnn` -> `stores/mer4q-musicnn`): what ships
+    names its data, not the folders of the machine it was built on. A data or labels path of
+    `run/config.json` still absolute afterwards is an error."""
+    replacements = {}
+    for path in map(Path, paths):
+        kept = "/".join(path.resolve().parts[-2:])
+        for local in (str(path), str(path.absolute()), str(path.resolve())):
+            replacements[local] = kept
+    ordered = sorted(replacements.items(), key=lambda pair: -len(pair[0]))  # a path inside another stays whole
     for name in ("MODEL_CARD.md", "run/config.json", "run/report.json", "run/thresholds.json"):
         text = (shipped / name).read_text()
-        for local, kept in replacements:
+        for local, kept in ordered:
             text = text.replace(json.dumps(local)[1:-1], json.dumps(kept)[1:-1]) if name.endswith(".json") \
                 else text.replace(local, kept)
         (shipped / name).write_text(text)
+    config = json.loads((shipped / "run" / "config.json").read_text())
+    left = [f"{key} {config[key]!r}" for key in ("data", "labels")
+            if config.get(key) and Path(config[key]).is_absolute()]
+    if left:
+        raise ValueError(f"{shipped / 'run' / 'config.json'} would ship this machine's folders: {', '.join(left)}.")
 
 
 def check_rebuild(shipped: Path, run: Path) -> None:

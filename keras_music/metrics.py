@@ -116,7 +116,8 @@ def by_label_auc(auc: keras.metrics.AUC):
         slope = ops.divide_no_nan(dtp, ops.maximum(dp, 0))
         intercept = tp[1:] - slope * predicted[1:]
         ratio = ops.where(ops.logical_and(predicted[:-1] > 0, predicted[1:] > 0),
-                          ops.divide_no_nan(predicted[:-1], ops.maximum(predicted[1:], 0)), ops.ones_like(predicted[1:]))
+                          ops.divide_no_nan(predicted[:-1], ops.maximum(predicted[1:], 0)),
+                          ops.ones_like(predicted[1:]))
         increments = ops.divide_no_nan(slope * (dtp + intercept * ops.log(ratio)), ops.maximum(tp[1:] + fn[1:], 0))
         return ops.sum(increments, axis=0)
     recall = ops.divide_no_nan(tp, tp + fn)
@@ -160,7 +161,8 @@ class MacroAccuracy(keras.metrics.Metric):
 
 
 def emotion_metrics(tags: list[str]) -> list[keras.metrics.Metric]:
-    """Per-tag and macro metrics named after `tags`; use as `compile(weighted_metrics=...)`."""
+    """Per-tag and macro metrics named after `tags`; use as `compile(weighted_metrics=...)`.
+    Keep the list whole: the per-tag metrics read the macro metrics' counts (see `TagMetric`)."""
     macro = {
         "accuracy": MacroAccuracy(len(tags)),
         "auc": keras.metrics.AUC(num_thresholds=NUM_THRESHOLDS, curve="ROC", from_logits=True, multi_label=True,

@@ -53,20 +53,29 @@ def test_an_incomplete_package_names_what_it_lacks(tmp_path):
         installed(tmp_path)
 
 
-def test_what_ships_names_its_data_without_the_build_machines_folders(tmp_path):
+def test_what_ships_names_its_data_without_the_build_machines_folders(tmp_path, monkeypatch):
     from pathlib import Path
 
     from keras_music.default_model import make_portable
 
-    store, labels = tmp_path / "stores" / "mer4q-musicnn", Path("../shared/datasets/mer4q/labels.csv")
-    (tmp_path / "shipped" / "run").mkdir(parents=True)
-    (tmp_path / "shipped" / "MODEL_CARD.md").write_text(f"thresholds: best F1 on 114 validation clips of {store}.\n")
+    (tmp_path / "shared" / "mer4q").mkdir(parents=True)
+    (tmp_path / "shared" / "mer4q" / "labels.csv").write_text("clip_id,quadrant\n")
+    monkeypatch.chdir(tmp_path / "shared")
+    store, labels = tmp_path / "stores" / "mer4q-musicnn", Path("mer4q/labels.csv")  # --labels given relative
+    shipped = tmp_path / "shipped"
+    (shipped / "run").mkdir(parents=True)
+    (shipped / "MODEL_CARD.md").write_text(f"thresholds: best F1 on 114 validation clips of {store}.\n")
+    # As training writes them: the data as given, the labels resolved.
     for name in ("config.json", "report.json"):
-        (tmp_path / "shipped" / "run" / name).write_text(json.dumps({"data": str(store), "labels": str(labels)}))
-    (tmp_path / "shipped" / "run" / "thresholds.json").write_text(json.dumps({"source": f"clips of {store}"}))
-    make_portable(tmp_path / "shipped", [store, labels])
-    texts = [path.read_text() for path in (tmp_path / "shipped").rglob("*") if path.is_file()]
-    assert not any(str(tmp_path) in text or "../shared" in text for text in texts)
-    config = json.loads((tmp_path / "shipped" / "run" / "config.json").read_text())
+        (shipped / "run" / name).write_text(json.dumps({"data": str(store), "labels": str(labels.resolve())}))
+    (shipped / "run" / "thresholds.json").write_text(json.dumps({"source": f"clips of {store}"}))
+    make_portable(shipped, [store, labels])
+    texts = [path.read_text() for path in shipped.rglob("*") if path.is_file()]
+    assert not any(str(tmp_path) in text for text in texts)
+    config = json.loads((shipped / "run" / "config.json").read_text())
     assert config == {"data": "stores/mer4q-musicnn", "labels": "mer4q/labels.csv"}
-    assert "validation clips of stores/mer4q-musicnn." in (tmp_path / "shipped" / "MODEL_CARD.md").read_text()
+    assert "validation clips of stores/mer4q-musicnn." in (shipped / "MODEL_CARD.md").read_text()
+
+    (shipped / "run" / "config.json").write_text(json.dumps({"data": "/elsewhere/store", "labels": None}))
+    with pytest.raises(ValueError, match="would ship this machine's folders: data '/elsewhere/store'"):
+        make_portable(shipped, [store, labels])

@@ -1,4 +1,5 @@
-"""bench.startup: reads the first epoch's seconds from the CLI's own epoch line; refuses a baseline that is no checkout."""
+"""bench.startup: reads the first epoch's seconds from the CLI's own epoch line; refuses a baseline that is
+no checkout."""
 
 from __future__ import annotations
 
