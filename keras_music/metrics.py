@@ -90,8 +90,14 @@ class TagMetric(keras.metrics.Metric):
 def _reads(kind: str, source) -> bool:
     if kind == "accuracy":
         return isinstance(source, MacroAccuracy)
-    return (isinstance(source, keras.metrics.AUC) and source.multi_label
-            and source.get_config()["curve"] == CURVES[kind])
+    return isinstance(source, keras.metrics.AUC) and _readable_curve(source) == CURVES[kind]
+
+
+def _readable_curve(auc: keras.metrics.AUC) -> str | None:
+    """The curve (ROC or PR) of a multi-label, interpolated AUC that `by_label_auc` reads; None otherwise."""
+    config = auc.get_config()
+    readable = auc.multi_label and config["curve"] in ("ROC", "PR") and config["summation_method"] == "interpolation"
+    return config["curve"] if readable else None
 
 
 class _Untracked:
@@ -103,11 +109,12 @@ def by_label_auc(auc: keras.metrics.AUC):
     """Each label's area under the curve from a multi-label `keras.metrics.AUC`'s counts, by
     the formulas of its `result()` (Riemann sums with interpolation for ROC, Davis & Goadrich's
     interpolation for PR) before it averages them over labels."""
-    config = auc.get_config()
-    curve, summation = config["curve"], config["summation_method"]
-    if curve not in ("ROC", "PR") or summation != "interpolation" or not auc.multi_label:
+    curve = _readable_curve(auc)
+    if curve is None:
+        config = auc.get_config()
         raise ValueError(f"{auc.name}: by_label_auc reads a multi-label ROC or PR AUC with interpolation, got "
-                         f"curve {curve!r}, summation {summation!r}, multi_label={auc.multi_label}.")
+                         f"curve {config['curve']!r}, summation {config['summation_method']!r}, "
+                         f"multi_label={auc.multi_label}.")
     tp, fp, tn, fn = auc.true_positives, auc.false_positives, auc.true_negatives, auc.false_negatives
     if curve == "PR":
         dtp = tp[:-1] - tp[1:]
