@@ -25,7 +25,8 @@ LAYERS = {
     "keras_music.hparams": 3, "keras_music.training": 3, "keras_music.resume": 3, "keras_music.multiworker": 3,
     "keras_music.export": 4,
     "keras_music.train": 5, "keras_music.evaluate": 5, "keras_music.predict": 5, "keras_music.extract": 5,
-    "keras_music.doctor": 5, "keras_music.default_model": 5, "keras_music.beam": 5,
+    "keras_music.doctor": 5, "keras_music.default_model": 5, "keras_music.musicnn_weights": 5,
+    "keras_music.beam": 5,
     "tuning": 6,
     "bench": 7,
 }
@@ -109,7 +110,7 @@ def test_package_never_imports_tuning_or_bench(module):
 # CLIs whose `--help` and argument errors must answer without starting TensorFlow (fast; they
 # start it with `tf_logging.import_tensorflow` once the arguments are good). `train` is not
 # among them: its `--model` choices come from the registry, whose builders import Keras.
-LIGHT_CLIS = ("evaluate", "export", "predict", "extract", "doctor", "default_model")
+LIGHT_CLIS = ("evaluate", "export", "predict", "extract", "doctor", "default_model", "musicnn_weights")
 
 
 def test_light_clis_import_without_tensorflow():

@@ -59,3 +59,17 @@ def test_train_help_shows_no_tensorflow_startup_lines():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: python -m keras_music.train")
     assert result.stderr == "", f"train --help wrote to stderr:\n{result.stderr}"
+
+
+def test_musicnn_weights_error_is_the_only_line_on_stderr(tmp_path):
+    """The weights command loads TensorFlow to read a checkpoint; a bad folder gets its one error line,
+    without TensorFlow's INFO/WARNING start-up lines (ERROR-level absl lines would still show)."""
+    result = subprocess.run([sys.executable, "-m", "keras_music.musicnn_weights", "--checkpoint", str(tmp_path)],
+                            env=env_without_level(), capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.splitlines()
+    assert ABSL_BANNER not in lines and not [line for line in lines if line[:1] in "IW" and line[1:5] == "0000"]
+    assert [line for line in lines if line.startswith("error: ")] == [
+        f"error: {tmp_path}: not a musicnn checkpoint folder: it has no `.index` file (musicnn 0.1.0 saved each "
+        "model as `<folder>/.index` + `<folder>/.data-00000-of-00001`, e.g. the wheel's musicnn/MSD_musicnn/)."]
+    assert "RuntimeWarning" not in result.stderr  # (running a models/ module as __main__ imported it twice)

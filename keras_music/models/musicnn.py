@@ -23,18 +23,16 @@ alone gives. On full patches the outputs are musicnn's (tested).
 Weights: the trained MTT and MSD checkpoints inside the musicnn 0.1.0 wheel (ISC licence;
 `pip install --no-deps musicnn==0.1.0`: its metadata pins numpy<1.17, and keras_music only
 reads its files, never imports it). `weights_path` converts one on first use, offline, into
-`$KERAS_MUSIC_CACHE/musicnn/<name>.npz`; `python -m keras_music.models.musicnn` does it ahead
+`$KERAS_MUSIC_CACHE/musicnn/<name>.npz`; `python -m keras_music.musicnn_weights` does it ahead
 of time (or from a checkpoint folder elsewhere, `--checkpoint`). No weights are stored in this
 repository. `MUSICNN_TAGS` are the 50 output tags.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import keras
@@ -209,7 +207,7 @@ def weights_path(weights: str) -> Path:
         raise FileNotFoundError(
             f"musicnn's {weights} weights are not converted yet ({path}) and musicnn 0.1.0 is not installed to "
             f"convert them from. Install it with `{INSTALL_HINT}`, or convert a checkpoint folder with "
-            f"`python -m keras_music.models.musicnn --checkpoint <musicnn 0.1.0>/musicnn/{weights}/`.")
+            f"`python -m keras_music.musicnn_weights --checkpoint <musicnn 0.1.0>/musicnn/{weights}/`.")
     logger.info("converting musicnn's %s weights from %s into %s (once)", weights, checkpoint, path)
     save_weights(checkpoint_arrays(checkpoint), path)
     return path
@@ -242,6 +240,10 @@ def checkpoint_arrays(checkpoint: str | Path) -> dict[str, np.ndarray]:
 
     prefix = str(checkpoint)
     if Path(prefix).is_dir():
+        if not (Path(prefix) / ".index").is_file():
+            raise FileNotFoundError(
+                f"{checkpoint}: not a musicnn checkpoint folder: it has no `.index` file (musicnn 0.1.0 saved each "
+                f"model as `<folder>/.index` + `<folder>/.data-00000-of-00001`, e.g. the wheel's musicnn/MSD_musicnn/).")
         prefix = prefix.rstrip("/") + "/"  # musicnn saved its checkpoints as `<folder>/.index`
     try:
         # Not tf.train.load_checkpoint: given a folder it follows the `checkpoint` file, whose
@@ -261,42 +263,3 @@ def checkpoint_arrays(checkpoint: str | Path) -> dict[str, np.ndarray]:
                 value = value[:, :, 0, :]
             arrays[f"{layer_name}/{variable}"] = value.astype("float32")
     return arrays
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m keras_music.models.musicnn",
-        description="Convert musicnn 0.1.0's trained weights (MTT_musicnn, MSD_musicnn) for keras_music, offline. "
-                    "Without --checkpoint: both, from the installed musicnn wheel, into the cache where models "
-                    "look for them (what first use does anyway).")
-    parser.add_argument("--checkpoint", type=Path, default=None,
-                        help="One checkpoint folder of musicnn 0.1.0, e.g. an unzipped wheel's musicnn/MTT_musicnn/ "
-                             "(`pip download musicnn==0.1.0 --no-deps`). Default: the installed wheel's two.")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="Output .npz (with --checkpoint). Default: $KERAS_MUSIC_CACHE/musicnn/<folder name>.npz, "
-                             "where models look.")
-    args = parser.parse_args(argv)
-    if args.out and not args.checkpoint:
-        parser.error("--out goes with --checkpoint.")
-    if args.out and args.out.suffix != ".npz":
-        parser.error(f"--out {args.out}: the weights file must end in .npz.")
-    if args.checkpoint:
-        jobs = [(args.checkpoint, args.out or weights_dir() / f"{args.checkpoint.resolve().name}.npz")]
-    else:
-        jobs = [(installed_checkpoint(weights), weights_dir() / f"{weights}.npz") for weights in WEIGHTS]
-        if any(checkpoint is None for checkpoint, _ in jobs):
-            print(f"error: musicnn 0.1.0 is not installed: `{INSTALL_HINT}`, or give --checkpoint.", file=sys.stderr)
-            return 1
-    for checkpoint, out in jobs:
-        try:
-            arrays = checkpoint_arrays(checkpoint)
-        except (FileNotFoundError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        save_weights(arrays, out)
-        print(f"{out}: {len(arrays)} arrays, {sum(a.size for a in arrays.values()):,} values from {checkpoint}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

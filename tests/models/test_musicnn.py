@@ -122,7 +122,7 @@ def test_weights_are_converted_once_from_the_installed_wheel(tmp_path, monkeypat
     """A fresh cache: first use converts the wheel's checkpoint (exactly `checkpoint_arrays`), with
     musicnn's licence beside it; later uses read the file; the command converts both ahead of
     time; without the wheel, the error says how to install it."""
-    from keras_music.models import musicnn
+    from keras_music import musicnn_weights
 
     package = musicnn_package()
     monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "cache"))
@@ -136,9 +136,9 @@ def test_weights_are_converted_once_from_the_installed_wheel(tmp_path, monkeypat
     written = path.stat().st_mtime_ns
     assert weights_path("MSD_musicnn") == path and path.stat().st_mtime_ns == written
 
-    assert musicnn.main([]) == 0
+    assert musicnn_weights.main([]) == 0
     assert {p.name for p in path.parent.iterdir()} == {"LICENSE", "MSD_musicnn.npz", "MTT_musicnn.npz"}
-    assert musicnn.main(["--checkpoint", str(tmp_path / "empty")]) == 1
+    assert musicnn_weights.main(["--checkpoint", str(tmp_path / "empty")]) == 1
     assert "not a musicnn checkpoint folder" in capsys.readouterr().err
 
     monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "other"))
