@@ -582,11 +582,24 @@ def main(argv=None) -> int:
         if getattr(args, flag) is not None:
             print(f"warning: --{flag} is deprecated and ignored; files are scored with the model's training window "
                   "and hop (see --help).", file=sys.stderr)
+    if not any(os.path.exists(name) for name in args.paths):  # a typo answers before TensorFlow and the model load
+        print(f"error: no such file or folder: {', '.join(args.paths)}", file=sys.stderr)
+        return 1
     import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.config import atomic_path
     from keras_music.progress import Progress
 
+    files, failed = expand(args.paths)
+    if not files:
+        for name, reason in failed:
+            print(f"error: {name}: {reason}", file=sys.stderr)
+        print("error: no audio file to tag.", file=sys.stderr)
+        return 1
+    if len(files) > COLLECTION_FILES and not args.out:
+        print(f"error: {len(files)} files: give --out FILE (.csv or .jsonl) so each file's result is kept as it "
+              "finishes and a rerun resumes.", file=sys.stderr)
+        return 1
     try:
         if args.model is None:
             from keras_music.default_model import installed
@@ -595,11 +608,6 @@ def main(argv=None) -> int:
         tagger = ExportedTagger(args.model, decoder=args.decoder, embeddings=args.embeddings)
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    files, failed = expand(args.paths)
-    if len(files) > COLLECTION_FILES and not args.out:
-        print(f"error: {len(files)} files: give --out FILE (.csv or .jsonl) so each file's result is kept as it "
-              "finishes and a rerun resumes.", file=sys.stderr)
         return 1
     try:
         log = ResultLog(Path(args.out), args.format, tagger.labels, args.per_window, tagger.identity,

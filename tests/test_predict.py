@@ -176,9 +176,25 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
 
 
 @pytest.mark.slow
-def test_bad_model_folder_is_one_line_error(tmp_path):
-    result = predict(tmp_path, "--model", tmp_path / "nothing")
+def test_bad_model_folder_is_one_line_error(audio_dir, tmp_path):
+    result = predict(audio_dir, "--model", tmp_path / "nothing")
     assert result.returncode == 1 and "no saved_model.pb there" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_nothing_to_tag_is_an_error_before_any_model_loads(tmp_path):
+    """A mistyped path or a folder without audio: exit 1 naming it, no CSV header on stdout, and the
+    default model is not built (a typo costs no model load)."""
+    env = {**os.environ, "KERAS_MUSIC_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no audio here\n")
+    for paths, expected in [([tmp_path / "typo.mp3"], f"error: no such file or folder: {tmp_path / 'typo.mp3'}"),
+                            ([empty, tmp_path / "typo.mp3"], f"error: {empty}: No audio files in")]:
+        result = subprocess.run([sys.executable, "-m", "keras_music.predict", *map(str, paths)], env=env, cwd=REPO,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 1 and expected in result.stderr, result.stderr
+        assert result.stdout == "" and "Traceback" not in result.stderr
+        assert not (tmp_path / "cache" / "models").exists()
 
 
 @pytest.mark.slow
