@@ -87,7 +87,8 @@ def main(argv=None) -> int:
         for model in args.models:
             times = {"baseline": [], "this": []}
             for repeat in range(args.repeat):
-                for name, repo in (("baseline", baseline), ("this", REPO_ROOT)):
+                pair = (("baseline", baseline), ("this", REPO_ROOT))
+                for name, repo in pair[::-1] if repeat % 2 else pair:  # who goes first alternates (warm caches)
                     times[name].append(time_fit(repo, data, model, tmp / f"{model}-{name}-{repeat}", repeat))
                     print(f"{model} {name} #{repeat + 1}: first epoch {times[name][-1][0]:.1f} s, "
                           f"command {times[name][-1][1]:.1f} s", file=sys.stderr)
@@ -101,8 +102,8 @@ def main(argv=None) -> int:
     meta = (f"Measured by `python -m bench.startup` on {platform.machine()} ({os.cpu_count()} CPUs, CPU only), "
             f"TensorFlow {tf.__version__}: one epoch of `python -m keras_music.train` on "
             f"{'the synthetic demo store' if args.data is None else args.data.name}, median of {args.repeat} fresh "
-            f"processes per checkout, run alternately; this checkout {describe(REPO_ROOT)} against "
-            f"{describe(baseline)}.")
+            f"processes per checkout, run alternately (each goes first in every other pair); this checkout "
+            f"{describe(REPO_ROOT)} against {describe(baseline)}.")
     lines = [meta, "", "| model | first epoch s, baseline | first epoch s, this | ratio | command s, baseline | "
                        "command s, this | ratio |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['first_epoch_baseline']:.1f} | {r['first_epoch_this']:.1f} | "
