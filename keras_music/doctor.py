@@ -7,10 +7,12 @@ Prints the versions of Python, TensorFlow, Keras, KerasTuner, NumPy and the audi
 libraries; the decoders found (libsndfile through soundfile; tensorflow-io if installed);
 the devices TensorFlow sees and whether an LSTM on them runs the fused cuDNN kernel; then
 writes a short generated tone in every format libsndfile can write here (WAV 16/24-bit,
-FLAC, Ogg Vorbis, Opus, MP3) and decodes each back with the package's decoder; and lists the
-packaged pretrained files (musicnn's weights, the default emotion model). Exit status
-0 when everything needed works, 1 with a one-line reason per broken part (optional parts,
-such as tensorflow-io or a GPU, are reported but never make it fail).
+FLAC, Ogg Vorbis, Opus, MP3) and decodes each back with the package's decoder; and says
+whether musicnn's weights are ready (converted in the cache, or convertible from the
+installed musicnn wheel) and whether the packaged default emotion model is there. Exit status
+0 when everything needed works, 1 with a one-line reason per broken part, missing musicnn
+weights included (`predict` without `--model` needs them); optional parts, such as
+tensorflow-io or a GPU, are reported but never make it fail.
 """
 
 from __future__ import annotations

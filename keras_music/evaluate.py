@@ -5,9 +5,9 @@
 
 Genre runs take a labelled CSV with the training schema; emotion runs take what
 `train --task emotion` takes (a feature store, or a folder with labels.csv +
-features/*.npz, or `mer4q` / `demo`). With `--json`, standard output is exactly one JSON
+features/*.npz, or `mer4q` / `cal500` / `demo`). With `--json`, standard output is exactly one JSON
 object (genre: `accuracy`, `macro_f1`, `log_loss`, `n`, ...; emotion: `macro_roc_auc`,
-`accuracy` when each clip has one positive tag, `n`, `per_tag`, ...); logs go to
+`accuracy` and `macro_f1` when each clip has one positive tag, `n`, `per_tag`, ...); logs go to
 standard error.
 """
 

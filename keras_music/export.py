@@ -12,18 +12,19 @@ Signatures (core TensorFlow ops only; no tensorflow-io op is in any exported gra
 
 * `serving_default`: the model on its named feature inputs.
   Emotion: one (batch, frames, width) float32 input per named feature of the run's recipe
-  (today `mel` (batch, frames, n_mels) and `mfcc` (batch, frames, n_mfcc)),
+  (the `4q` recipe: `mel` (batch, frames, n_mels) and `mfcc` (batch, frames, n_mfcc); `musicnn`:
+  `mel` only),
   `length` (batch,) int32 -> `probabilities`, `logits` (batch, tags).
   Genre: one (batch, 1) input per raw CSV column -> `probabilities` (batch, classes).
-  A per-clip emotion tagger (`--model mlp`): `features` (batch, dims) -> the same outputs.
+  A per-clip emotion tagger (`tag_mlp`): `features` (batch, dims) -> the same outputs.
 * `embeddings` (every emotion tagger): the same inputs as its `serving_default` ->
   `embeddings` (batch, width): the clip's pooled vector before the tag layer, i.e. the input
   of the model's Dense named `logits` (`keras_music.models.family.embedding_output`), for
   searching and clustering a collection. `width` is in metadata.json (`embedding_width`).
 * `serve_audio` (sequence emotion models): `audio` (batch,) string of WAV file bytes (16-bit PCM, any
   rate from 8 to 192 kHz, mono or multichannel) -> `probabilities`, `logits`: decoded
-  with `tf.audio.decode_wav`, mixed to mono, FFT-resampled to the model's rate, log-mel
-  + MFCC with `tf.signal`, cut into the training crop length every `window_hop` frames and
+  with `tf.audio.decode_wav`, mixed to mono, FFT-resampled to the model's rate when it has another, the
+  recipe's features with `tf.signal`, cut into the training crop length every `window_hop` frames and
   logits averaged over the windows, by `keras_music.scoring` (as `keras_music.evaluate`
   scores clips). Also `window_logits` (batch, windows, tags), zero-padded past each
   file's `window_count` (batch,) windows: the curve over time, and what predict combines

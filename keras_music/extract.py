@@ -49,7 +49,7 @@ EXAMPLES = """examples:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m keras_music.extract",
-        description="Audio folder -> feature store of log-mel + MFCC sequences (resumable).",
+        description="Audio folder -> feature store of the recipe's feature sequences (resumable).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -8,8 +8,9 @@
     python -m keras_music.predict ~/music --model saved_models/emotion_4q --out tags.jsonl --plot curves/
     python -m keras_music.predict ~/music --model saved_models/emotion_4q --embeddings --out music.jsonl
 
-Files and folders (searched recursively for .wav, .flac, .ogg, .mp3) are read block by
-block with soundfile (`audio.read_spans`), mixed to mono, resampled to the model's rate
+Files and folders (searched recursively for .wav, .flac, .ogg, .oga, .opus, .mp3) are decoded
+with soundfile (or `--decoder tfio`; files longer than `--chunk-seconds` block by block,
+`audio.read_spans`), mixed to mono, resampled to the model's rate
 and sent, as WAV bytes, to the model's `serve_audio` signature (the graph TF Serving runs),
 which scores them as `keras_music.evaluate` does: windows of the model's training crop
 every `window_hop` frames, mean of the windows' logits (`keras_music.scoring`). Files
