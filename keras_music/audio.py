@@ -34,7 +34,6 @@ from keras_music.config import FeatureRecipe, config_to_dict
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 # Integer PCM from tensorflow-io is left-justified in its container type.
 _PCM_SCALE = {tf.int16: 32768.0, tf.int32: 2147483648.0, tf.uint8: 128.0}
 

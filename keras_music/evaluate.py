@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from keras_music.data.genre import GenreDataError
-from keras_music.training.common import load_run, run_features
+from keras_music.training.common import check_run_folder, load_run, run_features
 from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.evaluate")
@@ -96,6 +96,11 @@ def evaluate_emotion(run_dir: str | Path, data: str, labels: str | None = None, 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        check_run_folder(args.model)  # a mistyped --model answers before TensorFlow's start-up
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.reports import format_classification_report

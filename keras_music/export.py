@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_music import __version__
-from keras_music.training.common import load_run, run_features
+from keras_music.training.common import check_run_folder, load_run, run_features
 from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.export")
@@ -446,6 +446,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=None, help="Emotion: data holding the run's validation clips, for "
                         "threshold tuning. Default: the run's --data.")
     args = parser.parse_args(argv)
+    try:
+        check_run_folder(args.model)  # a mistyped --model answers before TensorFlow's start-up
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:

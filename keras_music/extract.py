@@ -108,12 +108,18 @@ def recipe_from_args(args) -> FeatureRecipe:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:  # the common mistakes (a mistyped folder, one without audio, a bad --recipe) answer at once
+        recipe = recipe_from_args(args)
+        if not args.runner:  # a remote folder is Beam's to read
+            find_audio(args.audio_dir)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.data.store import FeatureStore, StoreError
 
     try:
-        recipe = recipe_from_args(args)
         if args.dry_run:
             done = {e["source"] for e in FeatureStore(args.out).manifest()} if not args.force else set()
             for path in find_audio(Path(args.audio_dir)):

@@ -60,6 +60,28 @@ from keras_music.tf_logging import import_tensorflow
 logger = logging.getLogger("keras_music.predict")
 
 
+def resolve_export(path: str | Path) -> tuple[Path, dict]:
+    """The export `--model` names (its newest version when it names a model folder) and its
+    metadata, or a clear error. Reads files only, so `main` checks `--model` before TensorFlow starts."""
+    from keras_music.export import existing_versions
+
+    path = Path(path)
+    if not (path / "saved_model.pb").is_file():
+        versions = existing_versions(path)
+        if not versions:
+            raise FileNotFoundError(f"--model {str(path)!r}: no saved_model.pb there and no version folders "
+                                    "under it (expected saved_models/NAME or saved_models/NAME/VERSION).")
+        path = path / str(versions[-1])
+    metadata_path = path / "assets" / "metadata.json"
+    if not metadata_path.is_file():
+        raise FileNotFoundError(f"{metadata_path} does not exist: not an export of keras_music.export.")
+    metadata = json.loads(metadata_path.read_text())
+    if metadata.get("task") != "emotion" or "serve_audio" not in metadata.get("signatures", {}):
+        raise ValueError(f"{path} ({metadata.get('task')} {metadata.get('model')}) has no serve_audio "
+                         "signature; predict needs an emotion model on sequences (cnn_lstm or mlp_lstm).")
+    return path, metadata
+
+
 class ExportedTagger:
     """An exported emotion model: its `serve_audio` signature and metadata.
 
@@ -73,23 +95,7 @@ class ExportedTagger:
     """
 
     def __init__(self, path: str | Path, decoder: str = "soundfile", embeddings: bool = False, load: bool = True):
-        path = Path(path)
-        if not (path / "saved_model.pb").is_file():
-            from keras_music.export import existing_versions
-
-            versions = existing_versions(path)
-            if not versions:
-                raise FileNotFoundError(f"--model {str(path)!r}: no saved_model.pb there and no version folders "
-                                        "under it (expected saved_models/NAME or saved_models/NAME/VERSION).")
-            path = path / str(versions[-1])
-        metadata_path = path / "assets" / "metadata.json"
-        if not metadata_path.is_file():
-            raise FileNotFoundError(f"{metadata_path} does not exist: not an export of keras_music.export.")
-        self.path = path
-        self.metadata = json.loads(metadata_path.read_text())
-        if self.metadata.get("task") != "emotion" or "serve_audio" not in self.metadata.get("signatures", {}):
-            raise ValueError(f"{path} ({self.metadata.get('task')} {self.metadata.get('model')}) has no serve_audio "
-                             "signature; predict needs an emotion model on sequences (cnn_lstm or mlp_lstm).")
+        self.path, self.metadata = resolve_export(path)
         self.decoder = decoder
         self.labels = self.metadata["labels"]
         self.sample_rate = int(self.metadata["sample_rate"])
@@ -98,7 +104,8 @@ class ExportedTagger:
         self.embedding_width = int(self.metadata["embedding_width"]) if embeddings else 0
         from keras_music.config import FeatureRecipe
 
-        self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=f"{metadata_path} recipe")
+        source = f"{self.path / 'assets' / 'metadata.json'} recipe"
+        self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=source)
         self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
         if load:
             self._serve_audio  # noqa: B018 -- load and check the graph now, not at the first file
@@ -586,11 +593,6 @@ def main(argv=None) -> int:
     if not any(os.path.exists(name) for name in args.paths):  # a typo answers before TensorFlow and the model load
         print(f"error: no such file or folder: {', '.join(args.paths)}", file=sys.stderr)
         return 1
-    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from keras_music.config import atomic_path
-    from keras_music.progress import Progress
-
     files, failed = expand(args.paths)
     if not files:
         for name, reason in failed:
@@ -601,6 +603,17 @@ def main(argv=None) -> int:
         print(f"error: {len(files)} files: give --out FILE (.csv or .jsonl) so each file's result is kept as it "
               "finishes and a rerun resumes.", file=sys.stderr)
         return 1
+    if args.model is not None:
+        try:
+            resolve_export(args.model)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+    import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from keras_music.config import atomic_path
+    from keras_music.progress import Progress
+
     try:
         if args.model is None:
             from keras_music.default_model import installed

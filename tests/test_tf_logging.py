@@ -73,3 +73,34 @@ def test_musicnn_weights_error_is_the_only_line_on_stderr(tmp_path):
         f"error: {tmp_path}: not a musicnn checkpoint folder: it has no `.index` file (musicnn 0.1.0 saved each "
         "model as `<folder>/.index` + `<folder>/.data-00000-of-00001`, e.g. the wheel's musicnn/MSD_musicnn/)."]
     assert "RuntimeWarning" not in result.stderr  # (running a models/ module as __main__ imported it twice)
+
+
+def test_mistyped_paths_answer_before_tensorflow_starts(tmp_path):
+    """extract/evaluate/export/predict check the paths they were given first: a typo is one error
+    line naming the path (two for predict's folder without audio), and TensorFlow (~6 s) never starts."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no audio here\n")
+    typo, store = tmp_path / "typo", tmp_path / "store"
+    cases = [
+        ("extract", [str(typo), "--out", str(store)], f"error: Audio folder {str(typo)!r} does not exist"),
+        ("extract", [str(empty), "--out", str(store), "--force"], f"error: No audio files in {str(empty)!r} or below"),
+        ("extract", [str(empty), "--out", str(store), "--recipe", "nope"], "error: --recipe 'nope': neither a named"),
+        ("evaluate", ["--model", str(typo), "--data", "demo"],
+         f"error: {str(typo / 'model.keras')!r} does not exist; --model must be a run folder"),
+        ("export", ["--model", str(empty), "--base-dir", str(tmp_path / "served")],
+         f"error: {str(empty / 'model.keras')!r} does not exist; --model must be a run folder"),
+        ("predict", [str(empty)], f"error: {empty}: No audio files in {str(empty)!r} or below"),
+        ("predict", [str(empty / "notes.txt"), "--model", str(typo)],
+         f"error: --model {str(typo)!r}: no saved_model.pb there and no version folders"),
+    ]
+    for cli, argv, expected in cases:
+        code = (f"import sys\nfrom keras_music.{cli} import main\nrc = main({argv!r})\n"
+                "print(rc, 'tensorflow' in sys.modules)")
+        result = subprocess.run([sys.executable, "-c", code], env=env_without_level(), capture_output=True,
+                                text=True, timeout=120, cwd=REPO)
+        assert result.stdout.split() == ["1", "False"], (cli, argv, result.stdout, result.stderr)
+        lines = result.stderr.splitlines()
+        assert result.stderr.startswith(expected) and all(line.startswith("error: ") for line in lines), lines
+        assert len(lines) == (2 if cli == "predict" and "No audio" in expected else 1), lines  # + "no audio file to tag"
+    assert not store.exists() and not (tmp_path / "served").exists()

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from keras_music.beam import pipeline_options, require_beam, work_list
 from keras_music.config import FeatureRecipe, atomic_path, config_to_dict
-from keras_music.data.extraction import ExtractionSummary, extract_clip, find_audio, has_scheme, plan_extraction
+from keras_music.data.extraction import (AUDIO_EXTENSIONS, ExtractionSummary, extract_clip, find_audio, has_scheme,
+                                         plan_extraction)
 from keras_music.data.store import PENDING_SUFFIX, SHARD_DIR, FeatureStore, write_records
 
 beam = require_beam()
@@ -55,8 +56,6 @@ def list_audio(audio_dir: str) -> list[str]:
     if not has_scheme(audio_dir):
         return [str(path) for path in find_audio(Path(audio_dir))]
     from apache_beam.io.filesystems import FileSystems
-
-    from keras_music.audio import AUDIO_EXTENSIONS
 
     pattern = FileSystems.join(audio_dir.rstrip("/"), "**")
     files = sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list

@@ -22,11 +22,14 @@ from pathlib import Path
 
 from keras_music.config import RECIPES, FeatureRecipe
 
+# What a folder walk picks up (by suffix, case-insensitive): the formats libsndfile decodes.
+# Here, not in the TensorFlow-importing `keras_music.audio`, so the CLIs can check a folder
+# before TensorFlow starts.
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
+
 
 def find_audio(audio_dir: Path) -> list[Path]:
     """Audio files below `audio_dir` (recursive, by extension, case-insensitive), sorted."""
-    from keras_music.audio import AUDIO_EXTENSIONS
-
     if not audio_dir.is_dir():
         raise FileNotFoundError(f"Audio folder {str(audio_dir)!r} does not exist or is not a folder.")
     files = sorted(p for p in audio_dir.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)

@@ -55,22 +55,30 @@ def print_epoch(epoch: int, epochs: int, logs: dict, seconds: float) -> None:
     print(f"epoch {epoch + 1}/{epochs}  {values}  ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
 
+def check_run_folder(run_dir: str | Path) -> Path:
+    """`run_dir` as a Path, or a clear error if it lacks `model.keras` or `config.json`.
+
+    Light on purpose: the CLIs call it before TensorFlow starts, so a mistyped `--model` costs
+    no start-up."""
+    run_dir = Path(run_dir)
+    for path in (run_dir / "model.keras", run_dir / "config.json"):
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{str(path)!r} does not exist; --model must be a run folder written by "
+                "`python -m keras_music.train` (with model.keras and config.json)."
+            )
+    return run_dir
+
+
 def load_run(run_dir: str | Path):
     """The Keras model and `config.json` of a run folder, with clear errors if either is missing."""
     import keras
 
     import keras_music.models  # noqa: F401  (registers the custom layers, loss and metrics)
 
-    run_dir = Path(run_dir)
-    model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
-    for path in (model_path, config_path):
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{str(path)!r} does not exist; --model must be a run folder written by "
-                "`python -m keras_music.train` (with model.keras and config.json)."
-            )
-    config = json.loads(config_path.read_text())
-    return keras.saving.load_model(model_path), config
+    run_dir = check_run_folder(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    return keras.saving.load_model(run_dir / "model.keras"), config
 
 
 def run_features(config: dict) -> dict[str, int]:
