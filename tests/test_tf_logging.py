@@ -81,10 +81,12 @@ def test_mistyped_paths_answer_before_tensorflow_starts(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "notes.txt").write_text("no audio here\n")
-    typo, store = tmp_path / "typo", tmp_path / "store"
+    typo, store, kept = tmp_path / "typo", tmp_path / "store", tmp_path / "earlier-store"
+    kept.mkdir()
+    (kept / "manifest.jsonl").write_text("{}\n")  # what `--force` would delete: not on a typo
     cases = [
         ("extract", [str(typo), "--out", str(store)], f"error: Audio folder {str(typo)!r} does not exist"),
-        ("extract", [str(empty), "--out", str(store), "--force"], f"error: No audio files in {str(empty)!r} or below"),
+        ("extract", [str(empty), "--out", str(kept), "--force"], f"error: No audio files in {str(empty)!r} or below"),
         ("extract", [str(empty), "--out", str(store), "--recipe", "nope"], "error: --recipe 'nope': neither a named"),
         ("evaluate", ["--model", str(typo), "--data", "demo"],
          f"error: {str(typo / 'model.keras')!r} does not exist; --model must be a run folder"),
@@ -103,4 +105,4 @@ def test_mistyped_paths_answer_before_tensorflow_starts(tmp_path):
         lines = result.stderr.splitlines()
         assert result.stderr.startswith(expected) and all(line.startswith("error: ") for line in lines), lines
         assert len(lines) == (2 if cli == "predict" and "No audio" in expected else 1), lines  # + "no audio file to tag"
-    assert not store.exists() and not (tmp_path / "served").exists()
+    assert not store.exists() and not (tmp_path / "served").exists() and (kept / "manifest.jsonl").is_file()
