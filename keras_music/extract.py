@@ -110,8 +110,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:  # the common mistakes (a mistyped folder, one without audio, a bad --recipe) answer at once
         recipe = recipe_from_args(args)
-        if not args.runner:  # a remote folder is Beam's to read
-            find_audio(args.audio_dir)
+        if not has_scheme(args.audio_dir):  # a remote folder is Beam's to list
+            find_audio(Path(args.audio_dir))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

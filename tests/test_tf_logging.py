@@ -88,6 +88,8 @@ def test_mistyped_paths_answer_before_tensorflow_starts(tmp_path):
         ("extract", [str(typo), "--out", str(store)], f"error: Audio folder {str(typo)!r} does not exist"),
         ("extract", [str(empty), "--out", str(kept), "--force"], f"error: No audio files in {str(empty)!r} or below"),
         ("extract", [str(empty), "--out", str(store), "--recipe", "nope"], "error: --recipe 'nope': neither a named"),
+        ("extract", [str(typo), "--out", str(store), "--runner", "DirectRunner"],
+         f"error: Audio folder {str(typo)!r} does not exist"),
         ("evaluate", ["--model", str(typo), "--data", "demo"],
          f"error: {str(typo / 'model.keras')!r} does not exist; --model must be a run folder"),
         ("export", ["--model", str(empty), "--base-dir", str(tmp_path / "served")],
