@@ -82,6 +82,31 @@ def resolve_export(path: str | Path) -> tuple[Path, dict]:
     return path, metadata
 
 
+class InputError(Exception):
+    """Nothing to tag, or `--model` is no export: its text is the `error: ...` lines to print."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(f"error: {problem}" for problem in problems))
+
+
+def check_inputs(paths: list[str], model: str | None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """The audio files of `paths` and the (path, reason) of bad ones, after every check that needs
+    no TensorFlow, so a typo costs no start-up or model load (`predict`, `beam.tag`).
+
+    Raises `InputError` when no path exists, none holds audio, or `model` is not an export."""
+    if not any(os.path.exists(name) for name in paths):
+        raise InputError([f"no such file or folder: {', '.join(paths)}"])
+    files, failed = expand(paths)
+    if not files:
+        raise InputError([f"{name}: {reason}" for name, reason in failed] + ["no audio file to tag."])
+    if model is not None:
+        try:
+            resolve_export(model)
+        except (FileNotFoundError, ValueError) as error:
+            raise InputError([str(error)]) from None
+    return files, failed
+
+
 class ExportedTagger:
     """An exported emotion model: its `serve_audio` signature and metadata.
 
@@ -590,25 +615,15 @@ def main(argv=None) -> int:
         if getattr(args, flag) is not None:
             print(f"warning: --{flag} is deprecated and ignored; files are scored with the model's training window "
                   "and hop (see --help).", file=sys.stderr)
-    if not any(os.path.exists(name) for name in args.paths):  # a typo answers before TensorFlow and the model load
-        print(f"error: no such file or folder: {', '.join(args.paths)}", file=sys.stderr)
-        return 1
-    files, failed = expand(args.paths)
-    if not files:
-        for name, reason in failed:
-            print(f"error: {name}: {reason}", file=sys.stderr)
-        print("error: no audio file to tag.", file=sys.stderr)
+    try:
+        files, failed = check_inputs(args.paths, args.model)
+    except InputError as error:
+        print(error, file=sys.stderr)
         return 1
     if len(files) > COLLECTION_FILES and not args.out:
         print(f"error: {len(files)} files: give --out FILE (.csv or .jsonl) so each file's result is kept as it "
               "finishes and a rerun resumes.", file=sys.stderr)
         return 1
-    if args.model is not None:
-        try:
-            resolve_export(args.model)
-        except (FileNotFoundError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
     import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.config import atomic_path

@@ -10,15 +10,33 @@ scaling (DirectRunner here; Dataflow, Flink or Spark with their pipeline options
     python -m keras_music.beam.tag music/ --model saved_models/emotion_4q --out tags.jsonl --runner DirectRunner
 """
 
+import logging
+import sys
+
 INSTALL_HINT = 'Apache Beam is not installed: pip install "keras_music[beam]" (apache-beam>=2.77).'
 
 
 def require_beam():
-    """Import apache_beam, or raise an ImportError that says how to install it."""
+    """Import apache_beam, or raise an ImportError that says how to install it.
+
+    Beam's first import warns, through the root logger, about Google Cloud client libraries
+    (apitools, BigQuery storage) that these file-only pipelines never use, and that first
+    `logging.warning` installs a stderr handler on the root logger, which makes the CLIs' own
+    `logging.basicConfig` (plain messages, INFO) a no-op. Both are held back during the import.
+    """
+    if "apache_beam" in sys.modules:
+        return sys.modules["apache_beam"]
+    root = logging.getLogger()
+    level, quiet = root.level, logging.NullHandler()  # a handler present: no implicit basicConfig
+    root.addHandler(quiet)
+    root.setLevel(logging.ERROR)
     try:
         import apache_beam
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
+    finally:
+        root.removeHandler(quiet)
+        root.setLevel(level)
     return apache_beam
 
 

@@ -220,7 +220,7 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    from keras_music.predict import expand
+    from keras_music.predict import InputError, check_inputs
 
     parser = argparse.ArgumentParser(prog="python -m keras_music.beam.tag", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -243,9 +243,13 @@ def main(argv=None) -> int:
         parser.error(f"--chunk-seconds must be at least 60 (got {args.chunk_seconds}).")
     if Path(args.out).exists():
         parser.error(f"--out {args.out} exists; the pipeline writes a new file (give another --out).")
-    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
+    try:
+        files, failed = check_inputs(args.paths, args.model)
+    except InputError as error:
+        print(error, file=sys.stderr)
+        return 1
+    import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    files, failed = expand(args.paths)
     try:
         if args.model is None:
             from keras_music.default_model import installed
