@@ -451,7 +451,7 @@ def main(argv=None) -> int:
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
+    import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         path = export_run(args.model, args.name, args.base_dir, args.version, args.data)

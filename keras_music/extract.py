@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
+    import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from keras_music.data.store import FeatureStore, StoreError
 

@@ -24,12 +24,12 @@ def require_beam():
     `logging.warning` installs a stderr handler on the root logger, which makes the CLIs' own
     `logging.basicConfig` (plain messages, INFO) a no-op. Both are held back during the import.
     """
-    if "apache_beam" in sys.modules:
+    if sys.modules.get("apache_beam") is not None:
         return sys.modules["apache_beam"]
     root = logging.getLogger()
     level, quiet = root.level, logging.NullHandler()  # a handler present: no implicit basicConfig
     root.addHandler(quiet)
-    root.setLevel(logging.ERROR)
+    root.setLevel(max(level, logging.ERROR))
     try:
         import apache_beam
     except ImportError as error:
