@@ -448,12 +448,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         check_run_folder(args.model)  # a mistyped --model answers before TensorFlow's start-up
-    except FileNotFoundError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    try:
+        import_tensorflow()  # after parsing and that check: --help, usage errors and typos answer without it
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
         path = export_run(args.model, args.name, args.base_dir, args.version, args.data)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
