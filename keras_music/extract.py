@@ -110,8 +110,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:  # the common mistakes (a mistyped folder, one without audio, a bad --recipe) answer at once
         recipe = recipe_from_args(args)
-        if not has_scheme(args.audio_dir):  # a remote folder is Beam's to list
-            find_audio(Path(args.audio_dir))
+        # listed once, here: a remote folder is Beam's to list (None)
+        files = None if has_scheme(args.audio_dir) else find_audio(Path(args.audio_dir))
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -121,8 +121,12 @@ def main(argv=None) -> int:
 
     try:
         if args.dry_run:
+            if files is None:  # a remote folder: listed by Beam's filesystems, as the pipeline will
+                from keras_music.beam.extract import list_audio
+
+                files = list_audio(args.audio_dir)
             done = {e["source"] for e in FeatureStore(args.out).manifest()} if not args.force else set()
-            for path in find_audio(Path(args.audio_dir)):
+            for path in files:
                 print(("skip (stored) " if str(path) in done else "extract ") + str(path))
             return 0
         if args.force and Path(args.out).exists():
@@ -140,10 +144,12 @@ def main(argv=None) -> int:
             from keras_music.beam.extract import extract_with_beam
 
             summary = extract_with_beam(args.audio_dir, args.out, recipe, args.beam_args,
-                                        shard_size=args.shard_size, decoder=args.decoder)
+                                        shard_size=args.shard_size, decoder=args.decoder,
+                                        sources=None if files is None else [str(path) for path in files])
         else:
             summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,
-                                     shard_size=args.shard_size, progress=progress, decoder=args.decoder)
+                                     shard_size=args.shard_size, progress=progress, decoder=args.decoder,
+                                     files=files)
         for bar in bars:
             bar.close()
     except (FileNotFoundError, ImportError, StoreError, ValueError) as error:

@@ -8,11 +8,20 @@ commands therefore load TensorFlow through `import_tensorflow`, which captures s
 descriptor: the lines come from C++) while the libraries load and passes on every line except
 absl lines below `TF_CPP_MIN_LOG_LEVEL` (default 2: errors and Python output still show).
 `TF_CPP_MIN_LOG_LEVEL=0` turns the capture off and shows everything.
+
+TensorFlow's Python logger (`tensorflow`) gets its own stderr handler on its first use if the
+root logger has none yet, as in a command that has not configured logging; the commands then
+configure the root logger at INFO, so every TensorFlow line came out twice ("INFO:tensorflow:Assets
+written to ..." in `export`). `import_tensorflow` therefore makes that first use, stops the logger
+passing its lines on to the root logger when it has its own handler, and holds it at WARNING
+unless `TF_CPP_MIN_LOG_LEVEL=0` or a caller set its level already. Modules that start TensorFlow
+when imported (`keras_music.train`, `tuning`, `bench`) do this to an importing program too.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import re
 import sys
@@ -52,9 +61,21 @@ def filter_startup_lines(text: str, level: int) -> str:
 def import_tensorflow() -> None:
     """Import TensorFlow once, with its start-up lines filtered by `TF_CPP_MIN_LOG_LEVEL`.
 
-    A no-op when TensorFlow is already loaded. A missing or broken TensorFlow raises nothing
+    Loads nothing when TensorFlow is already loaded. A missing or broken TensorFlow raises nothing
     here: the caller's own `import` raises it again where it has its own message (`doctor`)."""
     import_filtered("tensorflow")
+    get_logger = getattr(sys.modules.get("tensorflow"), "get_logger", None)
+    if get_logger is not None:  # None: no TensorFlow, or a broken one (a leftover folder)
+        quiet_python_logger(get_logger(), min_level())
+
+
+def quiet_python_logger(logger: logging.Logger, level: int) -> None:
+    """TensorFlow's Python `logger` printing each line once, and INFO only at `level` 0
+    (`TF_CPP_MIN_LOG_LEVEL`). A level set on it before (by a user) is kept."""
+    if logger.handlers:  # TensorFlow's own handler: the root logger's would print each line again
+        logger.propagate = False
+    if level > 0 and logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
 
 
 def import_filtered(module: str) -> None:

@@ -111,6 +111,25 @@ def test_cli_extract_dry_run_and_exit_status(audio_folder, tmp_path):
     assert empty.returncode == 1 and "No audio files" in empty.stderr and not (tmp_path / "empty-store").exists()
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_cli_extract_lists_the_folder_once(tmp_path, audio_dir, monkeypatch, dry_run):
+    # The early check (a typo answers before TensorFlow) lists the folder; extraction reuses that
+    # list instead of walking a large or network folder a second time.
+    from keras_music import extract
+
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    shutil.copy(audio_dir / "mozart_k545_bright_22k_mono_16bit.wav", folder)
+    walks = []
+    rglob = Path.rglob
+    monkeypatch.setattr(Path, "rglob", lambda self, pattern: walks.append(self) or rglob(self, pattern))
+    status = extract.main([str(folder), "--out", str(tmp_path / "store"), "--workers", "1"]
+                          + (["--dry-run"] if dry_run else []))
+    assert status == 0
+    assert walks == [folder]
+    assert (tmp_path / "store").exists() != dry_run
+
+
 def test_recipe_flag_takes_a_named_recipe_or_a_json_file(tmp_path):
     from keras_music.config import RECIPES, config_to_dict, save_json
     from keras_music.extract import parse_args, recipe_from_args

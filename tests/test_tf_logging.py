@@ -62,6 +62,25 @@ def test_train_help_shows_no_tensorflow_startup_lines():
     assert result.stderr == "", f"train --help wrote to stderr:\n{result.stderr}"
 
 
+@pytest.mark.parametrize("level, expected", [
+    ("2", "WARNING:tensorflow:a warning\n"),
+    ("0", "INFO:tensorflow:assets written\nWARNING:tensorflow:a warning\n"),
+])
+def test_tensorflow_python_lines_print_once_after_the_command_configures_logging(level, expected):
+    # What every command does: import_tensorflow, then logging.basicConfig at INFO (export's
+    # "Assets written to" came out twice, through TensorFlow's handler and the root logger's).
+    code = ("import logging, sys\nfrom keras_music.tf_logging import import_tensorflow\nimport_tensorflow()\n"
+            "logging.basicConfig(level=logging.INFO, format='%(message)s', stream=sys.stderr)\n"
+            "import tensorflow as tf\ntf.get_logger().info('assets written')\ntf.get_logger().warning('a warning')\n"
+            "logging.getLogger('keras_music.x').info('ours')\n")
+    result = subprocess.run([sys.executable, "-c", code], env={**env_without_level(), "TF_CPP_MIN_LOG_LEVEL": level},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines(keepends=True)
+             if any(text in line for text in ("assets written", "a warning", "ours"))]
+    assert "".join(lines) == expected + "ours\n"
+
+
 def test_musicnn_weights_error_is_the_only_line_on_stderr(tmp_path):
     """The weights command loads TensorFlow to read a checkpoint; a bad folder gets its one error line,
     without TensorFlow's INFO/WARNING start-up lines (ERROR-level absl lines would still show)."""

@@ -55,6 +55,7 @@ def list_audio(audio_dir: str) -> list[str]:
     extractor lists), Beam's `FileSystems.match` for a remote one."""
     if not has_scheme(audio_dir):
         return [str(path) for path in find_audio(Path(audio_dir))]
+    require_beam()  # its first import's cloud-library warnings held back
     from apache_beam.io.filesystems import FileSystems
 
     pattern = FileSystems.join(audio_dir.rstrip("/"), "**")
@@ -181,18 +182,19 @@ def build_pipeline(pipeline, todo: list[tuple[str, str]], store: str, recipe: Fe
 
 
 def extract_with_beam(audio_dir: str, out: str | Path, recipe: FeatureRecipe, pipeline_args: list[str],
-                      shard_size: int = 64, decoder: str = "soundfile", limit: int | None = None
-                      ) -> ExtractionSummary:
+                      shard_size: int = 64, decoder: str = "soundfile", limit: int | None = None,
+                      sources: list[str] | None = None) -> ExtractionSummary:
     """Run the extraction pipeline (its runner and options from `pipeline_args`) and wait for it.
 
     Returns the same summary as `extract_folder`: files found, already stored, written, and
     failed with the reason (the launcher's duplicates and the pipeline's `failed` output).
+    `sources`: `list_audio(audio_dir)` when the caller has listed the folder already.
     """
     if has_scheme(out):
         raise ValueError(f"--out {out}: the Beam extractor writes the store through file paths (a folder every "
                          "worker mounts); a store on a remote filesystem is not supported.")
     options = pipeline_options(pipeline_args)  # a mistyped option fails before anything is written
-    sources = list_audio(str(audio_dir))
+    sources = list_audio(str(audio_dir)) if sources is None else sources
     store = FeatureStore(out)
     store.open_for_writing(recipe)
     (store.root / FAILURES_FILE).unlink(missing_ok=True)

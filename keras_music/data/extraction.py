@@ -129,7 +129,8 @@ def plan_extraction(sources: list[str], manifest: list[dict]) -> tuple[list[tupl
 
 def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe = RECIPES["4q"],
                    workers: int | None = None, shard_size: int = 64, limit: int | None = None,
-                   progress=None, decoder: str = "soundfile") -> ExtractionSummary:
+                   progress=None, decoder: str = "soundfile", files: list[Path] | None = None
+                   ) -> ExtractionSummary:
     """Extract every new audio file of `audio_dir` into the store at `out` (resumable).
 
     Args:
@@ -141,12 +142,14 @@ def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe
         limit: int or None. Stop after this many new clips (for trials and tests).
         progress: callable(done, total, name, failed) or None. Called after each clip.
         decoder: str. `soundfile` (default) or `tfio` (see `keras_music.audio.decode_audio`).
+        files: list of Path or None. `find_audio(audio_dir)` when the caller has listed it already
+            (the CLI checks the folder first; a large or network folder is then walked once).
     """
     from keras_music.audio import AudioDecodeError
     from keras_music.data.store import FeatureStore
 
     audio_dir = Path(audio_dir)
-    files = find_audio(audio_dir)
+    files = find_audio(audio_dir) if files is None else files
     store = FeatureStore(out)
     store.open_for_writing(recipe)
     todo, summary = plan_extraction([str(path) for path in files], store.manifest())

@@ -9,10 +9,12 @@ import pytest
 pytest.importorskip("apache_beam", reason='the Beam pipelines need apache-beam: pip install "keras_music[beam]"')
 
 import tensorflow as tf  # noqa: E402
+from apache_beam.io.filesystem import FileMetadata, MatchResult  # noqa: E402
+from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 
 from keras_music.beam.extract import FAILURES_FILE, extract_with_beam  # noqa: E402
 from keras_music.config import FeatureRecipe  # noqa: E402
-from keras_music.data.extraction import extract_folder  # noqa: E402
+from keras_music.data.extraction import extract_folder, find_audio  # noqa: E402
 from keras_music.data.store import FeatureStore  # noqa: E402
 from tests.conftest import copy_shared_audio  # noqa: E402
 
@@ -108,3 +110,28 @@ def test_a_mistyped_option_is_an_error_not_a_silent_default(audio_folder, tmp_pa
     with pytest.raises(ValueError, match="unknown option.s. --shard_size"):
         extract_with_beam(str(audio_folder), tmp_path / "store", FeatureRecipe(), [*DIRECT, "--shard_size", "3"])
     assert not (tmp_path / "store").exists()
+
+
+class FolderBehindAScheme(LocalFileSystem):
+    """`kmtest://<absolute path>`: a local folder behind a URL scheme, so the remote-folder code
+    (Beam's `FileSystems.match`) runs without a network. Beam finds filesystems by subclass."""
+
+    @classmethod
+    def scheme(cls):
+        return "kmtest"
+
+    def match(self, patterns, limits=None):
+        results = super().match([pattern.replace("kmtest://", "/", 1) for pattern in patterns], limits)
+        return [MatchResult(result.pattern, [FileMetadata("kmtest://" + m.path[1:], m.size_in_bytes)
+                                             for m in result.metadata_list]) for result in results]
+
+
+def test_dry_run_lists_a_remote_folder_through_beam(audio_folder, tmp_path, capsys):
+    from keras_music import extract
+
+    remote = "kmtest://" + str(audio_folder).lstrip("/")
+    status = extract.main([remote, "--out", str(tmp_path / "store"), "--dry-run", "--runner", "DirectRunner"])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert lines == [f"extract {remote}/{path.relative_to(audio_folder)}" for path in find_audio(audio_folder)]
+    assert len(lines) == 9 and not (tmp_path / "store").exists()
