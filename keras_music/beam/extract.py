@@ -56,10 +56,15 @@ def list_audio(audio_dir: str) -> list[str]:
     if not has_scheme(audio_dir):
         return [str(path) for path in find_audio(Path(audio_dir))]
     require_beam()  # its first import's cloud-library warnings held back
+    from apache_beam.io.filesystem import BeamIOError
     from apache_beam.io.filesystems import FileSystems
 
     pattern = FileSystems.join(audio_dir.rstrip("/"), "**")
-    files = sorted(m.path for result in FileSystems.match([pattern]) for m in result.metadata_list
+    try:
+        matches = FileSystems.match([pattern])
+    except BeamIOError as error:  # no credentials, no such bucket...: Beam's reasons, without its traceback
+        raise ValueError(f"{audio_dir}: Beam could not list this folder ({error}).") from error
+    files = sorted(m.path for result in matches for m in result.metadata_list
                    if os.path.splitext(m.path)[1].lower() in AUDIO_EXTENSIONS)
     if not files:
         raise FileNotFoundError(f"No audio files in {audio_dir!r} or below (looked for {', '.join(AUDIO_EXTENSIONS)}).")

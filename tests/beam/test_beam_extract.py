@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("apache_beam", reason='the Beam pipelines need apache-beam: pip install "keras_music[beam]"')
 
 import tensorflow as tf  # noqa: E402
-from apache_beam.io.filesystem import FileMetadata, MatchResult  # noqa: E402
+from apache_beam.io.filesystem import BeamIOError, FileMetadata, MatchResult  # noqa: E402
 from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 
 from keras_music.beam.extract import FAILURES_FILE, extract_with_beam  # noqa: E402
@@ -135,3 +135,26 @@ def test_dry_run_lists_a_remote_folder_through_beam(audio_folder, tmp_path, caps
     assert status == 0
     assert lines == [f"extract {remote}/{path.relative_to(audio_folder)}" for path in find_audio(audio_folder)]
     assert len(lines) == 9 and not (tmp_path / "store").exists()
+
+
+class UnreadableScheme(LocalFileSystem):
+    """`kmdown://...`: a remote filesystem that refuses to list (as S3 does without credentials)."""
+
+    @classmethod
+    def scheme(cls):
+        return "kmdown"
+
+    def match(self, patterns, limits=None):
+        raise BeamIOError("Match operation failed", {pattern: ValueError("no credentials") for pattern in patterns})
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_remote_folder_beam_cannot_list_is_a_clear_error(tmp_path, capsys, dry_run):
+    from keras_music import extract
+
+    status = extract.main(["kmdown://bucket/music", "--out", str(tmp_path / "store"), "--runner", "DirectRunner"]
+                          + (["--dry-run"] if dry_run else []))
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "error: kmdown://bucket/music: Beam could not list this folder" in err and "no credentials" in err, err
+    assert "Traceback" not in err and not (tmp_path / "store").exists()
