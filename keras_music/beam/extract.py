@@ -50,19 +50,20 @@ FAILURES_FILE = "beam-failures.jsonl"  # (file, reason) of the last Beam run, wr
 TODO_FILE = "beam-todo.jsonl"  # the run's (source, clip_id) list, read by the pipeline; removed after it
 
 
-def list_audio(audio_dir: str) -> list[str]:
+def list_audio(audio_dir: str, options=None) -> list[str]:
     """Audio files below `audio_dir`, sorted: `find_audio` for a local folder (what the local
-    extractor lists), Beam's `FileSystems.match` for a remote one."""
+    extractor lists), Beam's `FileSystems.match` for a remote one, with the pipeline's `options`
+    (credentials, `--hdfs_host`...) applied to the listing as to the pipeline."""
     if not has_scheme(audio_dir):
         return [str(path) for path in find_audio(Path(audio_dir))]
-    require_beam()  # its first import's cloud-library warnings held back
     from apache_beam.io.filesystem import BeamIOError
     from apache_beam.io.filesystems import FileSystems
 
-    pattern = FileSystems.join(audio_dir.rstrip("/"), "**")
-    try:
-        matches = FileSystems.match([pattern])
-    except BeamIOError as error:  # no credentials, no such bucket...: Beam's reasons, without its traceback
+    if options is not None:
+        FileSystems.set_options(options)
+    try:  # an unknown scheme, a missing client library, no credentials, no such bucket: Beam's reason
+        matches = FileSystems.match([FileSystems.join(audio_dir.rstrip("/"), "**")])
+    except BeamIOError as error:
         raise ValueError(f"{audio_dir}: Beam could not list this folder ({error}).") from error
     files = sorted(m.path for result in matches for m in result.metadata_list
                    if os.path.splitext(m.path)[1].lower() in AUDIO_EXTENSIONS)
@@ -199,7 +200,7 @@ def extract_with_beam(audio_dir: str, out: str | Path, recipe: FeatureRecipe, pi
         raise ValueError(f"--out {out}: the Beam extractor writes the store through file paths (a folder every "
                          "worker mounts); a store on a remote filesystem is not supported.")
     options = pipeline_options(pipeline_args)  # a mistyped option fails before anything is written
-    sources = list_audio(str(audio_dir)) if sources is None else sources
+    sources = list_audio(str(audio_dir), options) if sources is None else sources
     store = FeatureStore(out)
     store.open_for_writing(recipe)
     (store.root / FAILURES_FILE).unlink(missing_ok=True)

@@ -154,8 +154,8 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     else:
         scope = tf.distribute.MirroredStrategy() if strategy == "mirrored" else tf.distribute.get_strategy()
     if strategy != "default":  # TensorFlow says it at INFO only, which the commands hold back
-        logger.info("--strategy %s: %d replica(s) in sync on %s", strategy, scope.num_replicas_in_sync,
-                    ", ".join(scope.extended.worker_devices))
+        logger.info("--strategy %s: %d replica(s) in sync; this process's: %s", strategy,
+                    scope.num_replicas_in_sync, ", ".join(scope.extended.worker_devices))
     emotion = load_emotion_data(data, labels)
     train_ids, val_ids, test_ids = splits or emotion_split(emotion, training)
     mirrored = strategy != "default"  # replicas need full batches (see make_dataset)

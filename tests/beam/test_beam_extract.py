@@ -116,6 +116,12 @@ class FolderBehindAScheme(LocalFileSystem):
     """`kmtest://<absolute path>`: a local folder behind a URL scheme, so the remote-folder code
     (Beam's `FileSystems.match`) runs without a network. Beam finds filesystems by subclass."""
 
+    options_seen = []  # the pipeline options Beam built each instance with
+
+    def __init__(self, pipeline_options):
+        super().__init__(pipeline_options)
+        FolderBehindAScheme.options_seen.append(pipeline_options)
+
     @classmethod
     def scheme(cls):
         return "kmtest"
@@ -130,11 +136,14 @@ def test_dry_run_lists_a_remote_folder_through_beam(audio_folder, tmp_path, caps
     from keras_music import extract
 
     remote = "kmtest://" + str(audio_folder).lstrip("/")
-    status = extract.main([remote, "--out", str(tmp_path / "store"), "--dry-run", "--runner", "DirectRunner"])
+    status = extract.main([remote, "--out", str(tmp_path / "store"), "--dry-run", "--runner", "DirectRunner",
+                           "--s3_region_name", "test-region"])
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
     assert lines == [f"extract {remote}/{path.relative_to(audio_folder)}" for path in find_audio(audio_folder)]
     assert len(lines) == 9 and not (tmp_path / "store").exists()
+    # the command's Beam options (credentials, hosts) reach the filesystem that lists the folder
+    assert FolderBehindAScheme.options_seen[-1].get_all_options()["s3_region_name"] == "test-region"
 
 
 class UnreadableScheme(LocalFileSystem):

@@ -125,8 +125,9 @@ def test_mirrored_strategy_on_two_logical_cpus(demo_store, tmp_path, model):
                           "--strategy", "mirrored", "--epochs", "2", "--out", str(tmp_path / "run"), "--no-export"],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    devices = next(line for line in run.stderr.splitlines() if line.startswith("--strategy mirrored: "))
-    assert "2 replica(s) in sync" in devices and "CPU:0" in devices and "CPU:1" in devices, devices
+    devices = [line for line in run.stderr.splitlines() if line.startswith("--strategy mirrored: ")]
+    assert len(devices) == 1, run.stderr[-3000:]
+    assert "2 replica(s) in sync" in devices[0] and "CPU:0" in devices[0] and "CPU:1" in devices[0], devices
     assert "macro_roc_auc=" in run.stdout
 
 
