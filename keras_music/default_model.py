@@ -14,10 +14,11 @@ end (config.json, report.json, the head's weights `head.weights.h5`, 122 kB, and
 export's validation thresholds). The audio never enters the package, nor do musicnn's
 weights.
 
-`installed()` makes the whole model on first use, offline: the family built from
-`run/config.json` (which loads musicnn's weights, `models.musicnn.weights_path`), the head's
-weights loaded, exported with the shipped thresholds into `$KERAS_MUSIC_CACHE/models/`;
-that SavedModel is what `predict` uses without `--model`.
+`keras_music.tagging.presets.installed("emotion_4q")` makes the whole model on first use,
+offline: the family built from `run/config.json` (which loads musicnn's weights,
+`models.musicnn.weights_path`), the head's weights loaded, exported with the shipped
+thresholds into `$KERAS_MUSIC_CACHE/models/`; that SavedModel is what `predict` and
+`Tagger.from_preset("emotion_4q")` use.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import tempfile
 from pathlib import Path
 
 from keras_music.config import DEFAULT_EMOTION_MODEL as DEFAULT_MODEL_DIR
+from keras_music.tagging.presets import HEAD_WEIGHTS, RUN_FILES, rebuild
 from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.default_model")
@@ -42,15 +44,13 @@ MODEL_NAME = "emotion_4q"
 # Both musicnn networks: on the 4Q artist folds (bench.emotion, 5 folds x 2 seeds) their
 # concatenated embeddings scored above the MSD embedding alone under the same head.
 WEIGHTS = "MSD_musicnn+MTT_musicnn"
-HEAD_WEIGHTS = "head.weights.h5"
-RUN_FILES = ("config.json", "report.json", "thresholds.json", HEAD_WEIGHTS)  # what `run/` ships
 
 CARD = """# {name}: music emotion (4Q quadrants) from audio
 
 The model `python -m keras_music.predict FILE` uses when no `--model` is given. It ships as
 its trained run without musicnn's weights (`run/`: config, report, the head's weights,
 thresholds); first use builds the TF Serving SavedModel from it and musicnn's weights,
-offline, into `$KERAS_MUSIC_CACHE/models/` (`keras_music.default_model.installed`).
+offline, into `$KERAS_MUSIC_CACHE/models/` (`keras_music.tagging.presets.installed`).
 `serve_audio` takes encoded WAV bytes; `predict` decodes any WAV, FLAC, OGG, Opus or MP3
 file into them.
 
@@ -154,61 +154,6 @@ def package(run: Path, export: Path, out: Path) -> None:
     metadata = json.loads((export / "assets" / "metadata.json").read_text())
     save_json(out / "run" / "thresholds.json", {"thresholds": [metadata["thresholds"][t] for t in config["tags"]],
                                                 "source": metadata["thresholds_source"]})
-
-
-def rebuild(folder: Path):
-    """`(model, config)` of a packaged `run/` folder: the family built from its config (the build
-    loads the front end's pretrained weights) with the head's trained weights loaded."""
-    from keras_music.config import config_from_dict
-    from keras_music.models.registry import family_of_run
-    from keras_music.training.common import run_features
-    from keras_music.training.frozen import split_at
-
-    config = json.loads((folder / "config.json").read_text())
-    family = family_of_run(config)
-    model_config = config_from_dict(family.config, config["model_config"], source=str(folder / "config.json"))
-    model = family.build(model_config, config["tags"], run_features(config), None)
-    split_at(model, family.frozen_output)[1].load_weights(folder / HEAD_WEIGHTS)
-    return model, config
-
-
-def installed(packaged: Path = DEFAULT_MODEL_DIR) -> Path:
-    """The default model's SavedModel version folder, built on first use (offline, about 20
-    s on 2 cores) into `$KERAS_MUSIC_CACHE/models/emotion_4q-<digest of the shipped files>/`, so a
-    new package version or a rebuilt model gets a folder of its own."""
-    from keras_music import __version__
-    from keras_music.config import cache_dir
-    from keras_music.export import ExportError, export_run
-    from keras_music.training.common import save_model
-
-    folder = packaged / "run"
-    missing = [name for name in RUN_FILES if not (folder / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"the packaged default model is incomplete: {folder} lacks {', '.join(missing)} "
-                                "(build it with `python -m keras_music.default_model --audio AUDIO --labels LABELS`, "
-                                "or pass --model EXPORT).")
-    digest = hashlib.sha256(__version__.encode())
-    for name in RUN_FILES:
-        digest.update((folder / name).read_bytes())
-    base = cache_dir() / "models" / f"{MODEL_NAME}-{digest.hexdigest()[:16]}"
-    version = base / MODEL_NAME / "1"
-    if (version / "saved_model.pb").is_file():
-        return version
-    logger.info("First use of the default emotion model: building it from %s and musicnn's weights into %s "
-                "(once, offline).", folder, base)
-    model, _ = rebuild(folder)
-    shipped = json.loads((folder / "thresholds.json").read_text())
-    with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp)
-        save_model(model, run)
-        for name in ("config.json", "report.json"):
-            shutil.copyfile(folder / name, run / name)
-        try:
-            export_run(run, MODEL_NAME, base, version=1, thresholds=(shipped["thresholds"], shipped["source"]))
-        except ExportError:
-            if not (version / "saved_model.pb").is_file():  # not just another process finishing first
-                raise
-    return version
 
 
 def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: Path | None = None,

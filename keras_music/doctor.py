@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from keras_music import __version__
+from keras_music.version import __version__
 from keras_music.tf_logging import import_tensorflow
 
 # (format, subtype, extension) written and decoded back; libsndfile >= 1.1 writes MP3, >= 1.0.29 Opus.

@@ -103,9 +103,7 @@ def main(argv=None) -> int:
         return 1
     import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from keras_music.reports import format_classification_report
-
-    from keras_music.reports import format_tagging_report
+    from keras_music.reports import format_classification_report, format_tagging_report
 
     try:
         config_path = Path(args.model) / "config.json"
@@ -117,7 +115,10 @@ def main(argv=None) -> int:
             report = evaluate_genre(args.model, args.data)
             text = format_classification_report(report, title=f"{args.model} on {args.data}")
     except (FileNotFoundError, GenreDataError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        from keras_music.errors import ParameterError
+
+        flags = {"data": "--data", "labels": "--labels", "run_dir": "--model"}
+        print(f"error: {error.for_flags(flags) if isinstance(error, ParameterError) else error}", file=sys.stderr)
         return 1
     print(json.dumps(report) if args.json else text)
     return 0

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_music import __version__
+from keras_music.version import __version__
 from keras_music.training.common import check_run_folder, load_run, run_features
 from keras_music.tf_logging import import_tensorflow
 

@@ -25,15 +25,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from keras_music.data.sequences import feature_names
 from keras_music.models.family import CLIP_VECTOR_INPUT
-
-NOT_FEATURES = ("clip_id", "length")
-
-
-def feature_names(clip) -> list[str]:
-    """The frame-sequence features of a clip dict, in its own order."""
-    return [name for name in clip if name not in NOT_FEATURES]
-
 
 def window_starts(frames, window: int, hop: int):
     """Start frames of `window`-frame windows every `hop` frames; the last ends at `frames`.

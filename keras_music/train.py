@@ -28,6 +28,7 @@ from keras_music.data.genre import FEATURE_SETS
 from keras_music.models.registry import MODEL_CHOICES, families, family_from_flags
 
 logger = logging.getLogger("keras_music.train")
+FLAGS = {"data": "--data", "labels": "--labels", "strategy": "--strategy"}
 
 EXAMPLES = """examples:
   python -m keras_music.train
@@ -106,16 +107,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def searched_configs(args, model_config, training):
-    """`--hparams`: the configs with a search's best values applied (batch size unless given)."""
-    from keras_music.hparams import configs_from_hparams, load_best_hparams
+def searched_values(args) -> dict:
+    """`--hparams`: a search's best values (its batch size only where --batch-size is not given)."""
+    from keras_music.hparams import load_best_hparams
 
     values = load_best_hparams(args.hparams, args.family, features=args.features if args.task == "genre" else None)
     if args.batch_size:
         values = {k: v for k, v in values.items() if k != "batch_size"}
-    model_config, training = configs_from_hparams(args.family, values, model_config, training)
     logger.info("Hyperparameters from %s: %s", args.hparams, values)
-    return model_config, training
+    return values
+
+
+def searched_configs(args, model_config, training):
+    """`--hparams` for genre: the configs with a search's best values applied."""
+    from keras_music.hparams import configs_from_hparams
+
+    return configs_from_hparams(args.family, searched_values(args), model_config, training)
 
 
 def main(argv=None) -> int:
@@ -124,7 +131,9 @@ def main(argv=None) -> int:
     from keras_music.data.genre import GenreDataError
     from keras_music.data.store import StoreError
     from keras_music.reports import format_classification_report, format_tagging_report
+    from keras_music.errors import ParameterError
     from keras_music.training import describe, train_emotion, train_genre
+    from keras_music.training.emotion import emotion_configs
 
     defaults = EMOTION_TRAINING if args.task == "emotion" else GENRE_TRAINING
     training = dataclasses.replace(defaults, epochs=args.epochs or defaults.epochs,
@@ -134,12 +143,9 @@ def main(argv=None) -> int:
     out_dir = Path(args.out or f"runs/{args.task}-{args.model}-{stamp}")
     try:
         if args.task == "emotion":
-            model_config = args.family.config(**({"variant": args.variant} if args.family.has_variants else {}))
-            if args.hparams:
-                model_config, training = searched_configs(args, model_config, training)
-            # --batch-size, else the family's own (a head trained on windows), else the task's default.
-            batch_size = args.batch_size or args.family.sequences.get("batch_size") or training.batch_size
-            sequence_config = args.family.sequence_config(batch_size=batch_size)
+            model_config, sequence_config, training = emotion_configs(
+                args.family, args.variant, args.epochs, args.batch_size, args.seed, args.split_seed,
+                hparams=searched_values(args) if args.hparams else None)
             report = train_emotion(args.data, out_dir, model_config, sequence_config, training, labels=args.labels,
                                    strategy=args.strategy, verbose=args.verbose)
             if not report["chief"]:
@@ -158,7 +164,7 @@ def main(argv=None) -> int:
             text = format_classification_report(report, title=f"\nTest report (genre, {args.features} features)")
             how = "python -m keras_music.evaluate --model {out} --data PATH.csv"
     except (FileNotFoundError, GenreDataError, StoreError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error.for_flags(FLAGS) if isinstance(error, ParameterError) else error}", file=sys.stderr)
         return 1
     print(text)
     print(f"\nSaved run to {out_dir}/ (model.keras, config.json, history.csv, history.png, report.json)")

@@ -18,6 +18,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 GENRE_CSV = SHARED / "datasets" / "genre" / "train.csv"
+# Where `data="mer4q"` / `--data cal500` look (keras_music.data.emotion.DATASETS_ENV).
+if (SHARED / "datasets").is_dir():
+    os.environ.setdefault("KERAS_MUSIC_DATASETS", str(SHARED / "datasets"))
 
 
 @pytest.fixture(scope="session")
@@ -112,6 +115,14 @@ def emotion_run(small_emotion_store, tmp_path_factory) -> Path:
                   TrainingConfig(epochs=3, batch_size=8, min_epochs=0, validation_fraction=0.2, test_fraction=0.2),
                   verbose=0)
     return out
+
+
+@pytest.fixture(scope="session")
+def export(emotion_run, tmp_path_factory) -> Path:
+    """`emotion_run` exported for TF Serving (its version folder): what predict and the Tagger load."""
+    from keras_music.export import export_run
+
+    return export_run(emotion_run, "tagger", tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="session")

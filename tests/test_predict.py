@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_music.audio import wav_bytes
-from keras_music.export import export_run
+from keras_music.audio.decoding import wav_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,11 +22,6 @@ REPO = Path(__file__).resolve().parents[1]
 def predict(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "keras_music.predict", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)
-
-
-@pytest.fixture(scope="module")
-def export(emotion_run, tmp_path_factory):
-    return export_run(emotion_run, "tagger", tmp_path_factory.mktemp("models"))
 
 
 @pytest.mark.slow
@@ -110,14 +104,14 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
     from keras_music.data.sequences import ClipSource
     from keras_music.training.common import load_run
     from keras_music.predict import main
-    from keras_music.predict import ExportedTagger
+    from keras_music.tagging import Tagger
     from keras_music.scoring import WindowMeans, chunk_plan, window_dataset
 
     song = three_minute_wav(audio_dir, tmp_path / "three_minutes.wav")
     model, config = load_run(emotion_run)
     embed = keras.Model(model.input, model.get_layer("logits").input)  # the vector before the tag layer
     sequence_config = config["sequence_config"]
-    tagger = ExportedTagger(export)
+    tagger = Tagger(export)
     resampled = resample_like(*decode_audio(song), tagger.recipe)
 
     def evaluate_path(dtype):  # package features of the file -> evaluate's windows -> mean logits
@@ -264,13 +258,14 @@ def test_embeddings_round_trip_through_jsonl_and_csv_and_a_layout_change_is_an_e
     import tensorflow as tf
 
     from keras_music.audio import compute_features, decode_audio, resample_like
-    from keras_music.predict import ExportedTagger, main
+    from keras_music.predict import main
+    from keras_music.tagging import Tagger
     from keras_music.scoring import window_starts
     from keras_music.training.common import load_run
 
     model, config = load_run(emotion_run)
     embed = keras.Model(model.input, model.get_layer("logits").input)
-    tagger = ExportedTagger(export)
+    tagger = Tagger(export)
     window, hop = tagger.window, tagger.hop
     songs = [audio_dir / "mozart_k545_bright_44k_stereo_16bit.flac", audio_dir / "bach_chorale_bwv269_calm_22k_mono_64k.mp3"]
     expected = {}
@@ -298,11 +293,11 @@ def test_embeddings_round_trip_through_jsonl_and_csv_and_a_layout_change_is_an_e
 
     capsys.readouterr()
     assert main([*map(str, songs), "--model", str(export), "--out", str(out)]) == 1
-    assert "written with --embeddings" in capsys.readouterr().err
+    assert "written with embeddings" in capsys.readouterr().err
     plain = tmp_path / "plain.jsonl"
     assert main([str(songs[0]), "--model", str(export), "--out", str(plain)]) == 0
     assert main([str(songs[1]), "--model", str(export), "--embeddings", "--out", str(plain)]) == 1
-    assert "written without --embeddings" in capsys.readouterr().err
+    assert "written without embeddings" in capsys.readouterr().err
     assert len(plain.read_text().splitlines()) == 1  # nothing mixed in
 
     table = tmp_path / "music.csv"
@@ -313,7 +308,7 @@ def test_embeddings_round_trip_through_jsonl_and_csv_and_a_layout_change_is_an_e
         assert [float(row[f"emb_{i}"]) for i in range(width)] == records[name]["embedding"]
     capsys.readouterr()
     assert main([str(songs[0]), "--model", str(export), "--out", str(table)]) == 1
-    assert "written with --embeddings" in capsys.readouterr().err
+    assert "written with embeddings" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # CSV rows are windows with --per-window; embeddings are per file
         main([str(songs[0]), "--model", str(export), "--embeddings", "--per-window", "--format", "csv"])
     assert "--embeddings with --per-window needs --format json or jsonl" in capsys.readouterr().err
@@ -343,13 +338,13 @@ def test_packaged_default_model_tags_files_without_model_flag(audio_dir):
     """Right after install: no --model, the packaged 4Q model (musicnn_head on 16 kHz audio), built
     on first use into this session's empty cache, then reused."""
     from keras_music.config import DEFAULT_EMOTION_MODEL
-    from keras_music.default_model import installed
+    from keras_music.tagging.presets import installed
 
     card = DEFAULT_EMOTION_MODEL / "MODEL_CARD.md"
     assert card.is_file() and "research use only" in card.read_text()
     result = predict(audio_dir, "--format", "json", "--embeddings")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "First use of the default emotion model" in result.stderr
+    assert "First use of the packaged model emotion_4q" in result.stderr
     records = json.loads(result.stdout)
     assert len(records) == len([p for p in audio_dir.iterdir() if p.suffix in (".wav", ".mp3", ".flac", ".ogg")])
     export = installed()

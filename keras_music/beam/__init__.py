@@ -1,7 +1,7 @@
 """Apache Beam pipelines: feature extraction and catalog tagging beyond one machine.
 
 `pip install "keras_music[beam]"`. The same library code as the one-machine commands
-(`keras_music.data.extraction`, `keras_music.predict`) runs inside Beam transforms, so a
+(`keras_music.data.extraction`, `keras_music.tagging`) runs inside Beam transforms, so a
 pipeline's output is what the local command writes: `extract` builds the same feature
 store, `tag` writes the same rows as `predict`. Beam does the scheduling, retries and
 scaling (DirectRunner here; Dataflow, Flink or Spark with their pipeline options).

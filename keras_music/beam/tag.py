@@ -15,13 +15,13 @@ used (built on first use, as `predict` does).
                                      '-> failed (file, reason) ------------------> error record
                                                             -> WriteToText (JSONL or CSV)
 
-`ReadChunks` is `predict.read_chunks` (decode, resample, cut long files into the chunks of
-`scoring.chunk_plan`); `ServeAudioHandler` is a custom `ModelHandler` because the stock
-TensorFlow handler feeds tensors to a Keras model or a signature with one tensor input, while
-the export's `serve_audio` signature takes WAV bytes and returns window logits, counts and
-embeddings; it calls `predict.ExportedTagger`, as `predict` does, and a batch that fails is
+`ReadChunks` is `tagging.streaming.read_chunks` (decode, resample, cut long files into the
+chunks of `scoring.chunk_plan`); `ServeAudioHandler` is a custom `ModelHandler` because the
+stock TensorFlow handler feeds tensors to a Keras model or a signature with one tensor input,
+while the export's `serve_audio` signature takes WAV bytes and returns window logits, counts
+and embeddings; it calls `tagging.Tagger`, as `predict` does, and a batch that fails is
 retried element by element so one bad file fails alone. Records are assembled by
-`predict.file_result` and written by `predict.record_text`, so each row equals `predict
+`Tagger.result` and written by `tagging.writers.record_text`, so each row equals `predict
 --out`'s for the same file and export (rows come in no particular order).
 """
 
@@ -42,7 +42,7 @@ FAILED = "failed"
 
 
 class ServeAudioHandler(ModelHandler):
-    """RunInference's model: an export's `serve_audio` (`predict.ExportedTagger`), loaded once
+    """RunInference's model: an export's `serve_audio` (`tagging.Tagger`), loaded once
     per worker; an example is one chunk (a dict with its WAV bytes), the inference its
     `(logits, embeddings)` windows, or an error string."""
 
@@ -51,18 +51,21 @@ class ServeAudioHandler(ModelHandler):
         self.model, self.embeddings, self.batch_size, self.decoder = model, embeddings, batch_size, decoder
 
     def load_model(self):
-        from keras_music.predict import ExportedTagger
+        from keras_music.tagging import Tagger
 
-        return ExportedTagger(self.model, decoder=self.decoder, embeddings=self.embeddings)
+        tagger = Tagger(self.model, decoder=self.decoder)
+        if self.embeddings:
+            tagger.check_embeddings()
+        return tagger
 
     def run_inference(self, batch: Sequence[dict], model, inference_args=None) -> Iterable[PredictionResult]:
-        from keras_music.predict import _reason
+        from keras_music.tagging.streaming import failure_reason
 
         try:
-            outputs = model.window_outputs([chunk["wav"] for chunk in batch])
+            outputs = model.window_outputs([chunk["wav"] for chunk in batch], embeddings=self.embeddings)
         except Exception as error:
             if len(batch) == 1:
-                return [PredictionResult(batch[0], _reason(error))]
+                return [PredictionResult(batch[0], failure_reason(error))]
             return [result for chunk in batch for result in self.run_inference([chunk], model)]
         return [PredictionResult(chunk, output) for chunk, output in zip(batch, outputs)]
 
@@ -81,12 +84,12 @@ class ReadChunks(beam.DoFn):
         self.model, self.chunk_seconds, self.decoder = model, chunk_seconds, decoder
 
     def setup(self):
-        from keras_music.predict import ExportedTagger
+        from keras_music.tagging import Tagger
 
-        self._tagger = ExportedTagger(self.model, decoder=self.decoder, load=False)  # recipe, window, rate
+        self._tagger = Tagger(self.model, decoder=self.decoder, load=False)  # recipe, window, rate
 
     def process(self, path: str):
-        from keras_music.predict import read_chunks
+        from keras_music.tagging.streaming import read_chunks
 
         items = []
         read_chunks(self._tagger, 0, Path(path), self.chunk_seconds, items.append)
@@ -102,21 +105,22 @@ class ReadChunks(beam.DoFn):
 
 
 class FileRecord(beam.DoFn):
-    """A file's scored chunks -> its record line (`predict.record_text`), or an error record."""
+    """A file's scored chunks -> its record line (`tagging.writers.record_text`), or an error record."""
 
     def __init__(self, model: str, fmt: str, per_window: bool, embeddings: bool, decoder: str):
         self.model, self.fmt, self.per_window, self.embeddings, self.decoder = (
             model, fmt, per_window, embeddings, decoder)
 
     def setup(self):
-        from keras_music.predict import ExportedTagger
+        from keras_music.tagging import Tagger
 
-        self._tagger = ExportedTagger(self.model, decoder=self.decoder, embeddings=self.embeddings, load=False)
+        self._tagger = Tagger(self.model, decoder=self.decoder, load=False)
 
     def process(self, keyed):
         import numpy as np
 
-        from keras_music.predict import _Chunk, failure_text, file_result, kept_outputs, record_text
+        from keras_music.tagging.streaming import ChunkInput, kept_outputs
+        from keras_music.tagging.writers import failure_text, record_text
 
         path, results = keyed
         results = sorted(results, key=lambda r: r.example["order"])
@@ -128,12 +132,12 @@ class FileRecord(beam.DoFn):
                     raise ValueError(result.inference)
                 chunk = result.example
                 kept, kept_embeddings = kept_outputs(
-                    _Chunk(0, b"", chunk["samples"], chunk["positions"], chunk["starts"]), *result.inference)
+                    ChunkInput(0, b"", chunk["samples"], chunk["positions"], chunk["starts"]), *result.inference)
                 logits.append(kept)
                 starts.append(chunk["starts"])
                 embeddings.append(kept_embeddings)
-            record = file_result(tagger, Path(path), results[0].example["num_samples"], np.concatenate(logits),
-                                 np.concatenate(starts), np.concatenate(embeddings) if self.embeddings else None)
+            record = tagger.result(path, results[0].example["num_samples"], np.concatenate(logits),
+                                   np.concatenate(starts), np.concatenate(embeddings) if self.embeddings else None)
         except ValueError as error:
             yield failure_text(path, str(error), self.fmt, len(self.header), tagger.identity)
             return
@@ -141,23 +145,25 @@ class FileRecord(beam.DoFn):
 
     @property
     def header(self) -> list[str]:
-        from keras_music.predict import csv_header
+        from keras_music.tagging.writers import csv_header
 
         return csv_header(self._tagger.labels, self.per_window, collection=True,
-                          embedding_width=self._tagger.embedding_width)
+                          embedding_width=self._tagger.embedding_width if self.embeddings else 0)
 
 
 def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = "jsonl", per_window: bool = False,
                    embeddings: bool = False, chunk_seconds: float = 60.0, batch_size: int = 8,
                    decoder: str = "soundfile"):
     """Add the tagging transforms for `files` to `pipeline`; records go to the one text file `out`."""
-    from keras_music.predict import ExportedTagger, csv_header, failure_text
+    from keras_music.tagging import Tagger
+    from keras_music.tagging.writers import csv_header, csv_text, failure_text
 
     model = str(Path(model).resolve())
-    tagger = ExportedTagger(model, decoder=decoder, embeddings=embeddings, load=False)
+    tagger = Tagger(model, decoder=decoder, load=False)
     identity = tagger.identity
-    columns = csv_header(tagger.labels, per_window, collection=True, embedding_width=tagger.embedding_width)
-    header = _csv_line(columns) if fmt == "csv" else None
+    columns = csv_header(tagger.labels, per_window, collection=True,
+                         embedding_width=tagger.embedding_width if embeddings else 0)
+    header = csv_text([columns])[:-1] if fmt == "csv" else None  # WriteToText adds the newline
     chunks = (work_list(pipeline, _todo_path(out), files)
               | "Spread" >> beam.Reshuffle()
               | "ReadChunks" >> beam.ParDo(ReadChunks(model, chunk_seconds, decoder)).with_outputs(
@@ -185,25 +191,17 @@ def _by_file(result: PredictionResult):
     return example["file"], PredictionResult(example, result.inference)
 
 
-def _csv_line(row: list) -> str:
-    """One CSV row as predict's csv module writes it, less the final newline WriteToText adds."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow(row)
-    return buffer.getvalue()[:-1]
-
-
 def tag_with_beam(files: list[str], model: str, out: str | Path, pipeline_args: list[str], fmt: str = "jsonl",
                   per_window: bool = False, embeddings: bool = False, chunk_seconds: float = 60.0,
                   batch_size: int = 8, decoder: str = "soundfile") -> None:
     """Run the tagging pipeline (runner and options from `pipeline_args`) and wait for it."""
-    from keras_music.predict import ExportedTagger
+    from keras_music.tagging import Tagger
 
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"the Beam tagger writes jsonl or csv, not {fmt!r} (a .jsonl or .csv --out).")
-    tagger = ExportedTagger(model, decoder=decoder, embeddings=embeddings)  # fail now on a bad --model
+    tagger = Tagger(model, decoder=decoder)  # fail now on a bad --model
+    if embeddings:
+        tagger.check_embeddings()
     logging.getLogger("apache_beam").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         with beam.Pipeline(options=pipeline_options(pipeline_args)) as pipeline:
@@ -220,7 +218,9 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    from keras_music.predict import InputError, check_inputs
+    from keras_music.errors import ParameterError
+    from keras_music.tagging.inputs import InputError, check_inputs
+    from keras_music.tagging.streaming import check_batching
 
     parser = argparse.ArgumentParser(prog="python -m keras_music.beam.tag", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,8 +239,10 @@ def main(argv=None) -> int:
     fmt = {".jsonl": "jsonl", ".csv": "csv"}.get(Path(args.out).suffix.lower())
     if fmt is None:
         parser.error(f"--out {args.out}: give a .jsonl or .csv file.")
-    if args.chunk_seconds < 60:
-        parser.error(f"--chunk-seconds must be at least 60 (got {args.chunk_seconds}).")
+    try:
+        check_batching(args.chunk_seconds, args.batch_size)
+    except ParameterError as error:
+        parser.error(error.for_flags({"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size"}))
     if Path(args.out).exists():
         parser.error(f"--out {args.out} exists; the pipeline writes a new file (give another --out).")
     try:
@@ -252,7 +254,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
         if args.model is None:
-            from keras_music.default_model import installed
+            from keras_music.tagging.presets import installed
 
             args.model = installed()
         tag_with_beam([str(f) for f in files], args.model, args.out, ["--runner", args.runner, *beam_args], fmt,

@@ -1,9 +1,10 @@
 """Resolve `--data` for the emotion task into features, tags and split groups.
 
     demo          synthetic audio with emotion cues, extracted into a feature store (cached)
-    mer4q         ../shared/datasets/mer4q (or any folder with labels.csv + features/*.npz)
-    cal500        ../shared/datasets/cal500 (or its copy): CAL500 emotions with the 68 aggregated
-                  MULAN features per song; no sequences, so only the `mlp` tagger takes it
+    mer4q         $KERAS_MUSIC_DATASETS/mer4q: the 4Q dataset's folder (labels.csv + features/*.npz;
+                  any such folder can also be given by its path)
+    cal500        $KERAS_MUSIC_DATASETS/cal500: CAL500 emotions with the 68 aggregated MULAN
+                  features per song; no sequences, so only the `mlp` tagger takes it
     STORE         a feature store made by `keras_music.extract`; labels from STORE/labels.csv
                   (or `labels=`), a CSV of clip_id + tag columns, and artist groups from a
                   metadata.csv beside it (`mer4q.read_labels`: as in the 4Q folder)
@@ -23,13 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from keras_music.config import FeatureRecipe, cache_dir
+from keras_music.errors import MissingPathError, ParameterError
 from keras_music.data.sequences import ClipSource
 from keras_music.data.store import SHARD_DIR
 from keras_music.data.tags import TagTable, join_ids
 
 logger = logging.getLogger(__name__)
 
-SHARED_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+# A folder holding the public datasets by name (mer4q/, cal500/): where `data="mer4q"` looks.
+DATASETS_ENV = "KERAS_MUSIC_DATASETS"
+DATASET_NAMES = ("mer4q", "cal500")
 DEMO_VERSION = "emotion-demo-v2"  # v2: decoded with libsndfile, resampled with soxr
 
 
@@ -152,35 +156,49 @@ READERS = [
                   lambda path: (path / "recipe.json").is_file() and (path / SHARD_DIR).is_dir(), _read_store,
                   takes_labels=True),
 ]
-ALIASES = {"mer4q": SHARED_DATASETS / "mer4q", "cal500": SHARED_DATASETS / "cal500"}  # plus "demo"
+
+
+def dataset_aliases() -> dict[str, Path]:
+    """`{name: folder}` of the datasets under `$KERAS_MUSIC_DATASETS` ({} when it is not set)."""
+    import os
+
+    root = os.environ.get(DATASETS_ENV)
+    return {name: Path(root) / name for name in DATASET_NAMES} if root else {}
 
 
 def _accepted() -> str:
-    return ", ".join(["'demo'", *(repr(alias) for alias in ALIASES), *(reader.layout for reader in READERS)])
+    return ", ".join(["'demo'", *(repr(name) for name in DATASET_NAMES), *(reader.layout for reader in READERS)])
 
 
-def load_emotion_data(data: str, labels: str | None = None) -> EmotionData:
-    """Features + tags for `--data` (see the module docstring): an alias, or a folder one reader of
-    `READERS` recognises (exactly one must)."""
+def load_emotion_data(data: str | Path, labels: str | Path | None = None) -> EmotionData:
+    """Features + tags for `data` (see the module docstring): a dataset name, or a folder one reader
+    of `READERS` recognises (exactly one must). Errors name the parameter (`ParameterError`)."""
+    data = str(data)
+    labels = None if labels is None else str(labels)
     if data == "demo":
         if labels:
-            raise ValueError(f"--labels {str(labels)!r} with --data 'demo': the demo brings its own labels; a "
-                             "labels CSV goes with a feature store (--data STORE from keras_music.extract).")
+            raise ParameterError("labels", labels, "data='demo' brings its own labels; a labels CSV goes with a "
+                                 "feature store (data=STORE, from keras_music.extract).")
         store_path, labels_path = demo_store()
         return dataclasses.replace(_read_store(store_path, str(labels_path)), description="demo")
-    path = ALIASES.get(data, Path(data))
+    aliases = dataset_aliases()
+    if data in DATASET_NAMES and data not in aliases and not Path(data).exists():
+        raise MissingPathError("data", data, f"a dataset name is looked up in ${DATASETS_ENV} (a folder holding "
+                               f"{', '.join(n + '/' for n in DATASET_NAMES)}), which is not set; set it, or give "
+                               "the dataset's folder.")
+    path = aliases.get(data, Path(data))
     if not path.exists():
-        raise FileNotFoundError(f"--data {data!r}: {str(path)!r} does not exist (expected {_accepted()}).")
+        raise MissingPathError("data", data, f"{str(path)!r} does not exist (expected {_accepted()}).")
     matches = [reader for reader in READERS if reader.recognise(path)]
     if not matches:
-        raise ValueError(f"--data {data!r}: {str(path)!r} has none of the accepted layouts (expected {_accepted()}).")
+        raise ParameterError("data", data, f"{str(path)!r} has none of the accepted layouts (expected {_accepted()}).")
     if len(matches) > 1:
-        raise ValueError(f"--data {data!r}: {str(path)!r} looks like several layouts at once "
-                         f"({', '.join(reader.name for reader in matches)}); keep one.")
+        raise ParameterError("data", data, f"{str(path)!r} looks like several layouts at once "
+                             f"({', '.join(reader.name for reader in matches)}); keep one.")
     reader = matches[0]
     if labels and not reader.takes_labels:
-        raise ValueError(f"--labels {str(labels)!r} with --data {data!r}: {str(path)!r} is {reader.layout}, which "
-                         "brings its own labels; a labels CSV goes with a feature store (from keras_music.extract).")
+        raise ParameterError("labels", labels, f"data={data!r}: {str(path)!r} is {reader.layout}, which brings its "
+                             "own labels; a labels CSV goes with a feature store (from keras_music.extract).")
     return reader.load(path, labels)
 
 

@@ -184,10 +184,12 @@ def feature_statistics(source: ClipSource, clip_ids) -> dict[str, list[float]]:
     return stats
 
 
-def feature_names_of(clip) -> list[str]:
-    """The named features of a `ClipSource` element: every key but `clip_id`, in sorted order
-    (tf.data hands dicts to map functions with sorted keys)."""
-    return sorted(key for key in clip if key != "clip_id")
+NOT_FEATURES = ("clip_id", "length")  # keys of a clip dict that are not frame-sequence features
+
+
+def feature_names(clip) -> list[str]:
+    """The frame-sequence features of a clip dict (`mel`, `mfcc`, ...), in its own order."""
+    return [name for name in clip if name not in NOT_FEATURES]
 
 
 def random_crop(clip, crop_frames: int, seed):
@@ -196,7 +198,7 @@ def random_crop(clip, crop_frames: int, seed):
     `seed` is a stateless seed pair, so the same pipeline seed gives the same crops in every
     run, and a new pair each epoch gives new crops.
     """
-    names = feature_names_of(clip)
+    names = feature_names(clip)
     frames = tf.shape(clip[names[0]])[0]
     start = tf.random.stateless_uniform([], seed=seed, minval=0, maxval=tf.maximum(frames - crop_frames, 0) + 1,
                                         dtype=tf.int32)

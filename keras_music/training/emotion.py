@@ -8,13 +8,14 @@ comes from the config's type (`family_for_config`), so a new family needs no cha
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from keras_music import __version__
+from keras_music.version import __version__
 from keras_music.config import TrainingConfig, config_to_dict, save_json
 from keras_music.data.emotion import emotion_dataset, load_emotion_data
 from keras_music.data.sequences import EpochClock, feature_statistics
@@ -132,8 +133,29 @@ class TaggerFit:
         )
 
 
-def train_emotion(data: str, out_dir: Path, model_config, sequence_config, training: TrainingConfig,
-                  labels: str | None = None, strategy: str = "default", verbose: int = 2,
+def emotion_configs(family, variant: str = "default", epochs: int | None = None, batch_size: int | None = None,
+                    seed: int = 0, split_seed: int = 0, hparams: dict | None = None):
+    """`(model_config, sequence_config, training)` of an emotion run of `family`, as `train` builds them:
+    the task's defaults, the family's variant, then `hparams` (a search's best values; a given
+    `batch_size` wins over theirs). The batch size is `batch_size`, else the family's own (a head
+    trained on windows), else the task's default."""
+    from keras_music.config import EMOTION_TRAINING
+    from keras_music.hparams import configs_from_hparams
+
+    training = dataclasses.replace(EMOTION_TRAINING, epochs=epochs or EMOTION_TRAINING.epochs,
+                                   batch_size=batch_size or EMOTION_TRAINING.batch_size, seed=seed,
+                                   split_seed=split_seed)
+    model_config = family.config(**({"variant": variant} if family.has_variants else {}))
+    if hparams:
+        values = {k: v for k, v in hparams.items() if not (batch_size and k == "batch_size")}
+        model_config, training = configs_from_hparams(family, values, model_config, training)
+    sequence_config = family.sequence_config(
+        batch_size=batch_size or family.sequences.get("batch_size") or training.batch_size)
+    return model_config, sequence_config, training
+
+
+def train_emotion(data: str | Path, out_dir: str | Path, model_config, sequence_config, training: TrainingConfig,
+                  labels: str | Path | None = None, strategy: str = "default", verbose: int = 2,
                   splits: tuple[list[str], list[str], list[str]] | None = None) -> dict:
     """Fit an emotion tagger on the training clips, early-stop on validation macro ROC-AUC, report on test.
 
@@ -144,6 +166,7 @@ def train_emotion(data: str, out_dir: Path, model_config, sequence_config, train
     folder). Writes the run folder and returns the test report (also in
     `out_dir/report.json`; `report["chief"]` is False on the other workers).
     """
+    data, out_dir, labels = str(data), Path(out_dir), None if labels is None else str(labels)
     family = family_for_config(model_config)
     multi_worker = strategy == "multi_worker"
     if family.frozen_output and strategy != "default":

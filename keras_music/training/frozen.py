@@ -42,7 +42,7 @@ def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
 
 def _fingerprint(front: keras.Model) -> str:
     """What the front end computes: its architecture, its weights and this package's version."""
-    from keras_music import __version__
+    from keras_music.version import __version__
 
     digest = hashlib.sha1(__version__.encode())
     digest.update(front.to_json().encode())

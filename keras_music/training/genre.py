@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_music import __version__
+from keras_music.version import __version__
 from keras_music.config import TrainingConfig, atomic_path, config_to_dict, save_json
 from keras_music.data.demo import make_genre_table
 from keras_music.data.genre import (

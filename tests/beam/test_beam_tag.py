@@ -82,12 +82,13 @@ def test_runinference_rows_equal_predict_rows(export, catalog, predicted, tmp_pa
 
 
 def test_runinference_csv_has_predicts_columns_and_values(export, catalog, predicted, tmp_path):
-    from keras_music.predict import ExportedTagger, csv_header
+    from keras_music.tagging import Tagger
+    from keras_music.tagging.writers import csv_header
 
     beam = beam_tag(catalog, "--model", export, "--out", tmp_path / "beam.csv")
     assert beam.returncode == 1, beam.stderr
     header, *rows = csv.reader((tmp_path / "beam.csv").open(newline=""))
-    labels = ExportedTagger(export, load=False).labels
+    labels = Tagger(export, load=False).labels
     assert header == csv_header(labels, per_window=False, collection=True)  # predict --out X.csv's columns
     rows = {row[0]: dict(zip(header, row)) for row in rows}
     assert rows.keys() == predicted.keys()

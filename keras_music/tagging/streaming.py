@@ -1,0 +1,202 @@
+"""Tagging many files at once: reader threads decode while the model scores batches.
+
+Each file (or waveform) is cut into the chunks of `scoring.chunk_plan` (one chunk unless it is
+longer than `chunk_seconds`), each sent as WAV bytes to the export's `serve_audio`; the
+windows a chunk keeps are exactly the whole file's, so scores do not depend on the chunk
+size and memory does not grow with a file's length. Chunks of several files share a call,
+each scored alone inside it, so a result equals one file per call. `predict`, the Python
+`Tagger` and the Beam tagger (`keras_music.beam.tag`) all go through `read_chunks`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+
+MIN_CHUNK_SECONDS = 60.0  # shorter chunks would hold too few windows of a long model's crop
+
+
+def check_batching(chunk_seconds: float, batch_size: int, jobs: int = 1) -> None:
+    """`ParameterError` unless `chunk_seconds` >= 60 and `batch_size`, `jobs` >= 1."""
+    from keras_music.errors import ParameterError
+
+    if chunk_seconds < MIN_CHUNK_SECONDS:
+        raise ParameterError("chunk_seconds", chunk_seconds, f"must be at least {MIN_CHUNK_SECONDS:g}.")
+    for name, value in (("batch_size", batch_size), ("jobs", jobs)):
+        if value < 1:
+            raise ParameterError(name, value, "must be at least 1.")
+
+
+@dataclasses.dataclass
+class ChunkInput:
+    """One serve_audio input: a chunk of source number `file`, and which of its windows the file keeps
+    (`positions` among the chunk's windows, `starts`: their start frames in the file)."""
+
+    file: int
+    wav: bytes
+    samples: int
+    positions: np.ndarray
+    starts: np.ndarray
+
+
+def failure_reason(error: Exception) -> str:
+    """A one-line reason for a file that failed (decode errors name the file already)."""
+    if isinstance(error, ValueError):  # AudioDecodeError and our own checks name the file already
+        return str(error)
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"  # a TF op error
+
+
+def read_chunks(tagger, index: int, source: Path | np.ndarray, chunk_seconds: float, put: Callable) -> None:
+    """Cut one source into the chunks of `scoring.chunk_plan` and `put` each as a `ChunkInput`.
+
+    `source` is a file, or mono float samples already at `tagger.sample_rate`. Puts
+    `("start", index, samples)`, the chunks, then `("done", index, None)`, or
+    `("error", index, reason)`. A file up to `chunk_seconds` long is decoded and resampled
+    whole, exactly as extraction does (`audio.decode_audio`: its checks and truncation policy,
+    the recipe's resampler); a longer one is read block by block (`audio.read_spans`, the
+    same samples), so memory does not grow with its length.
+    """
+    from keras_music.audio.decoding import audio_length, decode_audio, read_spans, resample_like, wav_bytes
+    from keras_music.scoring import chunk_plan, kept_windows
+
+    try:
+        rate, recipe, window, hop = tagger.sample_rate, tagger.recipe, tagger.window, tagger.hop
+        max_samples = int(chunk_seconds * rate)
+        if isinstance(source, np.ndarray):
+            whole, num_samples = source, len(source)
+        else:
+            whole, num_samples = None, audio_length(source, rate)
+            if num_samples <= max_samples:
+                whole = resample_like(*decode_audio(source, tagger.decoder), recipe)
+                num_samples = len(whole)
+        plan = chunk_plan(num_samples, recipe, window, hop, max_samples)
+        put(("start", index, num_samples))
+        spans = [(c.start, c.end) for c in plan]
+        parts = (whole[start:end] for start, end in spans) if whole is not None else read_spans(source, recipe, spans)
+        for chunk, samples in zip(plan, parts):
+            positions, file_starts = kept_windows(chunk, recipe, window, hop)
+            put(ChunkInput(index, wav_bytes(samples, rate), len(samples), positions, file_starts))
+        put(("done", index, None))
+    except Exception as error:  # reported as this file's failure; the run goes on
+        put(("error", index, failure_reason(error)))
+
+
+def kept_outputs(chunk: ChunkInput, logits: np.ndarray, embeddings: np.ndarray | None):
+    """The windows of a chunk's serve_audio outputs that its file keeps (`chunk.positions`)."""
+    if len(logits) <= chunk.positions.max(initial=-1):
+        raise ValueError(f"serve_audio returned {len(logits)} windows for a chunk of {chunk.samples} samples, "
+                         "keras_music.scoring expects more; the export and this keras_music disagree on the "
+                         "window rule (export the run again).")
+    return logits[chunk.positions], None if embeddings is None else embeddings[chunk.positions]
+
+
+@dataclasses.dataclass
+class _SourceWindows:
+    num_samples: int = 0
+    logits: list = dataclasses.field(default_factory=list)
+    embeddings: list = dataclasses.field(default_factory=list)
+    starts: list = dataclasses.field(default_factory=list)
+    error: str | None = None
+
+
+def stream_results(tagger, sources: Sequence[Path | np.ndarray], names: Sequence[str | None],
+                   chunk_seconds: float = 60.0, jobs: int = 2, batch_size: int = 8,
+                   embeddings: bool = False) -> Iterator[tuple[int, object, str | None]]:
+    """Yield `(index, TagResult or None, reason or None)` for each source as it finishes (not in input order).
+
+    `jobs` reader threads decode files (soundfile releases the GIL) while this thread runs
+    `serve_audio` on batches of up to `batch_size` chunks holding at most `chunk_seconds` of
+    audio in all. A batch that fails is retried chunk by chunk, so one bad file fails alone.
+    `names[i]` is the `file` of source i's result.
+    """
+    pending = queue.Queue(maxsize=batch_size + jobs)
+    stop = threading.Event()
+    max_samples = int(chunk_seconds * tagger.sample_rate)
+
+    def put(item):
+        while not stop.is_set():
+            try:
+                return pending.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+
+    def read(index):
+        if not stop.is_set():
+            read_chunks(tagger, index, sources[index], chunk_seconds, put)
+
+    states: dict[int, _SourceWindows] = {}
+    finished, carry = 0, None
+    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="keras-music-read") as pool:
+        try:
+            for index in range(len(sources)):
+                pool.submit(read, index)
+            while finished < len(sources):
+                batch, controls, samples = [], [], 0
+                item = carry if carry is not None else pending.get()
+                carry = None
+                while True:
+                    if isinstance(item, ChunkInput):
+                        if batch and (len(batch) >= batch_size or samples + item.samples > max_samples):
+                            carry = item
+                            break
+                        batch.append(item)
+                        samples += item.samples
+                    else:
+                        controls.append(item)
+                    try:
+                        item = pending.get_nowait()
+                    except queue.Empty:
+                        break
+                _score(tagger, batch, states, embeddings)
+                for kind, index, value in controls:
+                    state = states.setdefault(index, _SourceWindows())
+                    if kind == "start":
+                        state.num_samples = value
+                        continue
+                    finished += 1
+                    del states[index]
+                    reason = value if kind == "error" else state.error
+                    if reason is not None:
+                        yield index, None, reason
+                    else:
+                        yield index, tagger.result(
+                            names[index], state.num_samples, np.concatenate(state.logits),
+                            np.concatenate(state.starts),
+                            np.concatenate(state.embeddings) if embeddings else None), None
+        finally:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _score(tagger, batch: list[ChunkInput], states: dict, embeddings: bool) -> None:
+    """Run a batch through serve_audio and keep each chunk's windows; a failing batch goes chunk by chunk."""
+    live = [c for c in batch if states.setdefault(c.file, _SourceWindows()).error is None]
+    if not live:
+        return
+    try:
+        outputs = tagger.window_outputs([c.wav for c in live], embeddings=embeddings)
+    except Exception as error:
+        if len(live) > 1:
+            for chunk in live:
+                _score(tagger, [chunk], states, embeddings)
+            return
+        states[live[0].file].error = failure_reason(error)
+        return
+    for chunk, (logits, chunk_embeddings) in zip(live, outputs):
+        state = states[chunk.file]
+        try:
+            logits, chunk_embeddings = kept_outputs(chunk, logits, chunk_embeddings)
+        except ValueError as error:
+            state.error = str(error)
+            continue
+        state.logits.append(logits)
+        state.starts.append(chunk.starts)
+        if chunk_embeddings is not None:
+            state.embeddings.append(chunk_embeddings)

@@ -1,0 +1,209 @@
+"""`Tagger`: tag audio with an export of ours from Python, as `keras-music predict` does from the shell.
+
+    import keras_music as km
+
+    tagger = km.Tagger.from_preset("emotion_4q")      # the packaged 4Q emotion model
+    result = tagger.tag("song.mp3")
+    result.tags, result.arousal, result.valence
+
+The tagger runs the export's `serve_audio` signature (the graph TF Serving runs), so Python,
+`predict`, Beam and TF Serving give the same numbers for the same file.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from keras_music.config import FeatureRecipe
+from keras_music.errors import ParameterError
+from keras_music.tagging.exports import export_identity, resolve_export
+from keras_music.tagging.inputs import find_audio_files
+from keras_music.tagging.presets import DEFAULT_PRESET, installed, preset_names
+from keras_music.tagging.results import TagResult, WindowGeometry, result_from_windows
+from keras_music.tagging.streaming import check_batching, stream_results
+from keras_music.tagging.writers import ResultLog, format_of
+
+DECODERS = ("soundfile", "tfio")
+
+
+class Tagger:
+    """An exported emotion tagger: decode audio, score it by windows, name its tags.
+
+    Args:
+        path: an export, as `keras-music export` writes it: a version folder
+            (`saved_models/NAME/3`) or a model folder (`saved_models/NAME`, newest version).
+        decoder: "soundfile" (libsndfile: WAV, FLAC, OGG, Opus, MP3) or "tfio" (tensorflow-io).
+        load: load the graph now (default); False reads the metadata only and loads the graph
+            at first use.
+
+    Example:
+
+    >>> import keras_music as km
+    >>> tagger = km.Tagger.from_preset("emotion_4q")
+    >>> tagger.labels
+    ['quadrant_q1', 'quadrant_q2', 'quadrant_q3', 'quadrant_q4']
+    >>> result = tagger.tag(SONG)
+    >>> sorted(result.probabilities) == tagger.labels and 0 <= result.arousal <= 1
+    True
+    """
+
+    def __init__(self, path: str | Path, decoder: str = "soundfile", load: bool = True):
+        if decoder not in DECODERS:
+            raise ParameterError("decoder", decoder, f"expected one of {', '.join(DECODERS)}.")
+        self.path, self.metadata = resolve_export(path)
+        self.decoder = decoder
+        self.labels: list[str] = list(self.metadata["labels"])
+        self.sample_rate = int(self.metadata["sample_rate"])
+        self.thresholds = np.array([self.metadata["thresholds"][t] for t in self.labels])
+        self.embedding_width = int(self.metadata.get("embedding_width") or 0)
+        source = f"{self.path / 'assets' / 'metadata.json'} recipe"
+        self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=source)
+        self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
+        self.geometry = WindowGeometry(self.sample_rate, self.recipe, self.window, self.hop)
+        if load:
+            self.serve_audio  # noqa: B018 -- load and check the graph now, not at the first file
+
+    @classmethod
+    def from_export(cls, path: str | Path, **kwargs) -> Tagger:
+        """The tagger of an export folder (see the class's `path`)."""
+        return cls(path, **kwargs)
+
+    @classmethod
+    def from_preset(cls, name: str = DEFAULT_PRESET, **kwargs) -> Tagger:
+        """A model that ships with the package (`Tagger.presets()`), built on first use, offline."""
+        return cls(installed(name), **kwargs)
+
+    @staticmethod
+    def presets() -> list[str]:
+        """The names `from_preset` takes."""
+        return preset_names()
+
+    def __repr__(self) -> str:
+        return f"Tagger({str(self.path)!r}, labels={self.labels})"
+
+    @functools.cached_property
+    def serve_audio(self):
+        """The export's serve_audio signature, loaded on first use."""
+        from keras_music.tf_logging import import_tensorflow
+
+        tf = import_tensorflow()
+        signature = tf.saved_model.load(str(self.path)).signatures["serve_audio"]
+        if "window_count" not in signature.structured_outputs:
+            raise ValueError(f"{self.path}: its serve_audio has no window_logits/window_count outputs (exported by "
+                             "an older keras_music); export the run again.")
+        return signature
+
+    @functools.cached_property
+    def identity(self) -> str:
+        """`NAME/VERSION:digest` of the export: what a resumed output file must have been written with."""
+        return export_identity(self.path)
+
+    def check_embeddings(self) -> None:
+        """`ValueError` unless the export serves embeddings (exports of older keras_music builds do not)."""
+        if "window_embeddings" not in self.serve_audio.structured_outputs:
+            raise ValueError(f"{self.path}: its serve_audio has no embeddings (exported by an older keras_music); "
+                             "export the run again.")
+
+    def window_outputs(self, wavs: list[bytes], embeddings: bool = False) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """`(logits (windows, tags), embeddings (windows, width) or None)` of each WAV-encoded clip (one
+        serve_audio call), windows in `scoring.window_starts` order."""
+        import tensorflow as tf
+
+        if embeddings:
+            self.check_embeddings()
+        out = self.serve_audio(audio=tf.constant(wavs, dtype=tf.string))
+        logits, counts = out["window_logits"].numpy(), out["window_count"].numpy()
+        vectors = out["window_embeddings"].numpy() if embeddings else None
+        return [(logits[i, :counts[i]], None if vectors is None else vectors[i, :counts[i]]) for i in range(len(wavs))]
+
+    def result(self, file: str | Path | None, num_samples: int, logits: np.ndarray, starts: np.ndarray,
+               embeddings: np.ndarray | None = None) -> TagResult:
+        """A `TagResult` from a source's window logits and start frames (`keras_music.tagging.streaming`)."""
+        return result_from_windows(file, num_samples, logits, starts, self.labels, self.thresholds, self.geometry,
+                                   embeddings)
+
+    def _mono_at_model_rate(self, waveform, sample_rate: int | None) -> np.ndarray:
+        from keras_music.audio.decoding import mix_to_mono, resample_like
+
+        if sample_rate is None:
+            raise ParameterError("sample_rate", None, "a waveform needs its sample rate (for example sample_rate=44100).")
+        samples = np.asarray(waveform, dtype="float32")
+        if samples.ndim == 2:
+            samples = mix_to_mono(samples)
+        if samples.ndim != 1 or not len(samples):
+            raise ParameterError("audio", f"array of shape {np.shape(waveform)}",
+                                 "expected samples (n,) or (n, channels) with n > 0.")
+        if not np.isfinite(samples).all():
+            raise ParameterError("audio", "waveform", "holds NaN or infinite samples.")
+        return resample_like(samples, int(sample_rate), self.recipe)
+
+    def _one(self, audio, sample_rate: int | None, embeddings: bool) -> TagResult:
+        if isinstance(audio, (str, Path)):
+            if not Path(audio).is_file():
+                raise ParameterError("audio", audio, "no such file.")
+            source, name = Path(audio), str(audio)
+        else:
+            source, name = self._mono_at_model_rate(audio, sample_rate), None
+        (_, result, reason), = stream_results(self, [source], [name], jobs=1, embeddings=embeddings)
+        if reason is not None:
+            raise ValueError(reason)
+        return result
+
+    def tag(self, audio: str | Path | np.ndarray, sample_rate: int | None = None, embeddings: bool = False) -> TagResult:
+        """Tag one file, or a waveform (`(n,)` or `(n, channels)` floats in [-1, 1] with its `sample_rate`).
+
+        Raises `ValueError` naming the file when it cannot be decoded. `embeddings=True` also
+        fills `result.embedding`.
+        """
+        return self._one(audio, sample_rate, embeddings)
+
+    def embed(self, audio: str | Path | np.ndarray, sample_rate: int | None = None) -> np.ndarray:
+        """The export's embedding of a file or waveform: the mean of its windows' vectors before the
+        tag layer (`embedding_width` values), for similarity search and clustering."""
+        return np.asarray(self._one(audio, sample_rate, embeddings=True).embedding)
+
+    def tag_files(self, paths: Iterable[str | Path], out: str | Path | None = None, *, embeddings: bool = False,
+                  per_window: bool = False, retry_failed: bool = False, jobs: int = 2, batch_size: int = 8,
+                  chunk_seconds: float = 60.0, fmt: str | None = None) -> Iterator[TagResult]:
+        """Tag files and folders (recursive), yielding a `TagResult` per file as it finishes.
+
+        Files that cannot be read are yielded too, with `result.error` set; the others still
+        run. With `out` (.csv or .jsonl) each record is appended as its file finishes, and
+        calling again with the same `out` resumes: files already there are skipped (failed
+        ones too, unless `retry_failed`) and not yielded again. `jobs` threads decode while
+        the model scores batches of `batch_size` files; files longer than `chunk_seconds`
+        go in chunks (same scores, bounded memory).
+        """
+        check_batching(chunk_seconds, batch_size, jobs)
+        files, bad = find_audio_files([paths] if isinstance(paths, (str, Path)) else paths)
+        fmt = format_of(out, fmt)
+        if out is not None and fmt not in ("csv", "jsonl"):
+            raise ParameterError("out", out, "tag_files appends records to a .csv or .jsonl file.")
+        log = (ResultLog(out, fmt, self.labels, per_window, self.identity,
+                         embedding_width=self.embedding_width if embeddings else 0) if out is not None else None)
+        try:
+            for name, reason in bad:
+                if log is None or log.todo([name], retry_failed):
+                    if log:
+                        log.add_failure(name, reason)
+                    yield TagResult(file=name, seconds=0.0, error=reason)
+            if log:
+                files = log.todo(files, retry_failed)
+            names = [str(f) for f in files]
+            for index, result, reason in stream_results(self, files, names, chunk_seconds, jobs, batch_size,
+                                                         embeddings):
+                if reason is not None:
+                    result = TagResult(file=names[index], seconds=0.0, error=reason)
+                    if log:
+                        log.add_failure(names[index], reason)
+                elif log:
+                    log.add(result)
+                yield result
+        finally:
+            if log:
+                log.close()
+
