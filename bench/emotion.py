@@ -64,12 +64,9 @@ import json
 import logging
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -82,8 +79,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold
 from sklearn.preprocessing import StandardScaler
 
-from bench.publish import check_block, parse_overrides, publish
-from keras_music.config import atomic_path, field_changes
+from bench.clock import FitClock
+from bench.merge import check_one_table, join_rows, read_parts, table_order
+from bench.progress_log import ProgressLog, progress_path
+from bench.publish import check_block, parse_overrides, publish, slug
+from keras_music.config import field_changes
 from keras_music.data.emotion import ALIASES as DATA_ALIASES
 from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
@@ -341,138 +341,19 @@ def run_once(row: Row, fold: Fold, seed: int | None, emotion, vectors: dict, arg
                              splits=(fold.train, fold.validation, fold.test))
 
 
-class FitClock:
-    """Seconds one fit has run, across restarts: written to `path` every `every` seconds (by a
-    daemon thread), so that a fit resumed after a kill reports its whole time, less at most
-    `every` seconds lost at the kill. Without a path: this process's seconds only."""
-
-    def __init__(self, path: Path | None, every: float = 30.0):
-        self.path, self.every, self.before = path, every, 0.0
-        if path is not None and path.is_file():
-            try:
-                self.before = float(json.loads(path.read_text())["seconds"])
-            except (ValueError, KeyError, TypeError):
-                self.before = 0.0  # unreadable: count from now
-        self._stop = threading.Event()
-        self._thread, self.end = None, None
-
-    def seconds(self) -> float:
-        return self.before + (self.end if self.end is not None else time.perf_counter()) - self.start
-
-    def _save(self) -> None:
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(json.dumps({"seconds": self.seconds()}))
-
-    def _tick(self) -> None:
-        while not self._stop.wait(self.every):
-            self._save()
-
-    def __enter__(self) -> FitClock:
-        self.start = time.perf_counter()
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._thread = threading.Thread(target=self._tick, name="fit-clock", daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.end = time.perf_counter()
-
-
-def slug(text: str) -> str:
-    """`text` as a file name: lower case, each run of other characters than a-z, 0-9, _ one dash."""
-    return re.sub(r"[^a-z0-9_]+", "-", text.lower()).strip("-")
-
-
-def differing_keys(one: dict, other: dict) -> list[str]:
-    """The keys, sorted, whose values differ between `one` and `other` (a key one lacks counts as None)."""
-    return [key for key in sorted(set(one) | set(other)) if one.get(key) != other.get(key)]
-
-
-class Progress:
-    """The finished runs of a table not yet written, one JSON line each in `path`, so that the
-    same command resumes a killed bench where it stopped. The first line holds the command's
-    `settings`; a file of other settings is refused (ValueError naming what differs). A last
-    line cut short by a kill is dropped (that run runs again). The fit under way trains in a
-    folder of `work` (see `fit_dir`); a new file starts with an empty `work`."""
-
-    def __init__(self, path: Path, settings: dict):
-        self.path, self.done = path, {}
-        self.work = path.with_name(path.name.removesuffix(".progress.jsonl") + ".work")
-        if not path.exists():
-            shutil.rmtree(self.work, ignore_errors=True)  # left by a progress file since deleted
-        else:
-            lines = path.read_text().splitlines()
-            try:
-                found = json.loads(lines[0]) if lines else None
-            except json.JSONDecodeError:
-                found = None
-            if not isinstance(found, dict):
-                raise ValueError(f"{path}: not a progress file of bench.emotion (its first line is not its settings); "
-                                 "delete it to start the table again.")
-            differ = differing_keys(found, settings)
-            if differ:
-                raise ValueError(f"{path} holds finished runs of other settings ("
-                                 + ", ".join(f"{key} {found.get(key)!r} there, {settings.get(key)!r} now"
-                                             for key in differ)
-                                 + "): run that command again to finish its table, or delete the file to start "
-                                   "this one.")
-            for line in lines[1:]:
-                try:
-                    run = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # cut short by a kill: that run runs again
-                self.done[self.key(run["row"], run["repeat"], run["fold"], run["seed"])] = run
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:  # the settings and the whole lines only
-            tmp.write_text("".join(json.dumps(line) + "\n" for line in [settings, *self.done.values()]))
-
-    @staticmethod
-    def key(row: str, repeat: int, fold: int, seed: int | None) -> tuple:
-        return row, repeat, fold, seed
-
-    def get(self, row: Row, fold: Fold, seed: int | None) -> dict | None:
-        """The finished run of `row` on `fold` with `seed`, without its row name; None if it has not run."""
-        run = self.done.get(self.key(row.name, fold.repeat, fold.fold, seed))
-        return None if run is None else {k: v for k, v in run.items() if k != "row"}
-
-    def fit_dir(self, row: Row, fold: Fold, seed: int | None) -> Path:
-        """Where the fit of `row` on `fold` with `seed` trains, kept until its line is added."""
-        return self.work / f"{slug(row.name)}-r{fold.repeat}-f{fold.fold}-s{seed}"
-
-    def add(self, row: Row, run: dict) -> None:
-        line = {"row": row.name, **run}
-        with self.path.open("a") as file:
-            file.write(json.dumps(line) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        self.done[self.key(row.name, run["repeat"], run["fold"], run["seed"])] = line
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
-        shutil.rmtree(self.work, ignore_errors=True)
-
-
-def progress_path(out: Path) -> Path:
-    """Where the finished runs of the table `out` wait until it is written: beside it."""
-    return out.with_name(f"{out.stem}.progress.jsonl")
-
-
 def run_row(row: Row, splits: list[Fold], emotion, vectors: dict, args, training,
-            progress: Progress | None = None) -> list[dict]:
+            progress: ProgressLog | None = None) -> list[dict]:
     """Every run of a row (splits x training seeds; baselines once per split), scores and seconds;
     runs already in `progress` are taken from it, and each new one is added to it."""
     runs = []
     for fold in splits:
         for seed in args.seeds if row.config is not None else [None]:
-            done = progress.get(row, fold, seed) if progress else None
+            done = progress.get(row.name, fold.repeat, fold.fold, seed) if progress else None
             if done is not None:
                 runs.append(done)
                 continue
-            fit_dir = progress.fit_dir(row, fold, seed) if progress and row.config is not None else None
+            fit_dir = (progress.fit_dir(row.name, fold.repeat, fold.fold, seed)
+                       if progress and row.config is not None else None)
             with FitClock(fit_dir / "seconds.json" if fit_dir else None) as clock:
                 if clock.before:
                     logging.info("%s, repeat %d fold %d seed %s: resuming the fit in %s (%.0f s spent so far)",
@@ -485,7 +366,7 @@ def run_row(row: Row, splits: list[Fold], emotion, vectors: dict, args, training
             if report.get("resumed_after_epoch") is not None:
                 runs[-1]["resumed_after_epoch"] = report["resumed_after_epoch"]
             if progress:
-                progress.add(row, runs[-1])
+                progress.add(row.name, runs[-1])
             if fit_dir:
                 shutil.rmtree(fit_dir, ignore_errors=True)  # its line is written
             logging.info("%s, repeat %d fold %d%s: test %s, %.1f s", row.name, fold.repeat, fold.fold,
@@ -629,16 +510,8 @@ def results_path(setup: dict, models: list[str] | None = None) -> Path:
 
 def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: Path | None) -> None:
     """Publish the table: JSON (setup, parts, rows with their runs, reference rows), Markdown, README block."""
-    order = [row.name for row in table_rows(setup["vectors"])]
-    def place(row) -> float:  # a baseline labelled with its data (`merge`) sits where the baseline does,
-        name = row["model"] if row["model"] in order else re.sub(r" \[[^\]]*\]$", "", row["model"])
-        if name in order:
-            return order.index(name)
-        changed = re.sub(r", [a-z_]+=.*\)$", ")", name)  # and a `--set` row right after the row it changes
-        return order.index(changed) + 0.5 if changed in order else len(order)
-
     # Baselines of several data sit in the order of their data's names, whatever the parts' order.
-    rows = sorted(rows, key=lambda row: (place(row), re.findall(r"\[([^\]]*)\]$", row["model"])))
+    rows = table_order(rows, [row.name for row in table_rows(setup["vectors"])])
     meta, reference_rows = describe(setup, parts), references(setup)
     publish(out.stem, {"meta": meta, "setup": setup, "parts": parts, "rows": rows, "references": reference_rows},
             markdown(rows, reference_rows, meta), out, readme)
@@ -678,42 +551,19 @@ def merge(paths: list[Path]) -> tuple[dict, list[dict], list[dict]]:
 
     Parts of other data (`DATA_KEYS`) join only when their splits hold exactly the same clips
     (checked by deriving them again); their baseline rows are named after their data."""
-    payloads = []
-    for path in paths:
-        try:
-            payload = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ValueError(f"{path}: not readable as a bench.emotion result ({type(error).__name__}: {error}).") \
-                from None
-        if not isinstance(payload, dict) or "setup" not in payload:
-            raise ValueError(f"{path}: no 'setup' in it; it is not a result of this bench.emotion (re-run it).")
-        payloads.append((path, payload))
-    first_path, first = payloads[0]
-    for path, payload in payloads[1:]:
-        differ = differing_keys(first["setup"], payload["setup"])
-        if differ and set(differ) <= set(DATA_KEYS) and split_digest(payload["setup"]) == split_digest(first["setup"]):
-            differ = []
-        if differ:
-            raise ValueError(f"{path} and {first_path} are parts of different tables: "
-                             + ", ".join(f"{key} {payload['setup'].get(key)!r} vs {first['setup'].get(key)!r}"
-                                         for key in differ)
-                             + "; merge only runs of the same data, protocol, folds, repeats, seeds and epochs.")
+    payloads = read_parts(paths, "bench.emotion")
+    check_one_table(payloads, "data, protocol, folds, repeats, seeds and epochs", DATA_KEYS,
+                    lambda setup, first: split_digest(setup) == split_digest(first))
     datas = list(dict.fromkeys(data_name(payload["setup"]["data"]) for _, payload in payloads))
     short = {d: Path(d).name or d for d in datas}
     if len(set(short.values())) < len(datas):
         short = {d: d for d in datas}
-    rows, source = [], {}
-    for path, payload in payloads:
-        label = short[data_name(payload["setup"]["data"])]
-        for row in payload["rows"]:
-            if len(datas) > 1 and row["key"] in BASELINES:  # a baseline of each data: say which
-                row = {**row, "model": f"{row['model']} [{label}]"}
-            if row["model"] in source:
-                raise ValueError(f"row {row['model']!r} is in both {source[row['model']]} and {path}; "
-                                 "give each row to one part.")
-            source[row["model"]] = path
-            rows.append(row)
-    setup = dict(first["setup"])
+
+    def label(payload: dict, row: dict) -> str | None:  # a baseline of each data: say which
+        return short[data_name(payload["setup"]["data"])] if len(datas) > 1 and row["key"] in BASELINES else None
+
+    rows = join_rows(payloads, label)
+    setup = dict(payloads[0][1]["setup"])
     if len(datas) > 1:
         setup["data"] = " + ".join(datas)
     return setup, [part for _, payload in payloads for part in payload["parts"]], rows
@@ -812,8 +662,8 @@ def main(argv=None) -> int:
                                  else "quadrant" if is_4q(emotion.tags.tags) else "tag"),
                       "test_clips": round(float(np.mean([len(fold.test) for fold in splits])))})
         # Before any embedding or fit: a progress file of other settings stops here.
-        progress = Progress(progress_path(out), {**setup, "models": args.models, "set": args.set,
-                                                  "splits": splits_digest(splits)})
+        progress = ProgressLog(progress_path(out), {**setup, "models": args.models, "set": args.set,
+                                                    "splits": splits_digest(splits)}, "bench.emotion")
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

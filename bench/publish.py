@@ -1,5 +1,6 @@
-"""Write a benchmark's results (JSON, a Markdown table, optionally its README block), and read
-the `--set FIELD=VALUE` changes that benches judge on the same splits.
+"""Write a benchmark's results (JSON, a Markdown table, optionally its README block), name
+their files (`slug`), and read the `--set FIELD=VALUE` changes that benches judge on the same
+splits.
 
 README blocks look like `<!-- bench:NAME:start -->` ... `<!-- bench:NAME:end -->`; the text
 between the markers is replaced, so README tables are never typed by hand.
@@ -8,6 +9,7 @@ between the markers is replaced, so README tables are never typed by hand.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from keras_music.config import atomic_path
@@ -33,6 +35,11 @@ def update_block(readme: Path, name: str, text: str) -> None:
     head, rest = content.split(start, 1)
     _, tail = rest.split(end, 1)
     _write_atomically(readme, f"{head}{start}\n{text.strip()}\n{end}{tail}")
+
+
+def slug(text: str) -> str:
+    """`text` as a file name: lower case, each run of other characters than a-z, 0-9, _ one dash."""
+    return re.sub(r"[^a-z0-9_]+", "-", text.lower()).strip("-")
 
 
 def measure_table(meta: str, rows: list[dict]) -> str:

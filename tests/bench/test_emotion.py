@@ -172,6 +172,7 @@ def test_a_killed_bench_resumes_from_its_finished_runs(small_emotion_store, smal
     """Every finished fit is in `<out>.progress.jsonl` at once; the same command skips those runs,
     a cut-short last line runs again, other settings are refused, and the file goes with the table."""
     import bench.emotion as bench
+    from bench.progress_log import progress_path
 
     out, calls = tmp_path / "t.json", []
     real_run_once = bench.run_once
@@ -187,7 +188,7 @@ def test_a_killed_bench_resumes_from_its_finished_runs(small_emotion_store, smal
             "--models", "prior", "logistic"]
     with pytest.raises(KeyboardInterrupt):
         main(args)
-    progress = bench.progress_path(out)
+    progress = progress_path(out)
     assert not out.exists() and progress.name == "t.progress.jsonl"
     lines = progress.read_text().splitlines()
     assert len(lines) == 5 and json.loads(lines[0])["models"] == ["prior", "logistic"]  # settings + 4 runs
@@ -230,23 +231,6 @@ def test_merge_names_a_part_it_cannot_read(tmp_path, capsys):
         assert main(["--merge", str(tmp_path / bad), "--out", str(tmp_path / "m.json")]) == 1
         assert f"{tmp_path / bad}: not readable as a bench.emotion result" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
-
-
-def test_fit_clock_counts_the_seconds_of_every_part_of_a_fit(tmp_path):
-    import time
-
-    from bench.emotion import FitClock
-
-    path = tmp_path / "fit" / "seconds.json"
-    with FitClock(path, every=0.05):
-        time.sleep(0.3)  # the process is killed here: no exit, only what the thread wrote
-    first = json.loads(path.read_text())["seconds"]
-    assert 0.2 <= first <= 0.35
-    with FitClock(path, every=0.05) as clock:  # the same fit, resumed
-        assert clock.before == first
-        time.sleep(0.1)
-    assert clock.seconds() == pytest.approx(first + 0.1, abs=0.05)
-    assert FitClock(None).__enter__().before == 0.0  # no folder: this process's seconds only
 
 
 @pytest.mark.slow
