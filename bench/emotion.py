@@ -84,7 +84,7 @@ from bench.merge import check_one_table, join_rows, read_parts, table_order
 from bench.progress_log import ProgressLog, progress_path
 from bench.publish import check_block, parse_overrides, publish, slug
 from keras_music.config import field_changes
-from keras_music.data.emotion import ALIASES as DATA_ALIASES
+from keras_music.data.emotion import dataset_aliases
 from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
@@ -538,9 +538,9 @@ def splits_digest(splits: list[Fold]) -> str:
 
 
 def data_name(data: str) -> str:
-    """`--data` as a table names it: a path to a built-in dataset (`../shared/datasets/mer4q`) by its
+    """`--data` as a table names it: a path to a named dataset (`$KERAS_MUSIC_DATASETS/mer4q`) by its
     alias (`mer4q`), so parts run with either spelling count as the same data."""
-    for alias, path in DATA_ALIASES.items():
+    for alias, path in dataset_aliases().items():
         if data == alias or (Path(data).exists() and path.exists() and Path(data).resolve() == path.resolve()):
             return alias
     return data

@@ -217,7 +217,7 @@ def test_a_dataset_named_by_its_alias_or_its_path_is_one_data(tmp_path, monkeypa
 
     (tmp_path / "mer4q").mkdir()
     (tmp_path / "x").mkdir()
-    monkeypatch.setattr(bench_emotion, "DATA_ALIASES", {"mer4q": tmp_path / "mer4q"})
+    monkeypatch.setenv("KERAS_MUSIC_DATASETS", str(tmp_path))
     assert bench_emotion.data_name("mer4q") == "mer4q"
     assert bench_emotion.data_name(str(tmp_path / "x" / ".." / "mer4q")) == "mer4q"
     assert bench_emotion.data_name(str(tmp_path)) == str(tmp_path)
