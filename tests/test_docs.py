@@ -115,3 +115,14 @@ def test_every_bench_block_lives_in_one_page():
     assert len(set(benchmark_blocks)) == len(benchmark_blocks) and not set(readme_blocks) & set(benchmark_blocks)
     elsewhere = [p for p in DOCS.glob("**/*.md") if p.name != "benchmarks.md" and BENCH_BLOCK.search(p.read_text())]
     assert elsewhere == []
+
+
+def test_the_benches_publish_where_the_blocks_are():
+    """`python -m bench.run_all --readme docs/benchmarks.md` fills every block it names there."""
+    from bench.publish import check_block
+    from bench.run_all import BENCHMARKS
+
+    for name in [*BENCHMARKS, "summary"]:
+        check_block(DOCS / "benchmarks.md", name)
+    check_block(README, "emotion-4q-5fold")  # the headline: `bench.emotion --merge ... --readme README.md`
+    check_block(REPO_ROOT / "ARCHITECTURE.md", "scale")  # `bench.scale --architecture ARCHITECTURE.md`
