@@ -120,7 +120,8 @@ def main(argv=None) -> int:
                              "as on a real collection). Default: 1.")
     parser.add_argument("--limit", type=int, default=None, help="Use only the first N files (quick runs).")
     parser.add_argument("--agree", type=int, default=40, help="Files scored for agreement. Default: 40.")
-    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     parser.add_argument("--out", type=Path, default=RESULTS / "features.json", help="Default: %(default)s")
     args = parser.parse_args(argv)
     from keras_music.audio import decode_audio

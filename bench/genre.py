@@ -1,9 +1,9 @@
 """Genre benchmark: our Keras MLP against honest baselines, on one split or K folds by song.
 
-    python -m bench.genre                                  # ../shared/datasets/genre/train.csv
-    python -m bench.genre --data train.csv --seeds 0 1 2 --readme README.md
-    python -m bench.genre --folds 5 --readme README.md     # 5-fold cross-validation by song
-    python -m bench.genre --time-shipped --readme README.md  # time to train the shipped model
+    python -m bench.genre                                                # ../shared/datasets/genre/train.csv
+    python -m bench.genre --data train.csv --seeds 0 1 2 --readme docs/benchmarks.md
+    python -m bench.genre --folds 5 --readme docs/benchmarks.md         # 5-fold cross-validation by song
+    python -m bench.genre --time-shipped --readme docs/benchmarks.md    # time to train the shipped model
 
 Trains on the training songs of `split_by_song(seed)` (or of each fold of `group_folds` over
 the same song keys: every song is tested in exactly one fold), early-stops the MLP on the
@@ -19,8 +19,8 @@ previous defaults (3 separate MLPs of 1024-512, batch 64, patience 20) in the sa
 HistGradientBoosting on the same training rows for scale.
 
 Prints a Markdown table and writes `bench/results/genre.json` (`genre-<K>fold.json` with
-`--folds`; + `.md`); with `--readme`, replaces the block between `<!-- bench:<that name>:start -->`
-and `<!-- bench:<that name>:end -->`.
+`--folds`; + `.md`); with `--readme FILE` (docs/benchmarks.md), replaces the block between
+`<!-- bench:<that name>:start -->` and `<!-- bench:<that name>:end -->` in FILE.
 """
 
 from __future__ import annotations
@@ -348,7 +348,8 @@ def main(argv=None) -> int:
                              "batch_size=256), to judge a change on the same splits; the row is named with them.")
     parser.add_argument("--out", type=Path, default=None,
                         help="Default: bench/results/genre.json, or genre-<K>fold.json with --folds K.")
-    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     parser.add_argument("--time-shipped", action="store_true",
                         help="Time training the shipped 'full' model on the whole CSV as `train` does, against the "
                              "previous defaults (see above); writes bench/results/genre-train-time.json.")

@@ -58,7 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="4Q-style folder. Default: %(default)s")
     parser.add_argument("--model", choices=SEQUENCE_MODELS, default="cnn_lstm")
     parser.add_argument("--epochs", type=int, default=3, help="Timed epochs per pipeline. Default: 3.")
-    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     parser.add_argument("--out", type=Path, default=RESULTS / "pipeline.json", help="Default: %(default)s")
     args = parser.parse_args(argv)
 

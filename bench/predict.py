@@ -1,7 +1,7 @@
 """Throughput and memory of `python -m keras_music.predict` on a music collection, before vs after.
 
     python -m bench.predict --limit 100 --baseline-repo /work/before
-    python -m bench.predict --model saved_models/emotion_4q --readme README.md
+    python -m bench.predict --model saved_models/emotion_4q --readme docs/benchmarks.md
 
 * files per second tagging the first `--limit` MP3s of `--audio` (default: the 765 30 s
   clips of ../shared/datasets/mer4q/audio), wall time of the whole command (model load
@@ -59,7 +59,8 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline-repo", type=Path, default=None,
                         help="A checkout with the old predict, run the same way for the 'before' figures.")
     parser.add_argument("--out", type=Path, default=RESULTS / "predict.json")
-    parser.add_argument("--readme", type=Path, default=None)
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     args = parser.parse_args(argv)
     from keras_music.audio import wav_bytes
 

@@ -1,9 +1,11 @@
-"""Write a benchmark's results (JSON, a Markdown table, optionally its README block), name
-their files (`slug`), and read the `--set FIELD=VALUE` changes that benches judge on the same
-splits.
+"""Write a benchmark's results (JSON, a Markdown table, optionally its block in a Markdown
+document), name their files (`slug`), and read the `--set FIELD=VALUE` changes that benches
+judge on the same splits.
 
-README blocks look like `<!-- bench:NAME:start -->` ... `<!-- bench:NAME:end -->`; the text
-between the markers is replaced, so README tables are never typed by hand.
+Blocks look like `<!-- bench:NAME:start -->` ... `<!-- bench:NAME:end -->`; the text between the
+markers is replaced, so result tables are never typed by hand. Every table's block lives in
+docs/benchmarks.md, except the headline table's (README.md) and `scale`'s copy in ARCHITECTURE.md;
+a bench's `--readme FILE` names the document to fill.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def check_block(readme: Path, name: str) -> tuple[str, str]:
-    """The markers of README block `name`; ValueError when the README lacks them (check before a long run)."""
+    """The markers of block `name` in `readme` (a Markdown document); ValueError when it lacks them.
+
+    Benches call it before a long run, so a wrong document fails in seconds, not after hours.
+    """
     start, end = f"<!-- bench:{name}:start -->", f"<!-- bench:{name}:end -->"
     content = readme.read_text()
     if start not in content or end not in content:
@@ -49,7 +54,7 @@ def measure_table(meta: str, rows: list[dict]) -> str:
 
 
 def publish(name: str, payload: dict, markdown: str, out: Path, readme: Path | None = None) -> None:
-    """Print `markdown`, write `out` (JSON) and `out` with suffix .md, and fill README block `name`."""
+    """Print `markdown`, write `out` (JSON) and `out` with suffix .md, and fill block `name` of `readme`."""
     print(markdown)
     out.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(out, json.dumps(payload, indent=2) + "\n")

@@ -1,14 +1,16 @@
 """Run every benchmark, then write one summary: `bench/results/summary.json` + `.md`.
 
-    python -m bench.run_all --readme README.md                  # everything (about 1.5 h on 2 CPU cores)
-    python -m bench.run_all --only serving tuning --readme README.md
-    python -m bench.run_all --summary-only --readme README.md   # rebuild the summary from existing results
+    python -m bench.run_all --readme docs/benchmarks.md                 # everything (about 1.5 h on 2 CPU cores)
+    python -m bench.run_all --only serving tuning --readme docs/benchmarks.md
+    python -m bench.run_all --summary-only --readme docs/benchmarks.md  # rebuild the summary from existing results
 
 Each benchmark runs as its own process (`python -m bench.<name> ...`) and writes its own
-JSON, Markdown table and README block; the summary then puts the headline figure of
-each beside the baseline measured in the same run (as a ratio, since these machines are
-noisy), and fills the README's `summary` block. A benchmark that fails is reported and
-the others still run (exit status 1 then).
+JSON, Markdown table and block in docs/benchmarks.md; the summary then puts the headline
+figure of each beside the baseline measured in the same run (as a ratio, since these
+machines are noisy), and fills that page's `summary` block. A benchmark that fails is
+reported and the others still run (exit status 1 then). The README's one headline table
+(`emotion-4q-5fold`) is not run here (hours of CPU): `python -m bench.emotion --merge ...
+--readme README.md` fills it (docs/benchmarks.md shows the commands).
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None, help="Run only these.")
     parser.add_argument("--summary-only", action="store_true", help="Run nothing; rebuild the summary.")
-    parser.add_argument("--readme", type=Path, default=None, help="README whose blocks are refreshed.")
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose blocks are refreshed (docs/benchmarks.md).")
     args = parser.parse_args(argv)
     failed = []
     if not args.summary_only:

@@ -1,7 +1,7 @@
 """Scale-out benchmark: Beam's DirectRunner against the local extractor, and a 10-million-track plan.
 
     python -m bench.scale                       # the 765 shared 4Q MP3s
-    python -m bench.scale --audio music/ --limit 200 --readme README.md --architecture ARCHITECTURE.md
+    python -m bench.scale --audio music/ --limit 200 --readme docs/benchmarks.md --architecture ARCHITECTURE.md
 
 Measured here, in one run: the local extractor (`extract_folder`, 2 threads: the baseline)
 and the Beam pipeline on the DirectRunner with 2 worker processes (`keras_music.beam.extract`)
@@ -175,7 +175,8 @@ def main(argv=None) -> int:
     parser.add_argument("--audio", type=Path, default=DEFAULT_AUDIO, help="Audio folder. Default: %(default)s")
     parser.add_argument("--limit", type=int, default=None, help="Use the first N files only.")
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
-    parser.add_argument("--readme", type=Path, default=None, help="README to update (block bench:scale).")
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file to update (block bench:scale; docs/benchmarks.md).")
     parser.add_argument("--architecture", type=Path, default=None,
                         help="ARCHITECTURE.md to update (block bench:scale).")
     args = parser.parse_args(argv)

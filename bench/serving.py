@@ -1,7 +1,7 @@
 """Serving cost of an exported emotion model, on this machine's CPU.
 
     python -m bench.serving                          # trains + exports a small demo model first
-    python -m bench.serving --model saved_models/emotion_cnn_lstm --readme README.md
+    python -m bench.serving --model saved_models/emotion_cnn_lstm --readme docs/benchmarks.md
 
 Measured on the SavedModel loaded with `tf.saved_model.load` (what TF Serving runs):
 
@@ -108,7 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="An emotion export (default: train a demo one).")
     parser.add_argument("--repeat", type=int, default=30, help="Timed calls per latency figure. Default: 30.")
     parser.add_argument("--out", type=Path, default=RESULTS / "serving.json")
-    parser.add_argument("--readme", type=Path, default=None)
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     args = parser.parse_args(argv)
     import tensorflow as tf
 

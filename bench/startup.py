@@ -2,7 +2,7 @@
 against a baseline checkout, on the same feature store.
 
     python -m bench.startup --baseline-repo /work/before
-    python -m bench.startup --baseline-repo /work/before --models mlp_lstm cnn_lstm --repeat 5 --readme README.md
+    python -m bench.startup --baseline-repo /work/before --models mlp_lstm cnn_lstm --readme docs/benchmarks.md
 
 For each model: the first epoch's seconds as the CLI prints them (tracing the training and
 validation steps, then the epoch itself) and the whole command's wall time (TensorFlow's
@@ -56,7 +56,8 @@ def main(argv=None) -> int:
                         help="Emotion models to time (default: %(default)s).")
     parser.add_argument("--repeat", type=int, default=3, help="Fresh processes per model and checkout (median).")
     parser.add_argument("--out", type=Path, default=RESULTS / "startup.json", help="Default: %(default)s")
-    parser.add_argument("--readme", type=Path, default=None, help="README to update with the table.")
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     args = parser.parse_args(argv)
     baseline = args.baseline_repo.resolve()
     if not (baseline / "keras_music" / "train.py").is_file():

@@ -217,7 +217,8 @@ def main(argv=None) -> int:
     parser.add_argument("--emotion-trials", type=int, default=6)
     parser.add_argument("--worker-trials", type=int, default=6)
     parser.add_argument("--out", type=Path, default=RESULTS / "tuning.json")
-    parser.add_argument("--readme", type=Path, default=None)
+    parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
+                        help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     args = parser.parse_args(argv)
     results = json.loads(args.out.read_text()).get("results", {}) if args.out.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
