@@ -6,7 +6,7 @@
     python -m bench.emotion --data cal500 --folds 10 --out bench/results/emotion-cal500.json
     python -m bench.emotion --data STORE --labels ../shared/datasets/mer4q/labels.csv --folds 5
     python -m bench.emotion --folds 5 --models cnn_lstm         # some rows (in parallel, or elsewhere) ...
-    python -m bench.emotion --merge bench/results/parts/emotion-mer4q-5fold-*.json --out T.json --readme README.md  # ... one table
+    python -m bench.emotion --merge bench/results/parts/emotion-mer4q-5fold-*.json --out T.json --readme docs/benchmarks.md  # ... one table
 
 Every row trains and is scored on the same splits, chosen by `--protocol`:
 
@@ -41,7 +41,7 @@ has accuracy and macro F1 of the argmax tag; for the 4Q quadrants also arousal (
 and valence (Q1 + Q4) ROC-AUC from the quadrant probabilities; and each row's mean seconds
 per fit. Prints a Markdown table and writes `bench/results/emotion-<data>[-<protocol, folds,
 repeats>].json` (+ `.md`), or with `--models` `bench/results/parts/<that name>-<models>.json`,
-so that runs in parallel never overwrite each other; `--readme` fills the README block named
+so that runs in parallel never overwrite each other; `--readme` fills the block named
 after the file. `--merge` builds one table from the parts (it refuses parts of different
 data, protocol, folds, repeats, seeds or epochs, and a row found in two parts).
 
@@ -509,7 +509,7 @@ def results_path(setup: dict, models: list[str] | None = None) -> Path:
 
 
 def write(setup: dict, parts: list[dict], rows: list[dict], out: Path, readme: Path | None) -> None:
-    """Publish the table: JSON (setup, parts, rows with their runs, reference rows), Markdown, README block."""
+    """Publish the table: JSON (setup, parts, rows with their runs, reference rows), Markdown, the document block."""
     # Baselines of several data sit in the order of their data's names, whatever the parts' order.
     rows = table_order(rows, [row.name for row in table_rows(setup["vectors"])])
     meta, reference_rows = describe(setup, parts), references(setup)
@@ -606,7 +606,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Default: bench/results/emotion-<data>[-<protocol, folds, repeats>].json; with "
                              "--models, bench/results/parts/<that name>-<models>.json.")
     parser.add_argument("--readme", type=Path, default=None,
-                        help="README whose block named after the results file gets the table.")
+                        help="Markdown document (docs/benchmarks.md; README.md for the headline table) whose "
+                             "block named after the results file gets the table.")
     args = parser.parse_args(argv)
     if args.merge:
         given = [f"--{name.replace('_', '-')}" for name in ("data", "labels", "protocol", "folds", "repeats", "seeds",

@@ -71,7 +71,7 @@ class GenreMLPConfig:
             vector, the hidden layers are shared, each has its own output layer and loss, and
             the model outputs their mean. 1 = one plain MLP. The default, 8 heads of 512-256,
             beats 3 separate MLPs of 1024-512 and HistGradientBoosting on 5 folds by song in
-            about a fifth of the former's time (README, genre results).
+            about a fifth of the former's time (docs/benchmarks.md, genre results).
     """
 
     feature_set: str = "full"

@@ -10,7 +10,7 @@ window logits. Inputs: the `musicnn` recipe's `mel` (16 kHz, 96 bands) and `leng
 mel and concatenates their embeddings (400 values): the two were trained on different tags
 (MSD's moods and genres, MTT's instruments and tempo), and on the 4Q artist folds the pair
 scored above the MSD network alone (0.730 vs 0.724 accuracy, 0.929 vs 0.923 macro ROC-AUC;
-`bench.emotion`, README) at twice its compute. The packaged default model uses it.
+`bench.emotion`, docs/benchmarks.md) at twice its compute. The packaged default model uses it.
 """
 
 from __future__ import annotations
