@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS / "predict.json")
     parser.add_argument("--readme", type=Path, default=None)
     args = parser.parse_args(argv)
-    from keras_music.audio import wav_bytes
+    from keras_music.audio.decoding import wav_bytes
 
     from keras_music.data.extraction import find_audio
 
