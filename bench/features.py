@@ -86,7 +86,8 @@ def agreement(files) -> tuple[list[dict], dict]:
     """Per recipe resampler: |ours - librosa| by band group, and ms per clip of the resampling alone."""
     import dataclasses
 
-    from keras_music.audio import compute_features, decode_audio, resample_like
+    from keras_music.audio.decoding import decode_audio, resample_like
+    from keras_music.audio.frontend import compute_features
 
     rows, cost = [], {"soxr_hq": [], "fft": []}
     for resampler in ("soxr_hq", "fft"):
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
                         help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     parser.add_argument("--out", type=Path, default=RESULTS / "features.json", help="Default: %(default)s")
     args = parser.parse_args(argv)
-    from keras_music.audio import decode_audio
+    from keras_music.audio.decoding import decode_audio
     from keras_music.data.extraction import find_audio
 
     originals = find_audio(args.audio)[: args.limit]

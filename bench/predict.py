@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
                         help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
     args = parser.parse_args(argv)
-    from keras_music.audio import wav_bytes
+    from keras_music.audio.decoding import wav_bytes
 
     from keras_music.data.extraction import find_audio
 

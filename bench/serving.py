@@ -113,7 +113,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import tensorflow as tf
 
-    from keras_music.audio import compute_features, wav_bytes
+    from keras_music.audio.decoding import wav_bytes
+    from keras_music.audio.frontend import compute_features
     from keras_music.config import FeatureRecipe, config_from_dict
     from keras_music.scoring import clip_windows
     from keras_music.predict import ExportedTagger

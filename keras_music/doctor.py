@@ -104,7 +104,7 @@ def decode_round_trip() -> dict[str, str]:
     import numpy as np
     import soundfile
 
-    from keras_music.audio import AudioDecodeError, decode_audio
+    from keras_music.audio.decoding import AudioDecodeError, decode_audio
 
     rate = 44100
     tone = (0.4 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype("float32")

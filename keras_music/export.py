@@ -183,7 +183,7 @@ def emotion_archive(model, config: dict):
     import keras
     import tensorflow as tf
 
-    from keras_music.audio import AudioFeatures, resample
+    from keras_music.audio.frontend import AudioFeatures, resample
     from keras_music.models.family import embedding_model
     from keras_music.scoring import clip_windows, mean_logits
 
@@ -323,7 +323,7 @@ def prediction_log(model_name: str, signature: str, inputs: dict) -> bytes:
 
 def warmup_inputs(model, config: dict) -> list[tuple[str, dict]]:
     """Small valid requests for each signature: (signature name, inputs)."""
-    from keras_music.audio import wav_bytes
+    from keras_music.audio.decoding import wav_bytes
 
     rng = np.random.default_rng(0)
     if config["task"] == "emotion" and is_per_clip(config):

@@ -14,11 +14,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_music.audio import DECODERS, MFCC, AudioDecodeError, AudioFeatures, LogMel, compute_features, \
-    decode_audio, load_audio, mel_filterbank, resample, resample_like
+from keras_music.audio.decoding import DECODERS, AudioDecodeError, decode_audio, load_audio, mix_to_mono, \
+    resample_like
+from keras_music.audio.filterbank import mel_filterbank
+from keras_music.audio.frontend import MFCC, AudioFeatures, LogMel, compute_features, resample
 from keras_music.config import RECIPES, FeatureRecipe, config_from_dict, config_to_dict
 
-SHARED_REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
 
 # From ../shared/audio/README.md: (rate, duration in s). MP3 durations are the source
 # lengths (the decoder drops LAME's encoder delay), within 0.1 s of ffprobe's figures.
@@ -50,6 +53,33 @@ def test_decoder_reads_every_shared_file_at_its_rate_and_duration(audio_dir, nam
     assert abs(samples.size / rate - expected_seconds) < 0.1
     peak = np.abs(samples).max()
     assert 0.3 < peak <= 1.0, peak  # normalised to about -1 dBFS; 24-bit scaled right
+
+
+
+def test_decoding_imports_and_decodes_without_tensorflow(audio_dir):
+    """Extraction workers and prediction readers decode without starting TensorFlow (~10 s, ~1 GB)."""
+    import subprocess
+    import sys
+
+    flac = audio_dir / "mozart_k545_bright_44k_stereo_16bit.flac"
+    code = ("import sys\n"
+            "import keras_music.audio.decoding as decoding\n"
+            "loaded = sorted(m for m in ('tensorflow', 'keras') if m in sys.modules)\n"
+            f"samples, rate = decoding.decode_audio({str(flac)!r})\n"
+            "loaded += sorted(m for m in ('tensorflow', 'keras') if m in sys.modules and m not in loaded)\n"
+            "print(loaded, samples.size, rate)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[]", "441000", "44100"], result.stdout
+
+
+def test_mix_to_mono_averages_channels_and_keeps_mono_float32_as_is():
+    stereo = np.array([[0.5, -0.5], [1.0, 0.0], [0.25, 0.75]], np.float32)
+    np.testing.assert_array_equal(mix_to_mono(stereo), [0.0, 0.5, 0.5])
+    one_channel = stereo[:, :1]
+    assert mix_to_mono(one_channel).base is stereo  # a view: no copy of a long mono file
+    pcm = mix_to_mono(np.array([[-32768, 32767]], np.int16))
+    assert pcm.dtype == np.float32 and pcm.tolist() == [-0.5]
 
 
 def write_wav(path, samples: np.ndarray, rate=22050):
@@ -226,6 +256,19 @@ def test_layers_round_trip_in_a_saved_model(tmp_path):
     restored = keras.saving.load_model(tmp_path / "front_end.keras")
     for a, b in zip(expected, restored.predict(audio, verbose=0)):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+
+@pytest.mark.parametrize("layer", [AudioFeatures(FeatureRecipe(n_mels=32)), LogMel(), MFCC(13)])
+def test_layers_keep_the_names_saved_models_hold(layer):
+    """Saved models name the layers `keras_music>AudioFeatures` etc., with the module they were saved from
+    (`keras_music.audio` before it became a package): both still load."""
+    name = type(layer).__name__
+    assert keras.saving.get_registered_name(type(layer)) == f"keras_music>{name}"
+    config = keras.saving.serialize_keras_object(layer)
+    config["module"] = "keras_music.audio"
+    restored = keras.saving.deserialize_keras_object(config)
+    assert type(restored) is type(layer) and restored.get_config() == layer.get_config()
 
 
 def test_recipe_rejects_bad_values():

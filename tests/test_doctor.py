@@ -20,12 +20,12 @@ def test_doctor_reports_a_working_install(capsys):
 
 
 def test_doctor_fails_with_one_line_per_broken_part(capsys, monkeypatch):
-    from keras_music import audio
+    from keras_music.audio import decoding
 
     def broken(path, decoder="soundfile"):
-        raise audio.AudioDecodeError(f"{path}: cannot decode as audio (decoder: simulated)")
+        raise decoding.AudioDecodeError(f"{path}: cannot decode as audio (decoder: simulated)")
 
-    monkeypatch.setattr(audio, "decode_audio", broken)
+    monkeypatch.setattr(decoding, "decode_audio", broken)
     assert doctor.main([]) == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: decoding ")]
     assert len(errors) == len(doctor.FORMATS) and all("simulated" in line for line in errors)

@@ -75,7 +75,7 @@ def run_fresh(export: Path, inputs: dict, tmp_path: Path) -> dict:
 def test_emotion_export_serves_both_signatures_without_keras_music(emotion_run, tmp_path, audio_dir):
     import keras
 
-    from keras_music.audio import compute_features, resample
+    from keras_music.audio.frontend import compute_features, resample
     from keras_music.training.common import load_run
     from keras_music.scoring import window_starts
 
@@ -138,7 +138,7 @@ def test_embeddings_are_the_vector_before_the_tag_layer_in_both_paths_without_ke
     reloaded Keras model (the input of its layer `logits`), on the same inputs; tolerance 1e-5."""
     import keras
 
-    from keras_music.audio import compute_features, resample
+    from keras_music.audio.frontend import compute_features, resample
     from keras_music.scoring import window_starts
     from keras_music.training.common import load_run
 
@@ -322,7 +322,8 @@ def test_musicnn_head_export_serves_16khz_audio_in_core_ops(musicnn_store, tmp_p
 
     import keras
 
-    from keras_music.audio import compute_features, load_audio
+    from keras_music.audio.decoding import load_audio
+    from keras_music.audio.frontend import compute_features
     from keras_music.config import EMOTION_TRAINING, RECIPES
     from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
     from keras_music.scoring import window_starts

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_music.audio import compute_features, load_audio
+from keras_music.audio.decoding import load_audio
+from keras_music.audio.frontend import compute_features
 from keras_music.config import FeatureRecipe
 from keras_music.data.store import FeatureStore, StoreError
 from keras_music.data.extraction import extract_folder

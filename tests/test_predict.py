@@ -100,7 +100,8 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
     import keras
     import tensorflow as tf
 
-    from keras_music.audio import compute_features, decode_audio, resample_like, wav_bytes
+    from keras_music.audio.decoding import decode_audio, resample_like, wav_bytes
+    from keras_music.audio.frontend import compute_features
     from keras_music.data.sequences import ClipSource
     from keras_music.training.common import load_run
     from keras_music.predict import main
@@ -257,7 +258,8 @@ def test_embeddings_round_trip_through_jsonl_and_csv_and_a_layout_change_is_an_e
     import keras
     import tensorflow as tf
 
-    from keras_music.audio import compute_features, decode_audio, resample_like
+    from keras_music.audio.decoding import decode_audio, resample_like
+    from keras_music.audio.frontend import compute_features
     from keras_music.predict import main
     from keras_music.tagging import Tagger
     from keras_music.scoring import window_starts
@@ -318,7 +320,7 @@ def test_embeddings_round_trip_through_jsonl_and_csv_and_a_layout_change_is_an_e
                                   "mozart_k545_bright_22k_mono_16bit.wav"])
 def test_read_spans_are_exactly_the_whole_file_resampled(audio_dir, name):
     """Block-wise reading with soxr's stream gives the very samples of decoding and resampling the whole file."""
-    from keras_music.audio import audio_length, load_audio, read_spans
+    from keras_music.audio.decoding import audio_length, load_audio, read_spans
     from keras_music.config import FeatureRecipe
 
     recipe = FeatureRecipe(max_seconds=None)

@@ -80,7 +80,7 @@ def test_chunk_plans_keep_exactly_the_file_windows(center, window, hop):
 
 
 def test_chunk_frames_equal_the_whole_file_frames_where_windows_are_kept():
-    from keras_music.audio import compute_features
+    from keras_music.audio.frontend import compute_features
 
     recipe = FeatureRecipe()
     rng = np.random.default_rng(1)

@@ -149,7 +149,7 @@ def demo_tags(a: dict) -> dict[str, str]:
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> None:
     """16-bit PCM mono WAV (temp file, then rename)."""
-    from keras_music.audio import wav_bytes
+    from keras_music.audio.decoding import wav_bytes
 
     with atomic_path(path) as tmp:
         tmp.write_bytes(wav_bytes(samples, rate))

@@ -1,7 +1,7 @@
 """Audio folder -> feature store: the library half of `python -m keras_music.extract`.
 
 Walks a folder recursively for audio files, decodes them (libsndfile by default, see
-`keras_music.audio.decode_audio`), resamples and computes the recipe's named features in a
+`keras_music.audio.decoding.decode_audio`), resamples and computes the recipe's named features in a
 pool of threads, and writes them to a feature store (see `keras_music.data.store`).
 Threads suffice because the work happens in C and releases the GIL (libsndfile, soxr,
 TensorFlow): 2 threads extract 1.7x as fast as 1 on 2 cores (`bench.features`). The earlier
@@ -23,8 +23,7 @@ from pathlib import Path
 from keras_music.config import RECIPES, FeatureRecipe
 
 # What a folder walk picks up (by suffix, case-insensitive): the formats libsndfile decodes.
-# Here, not in the TensorFlow-importing `keras_music.audio`, so the CLIs can check a folder
-# before TensorFlow starts.
+# Beside the folder walk that uses it (the CLIs check a folder with it before TensorFlow starts).
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3")
 
 
@@ -41,7 +40,8 @@ def find_audio(audio_dir: Path) -> list[Path]:
 
 def extract_clip(path: Path, clip_id: str, recipe: FeatureRecipe, decoder: str = "soundfile") -> tuple[dict, bytes]:
     """Decode one file and return its manifest entry and serialized example."""
-    from keras_music.audio import compute_features, load_audio
+    from keras_music.audio.decoding import load_audio
+    from keras_music.audio.frontend import compute_features
     from keras_music.data.store import serialize_clip
 
     samples = load_audio(path, recipe, decoder)
@@ -56,7 +56,7 @@ def _run_in_order(pool, todo, recipe, workers, decoder):
 
     At most `4 * workers` clips are in flight, so memory stays bounded on large folders.
     """
-    from keras_music.audio import AudioDecodeError
+    from keras_music.audio.decoding import AudioDecodeError
 
     def call(path, clip_id):
         try:
@@ -141,11 +141,11 @@ def extract_folder(audio_dir: str | Path, out: str | Path, recipe: FeatureRecipe
         shard_size: int. Clips per TFRecord shard (and per manifest update).
         limit: int or None. Stop after this many new clips (for trials and tests).
         progress: callable(done, total, name, failed) or None. Called after each clip.
-        decoder: str. `soundfile` (default) or `tfio` (see `keras_music.audio.decode_audio`).
+        decoder: str. `soundfile` (default) or `tfio` (see `keras_music.audio.decoding.decode_audio`).
         files: list of Path or None. `find_audio(audio_dir)` when the caller has listed it already
             (the CLI checks the folder first; a large or network folder is then walked once).
     """
-    from keras_music.audio import AudioDecodeError
+    from keras_music.audio.decoding import AudioDecodeError
     from keras_music.data.store import FeatureStore
 
     audio_dir = Path(audio_dir)

@@ -15,7 +15,7 @@ pytest.importorskip("apache_beam", reason='the Beam pipelines need apache-beam: 
 
 import soundfile  # noqa: E402
 
-from keras_music.audio import decode_audio  # noqa: E402
+from keras_music.audio.decoding import decode_audio  # noqa: E402
 from keras_music.export import export_run  # noqa: E402
 from tests.beam.test_beam_extract import DIRECT  # noqa: E402
 from tests.conftest import copy_shared_audio  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from keras_music.audio import decode_audio
+from keras_music.audio.decoding import decode_audio
 from keras_music.data.demo import DEMO_TAGS, demo_tags, make_emotion_demo, synthesize_clip
 from keras_music.data.mer4q import tags_from_csv
 
