@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 def run_examples(obj, globs: dict) -> doctest.TestResults:
     """Run the `>>>` examples of `obj`'s docstring (and its methods') with `globs`; fail on any failure."""
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    tests = [t for t in finder.find(obj, globs=dict(globs)) if t.examples]
+    module = sys.modules[obj.__module__]
+    tests = [t for t in finder.find(obj, module=module, globs={**vars(module), **globs}) if t.examples]
     assert tests, f"{obj!r} has no runnable example in its docstring"
     for test in tests:
         runner.run(test)
@@ -49,7 +50,7 @@ def test_every_public_name_is_documented_and_no_root_name_shadows_a_command():
 
 def test_light_examples():
     run_examples(km.ParameterError, {})
-    run_examples(km.TagResult, {"TagResult": km.TagResult})
+    run_examples(km.TagResult, {})
 
 
 @pytest.mark.slow

@@ -90,7 +90,9 @@ class Tagger:
         """The export's serve_audio signature, loaded on first use."""
         from keras_music.tf_logging import import_tensorflow
 
-        tf = import_tensorflow()
+        import_tensorflow()  # without its C++ start-up lines
+        import tensorflow as tf
+
         signature = tf.saved_model.load(str(self.path)).signatures["serve_audio"]
         if "window_count" not in signature.structured_outputs:
             raise ValueError(f"{self.path}: its serve_audio has no window_logits/window_count outputs (exported by "
