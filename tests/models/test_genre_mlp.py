@@ -8,7 +8,7 @@ import pytest
 
 from keras_music.data.genre import feature_columns, fit_genre_preprocessing, genre_dataset
 from keras_music.models.genre_mlp import GenreMLPConfig, build_genre_mlp
-from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV
+from keras_music.models.table_layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV
 
 
 def small_model(frame, feature_set):

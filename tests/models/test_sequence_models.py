@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from keras_music.models.cnn_lstm import CNNLSTMConfig, build_cnn_lstm
-from keras_music.models.layers import ConvLength, MaskedGlobalMaxPooling
+from keras_music.models.sequence_layers import ConvLength, MaskedGlobalMaxPooling
 from keras_music.models.mlp_lstm import MLPLSTMConfig
 from keras_music.models.registry import REGISTRY
 
@@ -77,7 +77,7 @@ def test_spec_augment_masks_spans_inside_real_frames_in_training_only(tmp_path):
     """Training: whole frames (in every feature at once) and whole bands are zeroed, never
     more than `masks` spans of `fraction`, and nothing past a clip's length changes; the same
     seed gives the same masks; inference and a reloaded model pass features through."""
-    from keras_music.models.layers import SpecAugment
+    from keras_music.models.augmentation import SpecAugment
 
     inputs = batch([40, 25], 40)
     features = [inputs["mel"], inputs["mfcc"]]
