@@ -23,16 +23,10 @@ import dataclasses
 
 import keras
 
+from keras_music.models.blocks import normalised_inputs, recurrent_head, sequence_inputs
+from keras_music.models.compile import compile_tagger
 from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, check_variant, layer_widths
-from keras_music.models.layers import (
-    ConvLength,
-    LengthMask,
-    ZeroPadded,
-    compile_tagger,
-    normalised_inputs,
-    recurrent_head,
-    sequence_inputs,
-)
+from keras_music.models.sequence_layers import ConvLength, LengthMask, ZeroPadded
 
 SEED_CHANNELS = 5
 
@@ -54,7 +48,7 @@ class CNNLSTMConfig:
             10 s crops at hop 1024).
         learning_rate: float. Adam learning rate.
         spec_augment: float. SpecAugment masking while training (two time and two band masks per
-            example, each up to this share of its frames or bands; `layers.SpecAugment`); 0 = off.
+            example, each up to this share of its frames or bands; `augmentation.SpecAugment`); 0 = off.
     """
 
     variant: str = "default"

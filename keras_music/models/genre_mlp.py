@@ -25,18 +25,11 @@ import dataclasses
 import keras
 
 from keras_music.data.genre import CATEGORICAL, MISSING_KEY, feature_columns
+from keras_music.models.blocks import dense_block
+from keras_music.models.compile import build_optimizer
+from keras_music.models.ensemble_layers import EnsembleDense, EnsembleInput, MemberMean
 from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, layer_widths
-from keras_music.models.layers import (
-    CategoryCodes,
-    EnsembleDense,
-    EnsembleInput,
-    MemberMean,
-    NanImputer,
-    PiecewiseLinearEncoding,
-    RandomOOV,
-    build_optimizer,
-    dense_block,
-)
+from keras_music.models.table_layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV
 
 MEMBERS_LAYER = "member_probabilities"  # (batch, heads, classes) of a model with heads > 1
 

@@ -11,8 +11,9 @@ import dataclasses
 
 import keras
 
+from keras_music.models.blocks import normalised_inputs, recurrent_head, sequence_inputs
+from keras_music.models.compile import compile_tagger
 from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, check_variant
-from keras_music.models.layers import compile_tagger, normalised_inputs, recurrent_head, sequence_inputs
 
 
 # On the 4Q artist folds (bench.emotion, 5 folds x 2 seeds, the same folds) masking up to 10% of
@@ -35,7 +36,7 @@ class MLPLSTMConfig:
         dropout: float. Dropout after the per-frame MLP and before the logits.
         learning_rate: float. Adam learning rate.
         spec_augment: float or None. SpecAugment masking while training (two time and two band
-            masks per example, each up to this share of its frames or bands; `layers.SpecAugment`);
+            masks per example, each up to this share of its frames or bands; `augmentation.SpecAugment`);
             0 = off. None = the variant's: `DEFAULT_SPEC_AUGMENT` for `default`, 0 for `seed`
             (the paper had no augmentation).
     """

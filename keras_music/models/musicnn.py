@@ -39,7 +39,7 @@ import keras
 import numpy as np
 
 from keras_music.config import PRETRAINED_DIR, atomic_path, cache_dir
-from keras_music.models.layers import LengthMask, MaskedGlobalAveragePooling, MaskedGlobalMaxPooling, ZeroPadded
+from keras_music.models.sequence_layers import LengthMask, MaskedGlobalAveragePooling, MaskedGlobalMaxPooling, ZeroPadded
 
 logger = logging.getLogger("keras_music.models")
 

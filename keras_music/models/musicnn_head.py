@@ -19,8 +19,9 @@ import dataclasses
 
 import keras
 
+from keras_music.models.blocks import sequence_inputs
+from keras_music.models.compile import compile_tagger
 from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily
-from keras_music.models.layers import compile_tagger, sequence_inputs
 from keras_music.models.musicnn import (
     BANDS,
     PATCH_FRAMES,

@@ -2,7 +2,7 @@
 
 musicnn's timbral/temporal filters and residual 1-D convolutions (`models/musicnn.py`,
 MTT or MSD weights) give 753 values per frame; instead of musicnn's global pooling, our
-recurrent head (`layers.recurrent_head`: LSTM, max over real frames, dense, `logits`)
+recurrent head (`blocks.recurrent_head`: LSTM, max over real frames, dense, `logits`)
 reads them, and the convolutions train on with it at a low learning rate. Batch norms keep
 musicnn's statistics (inference mode), the usual practice when fine-tuning on little data.
 The masked loss and per-tag metrics are every tagger's.
@@ -14,8 +14,9 @@ import dataclasses
 
 import keras
 
+from keras_music.models.blocks import recurrent_head, sequence_inputs
+from keras_music.models.compile import compile_tagger
 from keras_music.models.family import DROPOUT, ModelFamily
-from keras_music.models.layers import compile_tagger, recurrent_head, sequence_inputs
 from keras_music.models.musicnn import WEIGHTS, load_pretrained, musicnn_body
 from keras_music.models.musicnn_head import MUSICNN_SEQUENCES, check_musicnn_inputs
 

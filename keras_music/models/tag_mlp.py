@@ -12,8 +12,9 @@ import dataclasses
 
 import keras
 
+from keras_music.models.blocks import dense_block
+from keras_music.models.compile import compile_tagger
 from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily
-from keras_music.models.layers import compile_tagger, dense_block
 
 
 @dataclasses.dataclass(frozen=True)

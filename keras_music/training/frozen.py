@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_music.data.sequences import EpochClock, make_vector_dataset
-from keras_music.models.layers import compile_tagger
+from keras_music.models.compile import compile_tagger
 from keras_music.scoring import WindowMeans
 
 logger = logging.getLogger("keras_music.training")

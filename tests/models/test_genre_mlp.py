@@ -8,7 +8,6 @@ import pytest
 
 from keras_music.data.genre import feature_columns, fit_genre_preprocessing, genre_dataset
 from keras_music.models.genre_mlp import GenreMLPConfig, build_genre_mlp
-from keras_music.models.layers import CategoryCodes, NanImputer, PiecewiseLinearEncoding, RandomOOV
 
 
 def small_model(frame, feature_set):
@@ -73,29 +72,6 @@ def test_mismatched_preprocessing_is_refused(demo_frame):
     with pytest.raises(ValueError, match="refit"):
         build_genre_mlp(GenreMLPConfig(feature_set="full"),
                         fit_genre_preprocessing(demo_frame, "seed", 16), 11)
-
-
-@pytest.mark.parametrize("layer", [
-    NanImputer([1.0, 2.0], [True, False]),
-    CategoryCodes(0),
-    RandomOOV(0.3, seed=1),
-    PiecewiseLinearEncoding([0.0, 0.5, 2.0]),
-])
-def test_custom_layers_round_trip_their_config(layer):
-    clone = layer.__class__.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-
-
-def test_layers_compute_what_they_say():
-    x = np.array([[np.nan, 5.0], [1.0, np.nan]], dtype="float32")
-    np.testing.assert_array_equal(NanImputer([9.0, 7.0], [True, False])(x), [[9, 5, 1], [1, 7, 0]])
-    np.testing.assert_array_equal(CategoryCodes(0)(np.array([[np.nan], [3.0]], "float32")), [[0], [3]])
-    np.testing.assert_allclose(PiecewiseLinearEncoding([0.0, 1.0, 3.0])(np.array([[-1.0], [0.5], [2.0], [9.0]])),
-                               [[0, 0], [0.5, 0], [1, 0.5], [1, 1]])
-    ids = np.arange(1, 1001).reshape(-1, 1)
-    dropped = RandomOOV(0.3, seed=0)(ids, training=True)
-    assert 0.2 < float(np.mean(np.asarray(dropped) == 0)) < 0.4
-    np.testing.assert_array_equal(RandomOOV(0.3, seed=0)(ids, training=False), ids)
 
 
 def test_heads_train_together_and_the_saved_model_outputs_their_mean(demo_frame, tmp_path):

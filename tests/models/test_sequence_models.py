@@ -1,4 +1,5 @@
-"""MLP-LSTM and CNN-LSTM specifics: the seed CNN's arithmetic, length layers, learning at all.
+"""MLP-LSTM and CNN-LSTM specifics: the seed CNN's arithmetic, SpecAugment in a
+saved model, learning at all; the layers themselves in test_sequence_layers.py and test_augmentation.py.
 
 Padding invariance and save -> load run over every registered family in test_families.py."""
 
@@ -9,9 +10,9 @@ import numpy as np
 import pytest
 
 from keras_music.models.cnn_lstm import CNNLSTMConfig, build_cnn_lstm
-from keras_music.models.layers import ConvLength, MaskedGlobalMaxPooling
 from keras_music.models.mlp_lstm import MLPLSTMConfig
 from keras_music.models.registry import REGISTRY
+from keras_music.models.sequence_layers import ConvLength
 
 TAGS = ["happy", "sad", "calm"]
 INPUTS = {"mel": 16, "mfcc": 6}
@@ -42,13 +43,6 @@ def test_seed_cnn_matches_the_paper_arithmetic():
     assert int(ConvLength(54, 27, "valid")(np.array([216]))[0]) == 7
 
 
-def test_length_arithmetic_and_masked_max():
-    np.testing.assert_array_equal(ConvLength(2, 2, "valid")(np.array([1, 2, 7, 646])), [1, 1, 3, 323])
-    np.testing.assert_array_equal(ConvLength(3, 2, "same")(np.array([5, 6])), [3, 3])
-    frames = np.array([[[1.0], [5.0], [9.0]]], "float32")
-    assert float(MaskedGlobalMaxPooling()([frames, np.array([[True, True, False]])])[0, 0]) == 5.0
-
-
 def test_unknown_variants_are_refused():
     for config in (MLPLSTMConfig, CNNLSTMConfig):
         with pytest.raises(ValueError, match="variant must be"):
@@ -73,37 +67,15 @@ def test_default_variant_overfits_16_examples(model_name):
     assert last < first / 10, (first, last)
 
 
-def test_spec_augment_masks_spans_inside_real_frames_in_training_only(tmp_path):
-    """Training: whole frames (in every feature at once) and whole bands are zeroed, never
-    more than `masks` spans of `fraction`, and nothing past a clip's length changes; the same
-    seed gives the same masks; inference and a reloaded model pass features through."""
-    from keras_music.models.layers import SpecAugment
-
+def test_mlp_lstm_with_spec_augment_reloads_and_predicts_unmasked(tmp_path):
+    """The layer's own behaviour is in test_augmentation.py; here: in a saved family model it
+    keeps its fraction and inference passes the features through."""
     inputs = batch([40, 25], 40)
-    features = [inputs["mel"], inputs["mfcc"]]
-    layer = SpecAugment(0.2, masks=2, seed=3)
-    mel, mfcc = (np.asarray(x) for x in layer([*features, inputs["length"]], training=True))
-    for out, original in ((mel, inputs["mel"]), (mfcc, inputs["mfcc"])):
-        kept = out == original
-        assert np.all(kept | (out == 0)) and not kept.all()
-    for i, n in enumerate([40, 25]):
-        dead_frames = np.where(np.all(mel[i, :n] == 0, axis=1))[0]
-        np.testing.assert_array_equal(dead_frames, np.where(np.all(mfcc[i, :n] == 0, axis=1))[0])
-        assert 0 < len(dead_frames) <= 2 * int(0.2 * n)
-        dead_bands = np.where(np.all(mel[i, :n] == 0, axis=0))[0]
-        assert len(dead_bands) <= 2 * int(0.2 * 16)
-    again = SpecAugment(0.2, masks=2, seed=3)([*features, inputs["length"]], training=True)
-    np.testing.assert_array_equal(np.asarray(again[0]), mel)
-    for out, original in zip(layer([*features, inputs["length"]], training=False), features):
-        np.testing.assert_array_equal(np.asarray(out), original)
-
     model = REGISTRY["mlp_lstm"].build(MLPLSTMConfig(spec_augment=0.1), TAGS, INPUTS, stats())
     model.save(tmp_path / "m.keras")
     reloaded = keras.saving.load_model(tmp_path / "m.keras")
     assert reloaded.get_layer("spec_augment").fraction == 0.1
     np.testing.assert_allclose(reloaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), atol=1e-6)
-    with pytest.raises(ValueError, match="fraction"):
-        SpecAugment(1.5)
 
 
 def test_mlp_lstm_default_variant_masks_spectrograms_and_the_papers_does_not():
