@@ -34,7 +34,8 @@ if typing.TYPE_CHECKING:
     from keras_music.tagging.results import TagResult, Window
     from keras_music.tagging.tagger import Tagger
 
-__all__ = ["__version__", *_PUBLIC]
+__all__ = ["FeatureStore", "ParameterError", "TagResult", "Tagger", "TrainedRun", "Window", "__version__",
+           "fit_tagger"]
 
 
 def __getattr__(name: str):

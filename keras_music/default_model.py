@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import hashlib
 import json
 import logging
 import shutil
@@ -35,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 from keras_music.config import DEFAULT_EMOTION_MODEL as DEFAULT_MODEL_DIR
-from keras_music.tagging.presets import HEAD_WEIGHTS, RUN_FILES, rebuild
+from keras_music.tagging.presets import HEAD_WEIGHTS, rebuild
 from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.default_model")
