@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keras_music import __version__
-from keras_music.serving import ExportError
 from keras_music.serving.signatures import (
     GENRE_SIGNATURES, emotion_archive, emotion_signatures, genre_archive, per_clip_archive, per_clip_signatures)
 from keras_music.serving.versions import staged_version, version_dir
@@ -81,6 +80,10 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         data: where the validation clips are, for threshold tuning; default the run's data.
         thresholds: emotion: `(per-tag thresholds, where they came from)` tuned before, instead
             of tuning them again on the validation clips (a model rebuilt without its data).
+
+    Raises:
+        keras_music.serving.ExportError: the name or version cannot be used, or the run's
+            feature recipe disagrees with its model.
     """
     run_dir = Path(run_dir)
     model, config = load_run(run_dir)
