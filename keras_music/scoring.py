@@ -8,7 +8,8 @@ numpy). `window` or `hop` 0 scores the whole clip in one pass.
 
 * `keras_music.evaluate` (`tagger_logits`, `score_tagger`) scores feature sources through
   `window_dataset`;
-* `keras_music.export` builds the `serve_audio` graph with `clip_windows` + `mean_logits`;
+* `keras_music.serving.signatures` builds the exported `serve_audio` graph with `clip_windows` +
+  `mean_logits`;
 * `keras_music.predict` sends whole files (or, for very long files, the chunks of
   `chunk_plan`, whose windows are exactly the file's windows) to `serve_audio`.
 

@@ -15,7 +15,9 @@ import tensorflow as tf
 from keras_music.config import TrainingConfig
 from keras_music.models.tag_mlp import TagMLPConfig
 from keras_music.models.genre_mlp import GenreMLPConfig
-from keras_music.export import ExportError, export_run, f1_thresholds
+from keras_music.export import export_run
+from keras_music.serving import ExportError
+from keras_music.thresholds import f1_thresholds
 from keras_music.training import train_genre
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,7 +246,7 @@ def test_warmup_records_are_predict_requests_the_model_accepts(emotion_run, tmp_
 
 
 def test_versions_increase_never_overwrite_and_a_failed_export_leaves_nothing(emotion_run, tmp_path, monkeypatch):
-    import keras_music.export as export_module
+    import keras_music.serving.warmup as warmup_module
 
     first = export_run(emotion_run, "m", tmp_path)
     second = export_run(emotion_run, "m", tmp_path)
@@ -257,7 +259,7 @@ def test_versions_increase_never_overwrite_and_a_failed_export_leaves_nothing(em
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(export_module, "prediction_log", broken)
+    monkeypatch.setattr(warmup_module, "prediction_log", broken)
     with pytest.raises(OSError, match="disk full"):
         export_run(emotion_run, "m", tmp_path)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1", "2"]  # no version 3, no temp folder

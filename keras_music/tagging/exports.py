@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from keras_music.errors import MissingPathError, ParameterError
-from keras_music.export import existing_versions
+from keras_music.serving.versions import existing_versions
 
 
 def resolve_export(path: str | Path, parameter: str = "path") -> tuple[Path, dict]:

@@ -2,7 +2,7 @@
 
     genre.py    split by song, the genre MLP ensemble (`fit_genre_mlp`), `train_genre`
     emotion.py  split by artist, `build_tagger` for any registered family, `train_emotion`
-    common.py   the run folder's model file, run identity, one-line epoch summaries
+    common.py   the run folder's model file and config readers, run identity, one-line epoch summaries
 
 Resumable backups live in `keras_music.resume`, the multi-worker loop in
 `keras_music.multiworker`; both are used from here only.

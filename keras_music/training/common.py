@@ -1,13 +1,17 @@
-"""What every training run shares: the run folder's model file, run identity, epoch lines."""
+"""What every training run shares: the run folder's model file and config readers, run identity,
+epoch lines."""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
 
 from keras_music.config import atomic_path, config_to_dict
+
+logger = logging.getLogger("keras_music.training")
 
 SUMMARY_KEYS = ("loss", "val_loss", "val_macro_auc", "val_macro_pr_auc", "val_macro_accuracy")
 
@@ -90,3 +94,28 @@ def run_features(config: dict) -> dict[str, int]:
     if not config.get("n_mels"):
         return {}
     return {"mel": config["n_mels"], "mfcc": config["n_mfcc"]}
+
+
+def recipe_of(config: dict):
+    """The feature recipe of an emotion run (saved in its config; older runs: the 4Q defaults)."""
+    from keras_music.config import FeatureRecipe
+
+    if config.get("recipe"):
+        return FeatureRecipe.from_dict(config["recipe"], source="config.json recipe")
+    logger.warning("config.json has no feature recipe; assuming the default (4Q) recipe.")
+    return FeatureRecipe()
+
+
+def sequence_config_of(config: dict):
+    """The run's SequenceConfig, read exactly as `keras_music.evaluate` reads it (one default)."""
+    from keras_music.config import config_from_dict
+    from keras_music.data.sequences import SequenceConfig
+
+    return config_from_dict(SequenceConfig, config["sequence_config"])
+
+
+def is_per_clip(config: dict) -> bool:
+    """Whether the run's family takes one vector per clip (`clip_vector`) instead of sequences."""
+    from keras_music.models.registry import family_of_run
+
+    return family_of_run(config).inputs == "clip_vector"
