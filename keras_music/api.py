@@ -126,8 +126,8 @@ def fit_tagger(data: str | Path | FeatureStore, labels: str | Path | None = None
 
     >>> import keras_music as km
     >>> run = km.fit_tagger("demo", model="mlp_lstm", out=TMP / "run", epochs=1, verbose=0)
-    >>> sorted(run.report)[:3], (run.path / "model.keras").is_file()
-    (['accuracy', 'arousal_roc_auc', 'chief'], True)
+    >>> (run.path / "model.keras").is_file(), 0 <= run.report["macro_roc_auc"] <= 1
+    (True, True)
     """
     from keras_music.models.registry import REGISTRY, family_from_flags
     from keras_music.training.emotion import emotion_configs, train_emotion

@@ -133,7 +133,7 @@ def pretrained() -> dict[str, str]:
     """Where the pretrained parts stand: musicnn's converted weights (or the wheel they are
     converted from on first use) and the packaged default emotion model."""
     from keras_music.config import DEFAULT_EMOTION_MODEL
-    from keras_music.default_model import RUN_FILES
+    from keras_music.tagging.presets import RUN_FILES
     from keras_music.models.musicnn import INSTALL_HINT, WEIGHTS, installed_checkpoint, weights_dir
 
     found = {}

@@ -45,12 +45,14 @@ def test_install_swaps_in_a_whole_folder(tmp_path):
 
 
 def test_an_incomplete_package_names_what_it_lacks(tmp_path):
-    from keras_music.default_model import installed
+    from keras_music.tagging.presets import installed
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="lacks report.json, thresholds.json, head.weights.h5"):
-        installed(tmp_path)
+        installed("emotion_4q", packaged=tmp_path)
+    with pytest.raises(ValueError, match="name='emotion_5q': no such preset; the presets are emotion_4q"):
+        installed("emotion_5q")
 
 
 def test_what_ships_names_its_data_without_the_build_machines_folders(tmp_path, monkeypatch):

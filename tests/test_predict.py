@@ -53,12 +53,12 @@ def test_long_file_per_window_json_and_file_output(export, tmp_path):
     long_file = tmp_path / "long.wav"
     long_file.write_bytes(wav_bytes(0.3 * np.sin(2 * np.pi * 330 * t) * (1 + np.sin(t)), rate))
     out = tmp_path / "tags.json"
-    result = predict(long_file, "--model", export, "--window", "20", "--format", "json", "--per-window", "--out", out)
+    result = predict(long_file, "--model", export, "--format", "json", "--per-window", "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout == "" and "--window is deprecated and ignored" in result.stderr
+    assert result.stdout == ""
     (entry,) = json.loads(out.read_text())
     metadata = json.loads((export / "assets" / "metadata.json").read_text())
-    window, hop = metadata["window_frames"], metadata["window_hop_frames"]  # the model's rule, not --window
+    window, hop = metadata["window_frames"], metadata["window_hop_frames"]  # the model's own rule
     starts = window_starts(1 + len(t) // 1024, window, hop).numpy()
     assert [w["start"] for w in entry["windows"]] == [round(s * 1024 / rate, 3) for s in starts]
     assert entry["windows"][-1]["end"] == 47.0 and entry["windows"][0]["end"] == round(window * 1024 / rate, 3)

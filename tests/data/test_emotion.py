@@ -54,10 +54,15 @@ def test_store_with_4q_style_labels_keeps_artist_groups_and_quadrant_tags(small_
 
 
 def test_labels_are_refused_where_the_data_brings_its_own(tmp_path):
-    """`--labels` reads a CSV only for a feature store; elsewhere it would be silently ignored and
-    the run trained on other tags than the user asked for, so it is an error naming both."""
-    with pytest.raises(ValueError, match=r"--labels 'my\.csv' with --data 'demo': the demo brings its own"):
+    """`labels=` reads a CSV only for a feature store; elsewhere it would be silently ignored and
+    the run trained on other tags than the user asked for, so it is an error naming both (the
+    parameters in the library, the flags in the CLI)."""
+    from keras_music.errors import ParameterError
+
+    with pytest.raises(ParameterError, match=r"labels='my\.csv': data='demo' brings its own labels") as error:
         load_emotion_data("demo", labels="my.csv")
+    assert error.value.for_flags({"data": "--data", "labels": "--labels"}).startswith(
+        "--labels 'my.csv': --data 'demo' brings its own labels")
     folder = str(npz_folder(tmp_path / "clips"))
     with pytest.raises(ValueError, match=r"is a folder with labels\.csv \+ features/\*\.npz, which brings its own"):
         load_emotion_data(folder, labels="my.csv")
