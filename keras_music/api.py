@@ -16,9 +16,13 @@ import dataclasses
 import json
 from pathlib import Path
 
-from keras_music.data import store as store_module
-from keras_music.errors import MissingPathError, ParameterError
-from keras_music.tagging import Tagger
+from keras_music.tf_logging import import_tensorflow
+
+import_tensorflow()  # the feature store is tf.data: start TensorFlow without its C++ start-up lines
+
+from keras_music.data import store as store_module  # noqa: E402
+from keras_music.errors import MissingPathError, ParameterError  # noqa: E402
+from keras_music.tagging import Tagger  # noqa: E402
 
 
 class FeatureStore(store_module.FeatureStore):
