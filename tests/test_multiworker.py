@@ -150,6 +150,7 @@ print(json.dumps({"history": [[h["epoch"], h["loss"], h["val_macro_auc"]] for h 
 """
 
 
+@pytest.mark.slow
 def test_early_stopping_state_and_best_weights_survive_a_restart(tmp_path):
     """fit_multi_worker alone (one worker): killed after the best epoch and again after the stop, it ends
     with the history and best weights of an uninterrupted run."""

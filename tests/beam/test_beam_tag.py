@@ -16,7 +16,6 @@ pytest.importorskip("apache_beam", reason='the Beam pipelines need apache-beam: 
 import soundfile  # noqa: E402
 
 from keras_music.audio.decoding import decode_audio  # noqa: E402
-from keras_music.export import export_run  # noqa: E402
 from tests.beam.test_beam_extract import DIRECT  # noqa: E402
 from tests.conftest import copy_shared_audio  # noqa: E402
 
@@ -30,11 +29,6 @@ def predict(*args, module="keras_music.predict"):
 
 def beam_tag(*args):
     return predict(*args, *DIRECT, module="keras_music.beam.tag")
-
-
-@pytest.fixture(scope="module")
-def export(emotion_run, tmp_path_factory):
-    return export_run(emotion_run, "tagger", tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +55,7 @@ def predicted(export, catalog, tmp_path_factory) -> dict[str, dict]:
     return jsonl(out)
 
 
+@pytest.mark.slow
 def test_runinference_rows_equal_predict_rows(export, catalog, predicted, tmp_path):
     beam = beam_tag(catalog, "--model", export, "--embeddings", "--out", tmp_path / "beam.jsonl")
     assert beam.returncode == 1, beam.stderr
@@ -81,6 +76,7 @@ def test_runinference_rows_equal_predict_rows(export, catalog, predicted, tmp_pa
     assert got[str(catalog / "long.flac")]["seconds"] == 130.0
 
 
+@pytest.mark.slow
 def test_runinference_csv_has_predicts_columns_and_values(export, catalog, predicted, tmp_path):
     from keras_music.tagging import Tagger
     from keras_music.tagging.writers import csv_header

@@ -19,6 +19,7 @@ from keras_music.training.frozen import split_at, window_embeddings
 from keras_music.training import train_emotion
 
 
+@pytest.mark.slow
 def test_head_fits_on_cached_windows_and_the_full_model_scores_the_same(musicnn_store, tmp_path):
     training = dataclasses.replace(EMOTION_TRAINING, epochs=3, min_epochs=1, patience=2)
     labels = str(musicnn_store / "labels.csv")
