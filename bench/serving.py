@@ -44,10 +44,14 @@ RATE = 22050
 # ru_maxrss: Linux carries a parent's peak through fork and exec into the child's ru_maxrss,
 # so a child of a bench that trained a model first would report the bench's own peak.
 PEAK_RSS = """
+import runpy
 import sys
-from keras_music.predict import main
+sys.argv = ["predict", *sys.argv[1:]]
+code = 0
 try:
-    code = main(sys.argv[1:])
+    runpy.run_module("keras_music.predict", run_name="__main__")  # `python -m keras_music.predict ARGS`
+except SystemExit as exit:
+    code = exit.code
 finally:
     hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
     print("PEAK_RSS_KB", int(hwm.split()[1]), file=sys.stderr)
@@ -117,12 +121,12 @@ def main(argv=None) -> int:
     from keras_music.audio.frontend import compute_features
     from keras_music.config import FeatureRecipe, config_from_dict
     from keras_music.scoring import clip_windows
-    from keras_music.predict import ExportedTagger
+    from keras_music.tagging import Tagger
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         export = args.model or demo_export(tmp)
-        tagger = ExportedTagger(export)
+        tagger = Tagger(export)
         recipe = config_from_dict(FeatureRecipe, tagger.metadata["recipe"])
         if recipe.sample_rate != RATE:
             raise SystemExit(f"{export}: this bench feeds {RATE} Hz audio; the export expects {recipe.sample_rate} Hz.")
