@@ -29,6 +29,7 @@ import os
 import sys
 from pathlib import Path
 
+from keras_music.errors import ParameterError
 from keras_music.tf_logging import import_tensorflow
 
 import_tensorflow()  # before anything below loads TensorFlow: keeps its C++ start-up lines out
@@ -72,8 +73,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     try:
         args.family = family_from_flags(args.model, args.task, default_task="genre")
-    except ValueError as error:
-        parser.error(str(error))
+    except ValueError as error:  # a ParameterError naming `model`: say --model and --task
+        parser.error(error.for_flags({"model": "--model", "task": "--task"}) if isinstance(error, ParameterError)
+                     else str(error))
     args.task, args.model = args.family.task, args.family.name
     args.project_name = args.project_name or args.model
     if args.max_trials < 1:

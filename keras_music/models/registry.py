@@ -8,6 +8,7 @@ and the benchmarks iterate them. Adding a family = its module under `keras_music
 
 from __future__ import annotations
 
+from keras_music.errors import ParameterError
 from keras_music.models import cnn_lstm, genre_mlp, mlp_lstm, musicnn_head, musicnn_lstm, tag_mlp
 from keras_music.models.family import ModelFamily
 
@@ -33,16 +34,16 @@ def families(task: str | None = None) -> list[ModelFamily]:
 
 def get_family(model: str | None, task: str | None = None) -> ModelFamily:
     """The family of `--model` (a registry name, or `mlp` resolved by `task`); with no model,
-    the task's default. Raises ValueError naming the valid choices."""
+    the task's default. Raises `ParameterError` (a ValueError) naming the valid choices."""
     if model is None:
         return REGISTRY[DEFAULT_MODEL[task or "emotion"]]
     name = ALIASES.get((task or "emotion", model), model)
     if name not in REGISTRY:
-        raise ValueError(f"unknown model {model!r}; choose from {sorted(REGISTRY)}.")
+        raise ParameterError("model", model, f"unknown model; choose from {sorted(REGISTRY)}.")
     family = REGISTRY[name]
     if task is not None and family.task != task:
-        raise ValueError(f"--model {model} does not fit --task {task}: {task} models are "
-                         f"{[f.name for f in families(task)]}.")
+        raise ParameterError("model", model, f"does not fit task={task}: {task} models are "
+                             f"{[f.name for f in families(task)]}.")
     return family
 
 

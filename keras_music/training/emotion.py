@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from keras_music.version import __version__
 from keras_music.config import TrainingConfig, config_to_dict, save_json
+from keras_music.errors import ParameterError
 from keras_music.data.emotion import emotion_dataset, load_emotion_data
 from keras_music.data.sequences import EpochClock, feature_statistics
 from keras_music.data.splits import split_by_group
@@ -170,8 +171,8 @@ def train_emotion(data: str | Path, out_dir: str | Path, model_config, sequence_
     family = family_for_config(model_config)
     multi_worker = strategy == "multi_worker"
     if family.frozen_output and strategy != "default":
-        raise ValueError(f"--strategy {strategy}: {family.name} trains only its head, on window embeddings computed "
-                         "once (minutes on one machine); train it with the default strategy.")
+        raise ParameterError("strategy", strategy, f"{family.name} trains only its head, on window embeddings "
+                             "computed once (minutes on one machine); train it with the default strategy.")
     if multi_worker:  # before any other TensorFlow work, as collective ops require
         scope = multi_worker_strategy()
     else:

@@ -154,9 +154,9 @@ def test_config_and_hyperparameters_round_trip(name):
 def test_names_resolve_and_mismatches_are_named():
     assert get_family("mlp", "genre").name == "genre_mlp" and get_family("mlp", "emotion").name == "tag_mlp"
     assert get_family(None, "emotion").name == "cnn_lstm"
-    with pytest.raises(ValueError, match="does not fit --task genre"):
+    with pytest.raises(ValueError, match="model='cnn_lstm': does not fit task=genre"):
         get_family("cnn_lstm", "genre")
-    with pytest.raises(ValueError, match="unknown model 'transformer'"):
+    with pytest.raises(ValueError, match="model='transformer': unknown model"):
         get_family("transformer")
 
 
