@@ -16,11 +16,14 @@ import typing
 from pathlib import Path
 
 
-# What ships inside the package, small files only: the licence and provenance of musicnn's
-# weights (converted on first use into the cache, `models.musicnn.weights_path`) and the default
-# emotion model's head, thresholds and card (`predict` without `--model`; built by
-# `python -m keras_music.default_model`, made whole on first use by `default_model.installed`).
+# What ships inside the package: musicnn's converted weights (two ~3 MB .npz files, with the
+# manifest of their sha256, `MUSICNN_MANIFEST_NAME`, their licence and provenance; loaded by
+# `models.musicnn.weights_path`) and the default emotion model's head, thresholds and card
+# (`predict` without `--model`; built by `python -m keras_music.default_model`, made whole on
+# first use by `tagging.presets.installed`).
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+MUSICNN_PACKAGED_DIR = PRETRAINED_DIR / "musicnn"
+MUSICNN_MANIFEST_NAME = "weights.json"
 DEFAULT_EMOTION_MODEL = PRETRAINED_DIR / "emotion_4q"
 
 

@@ -8,11 +8,12 @@ libraries; the decoders found (libsndfile through soundfile; tensorflow-io if in
 the devices TensorFlow sees and whether an LSTM on them runs the fused cuDNN kernel; then
 writes a short generated tone in every format libsndfile can write here (WAV 16/24-bit,
 FLAC, Ogg Vorbis, Opus, MP3) and decodes each back with the package's decoder; and says
-whether musicnn's weights are ready (converted in the cache, or convertible from the
-installed musicnn wheel) and whether the packaged default emotion model is there. Exit status
-0 when everything needed works, 1 with a one-line reason per broken part, missing musicnn
+whether musicnn's weights are ready (shipped in the package, their sha256 checked against its
+manifest) and whether the packaged default emotion model is there. Exit status 0 when
+everything needed works, 1 with a one-line reason per broken part, missing or damaged musicnn
 weights included (`predict` without `--model` needs them); optional parts, such as
-tensorflow-io or a GPU, are reported but never make it fail.
+tensorflow-io, a GPU or the musicnn wheel (which only regenerates the shipped weights), are
+reported but never make it fail.
 """
 
 from __future__ import annotations
@@ -130,18 +131,43 @@ def decode_round_trip() -> dict[str, str]:
 
 
 def pretrained() -> dict[str, str]:
-    """Where the pretrained parts stand: musicnn's converted weights (or the wheel they are
-    converted from on first use) and the packaged default emotion model."""
-    from keras_music.config import DEFAULT_EMOTION_MODEL
+    """Where the pretrained parts stand: musicnn's shipped weights (their sha256 checked against
+    the manifest beside them; without them, converted in the cache or convertible from the
+    musicnn wheel), whether that wheel is installed (optional: it only regenerates them) and the
+    packaged default emotion model."""
+    from keras_music.config import DEFAULT_EMOTION_MODEL, MUSICNN_MANIFEST_NAME, MUSICNN_PACKAGED_DIR
     from keras_music.tagging.presets import RUN_FILES
-    from keras_music.models.musicnn import INSTALL_HINT, WEIGHTS, installed_checkpoint, weights_dir
+    from keras_music.models.musicnn import (
+        INSTALL_HINT,
+        MUSICNN_VERSION,
+        REBUILD_HINT,
+        WEIGHTS,
+        WeightsDigestError,
+        check_digest,
+        installed_checkpoint,
+        weights_dir,
+    )
 
     found = {}
     for weights in WEIGHTS:
-        path, checkpoint = weights_dir() / f"{weights}.npz", installed_checkpoint(weights)
-        found[weights] = (f"ok (converted: {path})" if path.is_file() else
-                          f"ok (converted on first use from {checkpoint})" if checkpoint else
-                          f"missing: `{INSTALL_HINT}`")
+        shipped, converted = MUSICNN_PACKAGED_DIR / f"{weights}.npz", weights_dir() / f"{weights}.npz"
+        if shipped.is_file():
+            try:
+                digest = check_digest(shipped)
+                found[weights] = f"ok (packaged: {shipped}; sha256 {digest} as {MUSICNN_MANIFEST_NAME} records)"
+            except WeightsDigestError as error:
+                found[weights] = f"damaged: {error}"
+            continue
+        checkpoint = installed_checkpoint(weights)
+        found[weights] = (f"ok (not packaged; converted: {converted})" if converted.is_file() else
+                          f"ok (not packaged; converted on first use from {checkpoint})" if checkpoint else
+                          f"missing: not packaged in {MUSICNN_PACKAGED_DIR} (reinstall keras_music) nor converted; "
+                          f"or `{INSTALL_HINT}`")
+    wheel = installed_checkpoint(WEIGHTS[0])
+    found["musicnn wheel"] = (
+        f"installed ({wheel.parent}); optional: `{REBUILD_HINT}` regenerates the packaged weights from it" if wheel
+        else f"not installed (optional: only to regenerate the packaged weights, musicnn {MUSICNN_VERSION}: "
+             f"`{INSTALL_HINT}`, then `{REBUILD_HINT}`)")
     run = DEFAULT_EMOTION_MODEL / "run"
     lacking = [name for name in RUN_FILES if not (run / name).is_file()]
     found["default emotion model"] = (f"ok ({run}; built into the cache on first use)" if not lacking else

@@ -20,30 +20,37 @@ zeroed before each convolution, as the original's convolution padding zeroes wha
 a patch's end, and kept out of the pooling, so a padded batch gives exactly what each clip
 alone gives. On full patches the outputs are musicnn's (tested).
 
-Weights: the trained MTT and MSD checkpoints inside the musicnn 0.1.0 wheel (ISC licence;
-`pip install --no-deps musicnn==0.1.0`: its metadata pins numpy<1.17, and keras_music only
-reads its files, never imports it). `weights_path` converts one on first use, offline, into
-`$KERAS_MUSIC_CACHE/musicnn/<name>.npz`; `python -m keras_music.musicnn_weights` does it ahead
-of time (or from a checkpoint folder elsewhere, `--checkpoint`). No weights are stored in this
-repository. `MUSICNN_TAGS` are the 50 output tags.
+Weights: the trained MTT and MSD checkpoints of musicnn 0.1.0 (ISC licence), converted to
+`.npz` and shipped in `keras_music/pretrained/musicnn/` with a manifest of their sha256
+(`weights.json`), checked on every load. Without the shipped files (a trimmed install),
+`weights_path` converts the checkpoints of an installed musicnn 0.1.0 wheel (`pip install
+--no-deps musicnn==0.1.0`: its metadata pins numpy<1.17; keras_music only reads its files,
+never imports it) once, offline, into `$KERAS_MUSIC_CACHE/musicnn/<name>.npz`.
+`python -m keras_music.musicnn_weights` converts ahead of time, and `--packaged` rebuilds the
+shipped files and their manifest from the wheel. `MUSICNN_TAGS` are the 50 output tags.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
+import json
 import logging
 import shutil
+import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from keras_music.config import PRETRAINED_DIR, atomic_path, cache_dir
+from keras_music.config import MUSICNN_MANIFEST_NAME, MUSICNN_PACKAGED_DIR, atomic_path, cache_dir
 from keras_music.models.sequence_layers import LengthMask, MaskedGlobalAveragePooling, MaskedGlobalMaxPooling, ZeroPadded
 
 logger = logging.getLogger("keras_music.models")
 
-NOTICE_DIR = PRETRAINED_DIR / "musicnn"  # musicnn's licence and where the weights come from
+MUSICNN_VERSION = "0.1.0"  # the musicnn release whose checkpoints are converted
+REBUILD_HINT = "python -m keras_music.musicnn_weights --packaged"
 INSTALL_HINT = ("pip install --no-deps musicnn==0.1.0  (ISC licence; --no-deps because its metadata pins "
                 "numpy<1.17; keras_music reads its checkpoint files and never imports it)")
 BANDS = 96  # the musicnn recipe's mel bands (timbral kernels are sized from them)
@@ -170,8 +177,48 @@ def build_musicnn(weights: str | None = "MTT_musicnn") -> keras.Model:
 
 # --- weights ---------------------------------------------------------------------------------------
 
+class WeightsDigestError(ValueError):
+    """A shipped weights file whose sha256 is not the one its manifest records."""
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_digest(path: str | Path) -> str:
+    """The sha256 of a shipped weights file, checked against the manifest beside it
+    (`weights.json`): a damaged or replaced file is an error, never loaded."""
+    path = Path(path)
+    manifest = path.parent / MUSICNN_MANIFEST_NAME
+    advice = (f"reinstall keras_music (`pip install --force-reinstall --no-deps keras_music`) or rebuild the "
+              f"file from musicnn {MUSICNN_VERSION} (`{REBUILD_HINT}`)")
+    try:
+        expected = json.loads(manifest.read_text())["files"][path.name]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise WeightsDigestError(f"{path}: its sha256 is not recorded in {manifest} "
+                                 f"({type(error).__name__}: {error}); {advice}.") from None
+    actual = file_sha256(path)
+    if actual != expected:
+        raise WeightsDigestError(f"{path}: sha256 {actual} does not match {expected} recorded in {manifest}; "
+                                 f"the file is damaged or was replaced: {advice}.")
+    return actual
+
+
+def packaged_weights(weights: str, folder: str | Path = MUSICNN_PACKAGED_DIR) -> Path | None:
+    """The shipped `.npz` of `weights` in `folder`, its digest checked; None when it is not there."""
+    path = Path(folder) / f"{weights}.npz"
+    if not path.is_file():
+        return None
+    check_digest(path)
+    return path
+
+
 def weights_dir() -> Path:
-    """Where converted weights live: `$KERAS_MUSIC_CACHE/musicnn/` (with musicnn's LICENSE)."""
+    """Where weights converted on this machine live: `$KERAS_MUSIC_CACHE/musicnn/` (with musicnn's LICENSE)."""
     return cache_dir() / "musicnn"
 
 
@@ -185,32 +232,84 @@ def installed_checkpoint(weights: str) -> Path | None:
     return None
 
 
+def write_npz(arrays: dict[str, np.ndarray], out: Path) -> None:
+    """`np.savez_compressed`, reproducibly: arrays in name order, fixed zip timestamps (numpy
+    stamps the current time), so the same arrays give the same bytes. Written atomically."""
+    with atomic_path(out, keep_suffix=True) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name in sorted(arrays):
+                entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                with archive.open(entry, "w", force_zip64=True) as file:
+                    np.lib.format.write_array(file, np.ascontiguousarray(arrays[name]), allow_pickle=False)
+
+
 def save_weights(arrays: dict[str, np.ndarray], out: Path) -> None:
     """Write converted weights atomically, with musicnn's licence notice beside them."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out, keep_suffix=True) as tmp:
-        np.savez(tmp, **arrays)
+    write_npz(arrays, out)
     if not (out.parent / "LICENSE").is_file():
-        shutil.copyfile(NOTICE_DIR / "LICENSE", out.parent / "LICENSE")
+        shutil.copyfile(MUSICNN_PACKAGED_DIR / "LICENSE", out.parent / "LICENSE")
 
 
-def weights_path(weights: str) -> Path:
-    """The converted `.npz` of `weights`: from the cache, else converted once, offline, from
-    the installed musicnn 0.1.0 wheel. Clear errors for unknown names and a missing wheel."""
-    if weights not in WEIGHTS:
-        raise ValueError(f"unknown musicnn weights {weights!r}; choose from {list(WEIGHTS)}.")
+def converted_weights(weights: str) -> Path:
+    """The `.npz` of `weights` converted on this machine: from the cache, else converted once,
+    offline, from the installed musicnn 0.1.0 wheel (the fallback when none is shipped)."""
     path = weights_dir() / f"{weights}.npz"
     if path.is_file():
         return path
     checkpoint = installed_checkpoint(weights)
     if checkpoint is None:
         raise FileNotFoundError(
-            f"musicnn's {weights} weights are not converted yet ({path}) and musicnn 0.1.0 is not installed to "
-            f"convert them from. Install it with `{INSTALL_HINT}`, or convert a checkpoint folder with "
+            f"musicnn's {weights} weights are not shipped in {MUSICNN_PACKAGED_DIR} (reinstall keras_music) "
+            f"nor converted ({path}), and musicnn {MUSICNN_VERSION} is not installed to convert them from. Install it with "
+            f"`{INSTALL_HINT}`, or convert a checkpoint folder with "
             f"`python -m keras_music.musicnn_weights --checkpoint <musicnn 0.1.0>/musicnn/{weights}/`.")
     logger.info("converting musicnn's %s weights from %s into %s (once)", weights, checkpoint, path)
     save_weights(checkpoint_arrays(checkpoint), path)
     return path
+
+
+def weights_path(weights: str) -> Path:
+    """The `.npz` of `weights`: the shipped file (digest checked), else `converted_weights`.
+    Clear errors for unknown names, a damaged shipped file and nothing to convert from."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"unknown musicnn weights {weights!r}; choose from {list(WEIGHTS)}.")
+    return packaged_weights(weights) or converted_weights(weights)
+
+
+def write_packaged_weights(folder: str | Path = MUSICNN_PACKAGED_DIR) -> dict:
+    """Convert both checkpoints of the installed musicnn 0.1.0 wheel into `folder` (by default the
+    package's own `pretrained/musicnn/`): `<name>.npz` and the manifest of their sha256 and
+    sources, `weights.json`. Returns the manifest. How the shipped files are rebuilt."""
+    try:
+        version = importlib.metadata.version("musicnn")
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"musicnn {MUSICNN_VERSION} is not installed: `{INSTALL_HINT}`.") from None
+    if version != MUSICNN_VERSION:
+        raise ValueError(f"musicnn {version} is installed; the shipped weights come from {MUSICNN_VERSION}: "
+                         f"`{INSTALL_HINT}`.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for weights in WEIGHTS:
+        checkpoint = installed_checkpoint(weights)
+        if checkpoint is None:
+            raise FileNotFoundError(f"the installed musicnn {version} has no {weights}/ checkpoint folder.")
+        arrays = checkpoint_arrays(checkpoint)
+        out = folder / f"{weights}.npz"
+        save_weights(arrays, out)
+        files[out.name] = {
+            "sha256": file_sha256(out), "bytes": out.stat().st_size, "arrays": len(arrays),
+            "values": int(sum(a.size for a in arrays.values())), "dtype": "float32",
+            "source": {f"musicnn/{weights}/{source.name}": file_sha256(source)
+                       for source in sorted(checkpoint.iterdir())
+                       if source.name == ".index" or source.name.startswith(".data-")}}  # what is read
+    manifest = {"musicnn_version": version, "licence": "ISC (LICENSE beside this file)", "command": REBUILD_HINT,
+                "files": files}
+    with atomic_path(folder / MUSICNN_MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
 
 
 def load_pretrained(model: keras.Model, weights: str, prefix: str = "") -> list[str]:

@@ -11,17 +11,24 @@ the one the reference really holds (tested below, so a corrected reference shows
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from keras_music.config import MUSICNN_MANIFEST_NAME, MUSICNN_PACKAGED_DIR
 from keras_music.models.musicnn import (
     CHECKPOINT_NAMES,
     MUSICNN_TAGS,
     WEIGHTS,
+    WeightsDigestError,
     build_musicnn,
     checkpoint_arrays,
+    converted_weights,
+    file_sha256,
+    packaged_weights,
     weights_path,
 )
 
@@ -108,25 +115,85 @@ def musicnn_package() -> Path:
 
 
 def test_tags_and_weights_files():
-    musicnn_package()
     for weights in WEIGHTS:
         assert len(MUSICNN_TAGS[weights]) == 50 and len(set(MUSICNN_TAGS[weights])) == 50
+        assert weights_path(weights) == MUSICNN_PACKAGED_DIR / f"{weights}.npz"  # shipped, no wheel needed
         with np.load(weights_path(weights)) as arrays:
             assert {name.split("/")[0] for name in arrays.files} == set(CHECKPOINT_NAMES)
+            assert all(arrays[name].dtype == np.float32 for name in arrays.files)
     with pytest.raises(ValueError, match="unknown musicnn weights 'MTT_vgg'"):
         weights_path("MTT_vgg")
     assert (weights_path("MTT_musicnn").parent / "LICENSE").is_file()
 
 
+def test_packaged_weights_equal_a_fresh_conversion_from_the_wheel(tmp_path, capsys):
+    """The shipped files hold exactly what the musicnn 0.1.0 wheel converts to, their manifest
+    names the wheel's checkpoint files by digest, and `--packaged` rebuilds them (elsewhere here)."""
+    from keras_music import musicnn_weights
+
+    package = musicnn_package()
+    shipped = json.loads((MUSICNN_PACKAGED_DIR / MUSICNN_MANIFEST_NAME).read_text())
+    assert shipped["musicnn_version"] == "0.1.0" and set(shipped["files"]) == {f"{w}.npz" for w in WEIGHTS}
+    for weights in WEIGHTS:
+        converted = checkpoint_arrays(package / weights)
+        with np.load(MUSICNN_PACKAGED_DIR / f"{weights}.npz") as arrays:
+            assert sorted(arrays.files) == sorted(converted)
+            for name in arrays.files:
+                np.testing.assert_array_equal(arrays[name], converted[name], err_msg=f"{weights} {name}")
+        entry = shipped["files"][f"{weights}.npz"]
+        assert entry["sha256"] == file_sha256(MUSICNN_PACKAGED_DIR / f"{weights}.npz")
+        assert entry["values"] == sum(a.size for a in converted.values())
+        assert entry["source"] == {f"musicnn/{weights}/{name}": file_sha256(package / weights / name)
+                                   for name in (".index", ".data-00000-of-00001")}
+
+    assert musicnn_weights.main(["--packaged", str(tmp_path / "rebuilt")]) == 0
+    assert "sha256" in capsys.readouterr().out
+    rebuilt = json.loads((tmp_path / "rebuilt" / MUSICNN_MANIFEST_NAME).read_text())
+    for name, entry in rebuilt["files"].items():
+        assert entry["sha256"] == file_sha256(tmp_path / "rebuilt" / name)
+        assert packaged_weights(name.removesuffix(".npz"), tmp_path / "rebuilt") == tmp_path / "rebuilt" / name
+        assert {k: v for k, v in entry.items() if k not in ("sha256", "bytes")} == \
+            {k: v for k, v in shipped["files"][name].items() if k not in ("sha256", "bytes")}
+    with pytest.raises(SystemExit):
+        musicnn_weights.parse_args(["--packaged", "--checkpoint", str(package / "MSD_musicnn")])
+
+
+def test_a_tampered_copy_fails_the_digest_check(tmp_path):
+    """A shipped file that is not the one its manifest records is refused with both digests
+    and how to repair it, never loaded; so is one the manifest does not list."""
+    copy = tmp_path / "musicnn"
+    shutil.copytree(MUSICNN_PACKAGED_DIR, copy)
+    assert packaged_weights("MSD_musicnn", copy) == copy / "MSD_musicnn.npz"
+    recorded = file_sha256(copy / "MSD_musicnn.npz")
+    data = bytearray((copy / "MSD_musicnn.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "MSD_musicnn.npz").write_bytes(bytes(data))
+    with pytest.raises(WeightsDigestError) as error:
+        packaged_weights("MSD_musicnn", copy)
+    message = str(error.value)
+    assert str(copy / "MSD_musicnn.npz") in message and "\n" not in message
+    assert recorded in message and file_sha256(copy / "MSD_musicnn.npz") in message
+    assert "--force-reinstall" in message and "python -m keras_music.musicnn_weights --packaged" in message
+    assert packaged_weights("MTT_musicnn", copy) == copy / "MTT_musicnn.npz"  # the other one is intact
+
+    manifest = json.loads((copy / MUSICNN_MANIFEST_NAME).read_text())
+    del manifest["files"]["MTT_musicnn.npz"]
+    (copy / MUSICNN_MANIFEST_NAME).write_text(json.dumps(manifest))
+    with pytest.raises(WeightsDigestError, match="MTT_musicnn.npz: its sha256 is not recorded in"):
+        packaged_weights("MTT_musicnn", copy)
+    assert packaged_weights("MTT_musicnn", tmp_path / "nothing") is None
+
+
 def test_weights_are_converted_once_from_the_installed_wheel(tmp_path, monkeypatch, capsys):
-    """A fresh cache: first use converts the wheel's checkpoint (exactly `checkpoint_arrays`), with
-    musicnn's licence beside it; later uses read the file; the command converts both ahead of
-    time; without the wheel, the error says how to install it."""
+    """The fallback without shipped files: a fresh cache, first use converts the wheel's checkpoint
+    (exactly `checkpoint_arrays`), with musicnn's licence beside it; later uses read the file; the
+    command converts both ahead of time; without the wheel, the error says how to install it,
+    and the shipped files still serve `weights_path`."""
     from keras_music import musicnn_weights
 
     package = musicnn_package()
     monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "cache"))
-    path = weights_path("MSD_musicnn")
+    path = converted_weights("MSD_musicnn")
     assert path == tmp_path / "cache" / "musicnn" / "MSD_musicnn.npz" and (path.parent / "LICENSE").is_file()
     converted = checkpoint_arrays(package / "MSD_musicnn")
     with np.load(path) as arrays:
@@ -134,7 +201,7 @@ def test_weights_are_converted_once_from_the_installed_wheel(tmp_path, monkeypat
         for name in arrays.files:
             np.testing.assert_array_equal(arrays[name], converted[name], err_msg=name)
     written = path.stat().st_mtime_ns
-    assert weights_path("MSD_musicnn") == path and path.stat().st_mtime_ns == written
+    assert converted_weights("MSD_musicnn") == path and path.stat().st_mtime_ns == written
 
     assert musicnn_weights.main([]) == 0
     assert {p.name for p in path.parent.iterdir()} == {"LICENSE", "MSD_musicnn.npz", "MTT_musicnn.npz"}
@@ -146,7 +213,8 @@ def test_weights_are_converted_once_from_the_installed_wheel(tmp_path, monkeypat
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "musicnn" else real_find_spec(name, *a))
     with pytest.raises(FileNotFoundError, match="pip install --no-deps musicnn==0.1.0"):
-        weights_path("MTT_musicnn")
+        converted_weights("MTT_musicnn")
+    assert weights_path("MTT_musicnn") == MUSICNN_PACKAGED_DIR / "MTT_musicnn.npz"
     assert not (tmp_path / "other" / "musicnn").exists()
 
 
