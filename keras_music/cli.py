@@ -22,7 +22,7 @@ COMMANDS = {
     "beam-tag": ("keras_music.beam.tag", "Tag a catalogue with an Apache Beam pipeline (pip install keras_music[beam])."),
     "doctor": ("keras_music.doctor", "Check the installation: versions, decoders, musicnn weights, default model."),
     "default-model": ("keras_music.default_model", "Rebuild the packaged 4Q emotion model from the 4Q audio."),
-    "musicnn-weights": ("keras_music.musicnn_weights", "Convert musicnn's TF1 checkpoints into Keras 3 weights."),
+    "musicnn-weights": ("keras_music.musicnn_weights", "Rebuild musicnn's shipped weights, or convert its checkpoints."),
 }
 
 

@@ -11,8 +11,8 @@ and writes what ships to
 succeeded: the model card (`MODEL_CARD.md`, scores read from the run's report and, with
 `--cv`, from a `bench.emotion` table) and `run/`, the trained run without its frozen front
 end (config.json, report.json, the head's weights `head.weights.h5`, 122 kB, and the
-export's validation thresholds). The audio never enters the package, nor do musicnn's
-weights.
+export's validation thresholds). The audio never enters the package; musicnn's weights ship
+beside it on their own (`pretrained/musicnn/`).
 
 `keras_music.tagging.presets.installed("emotion_4q")` makes the whole model on first use,
 offline: the family built from `run/config.json` (which loads musicnn's weights,

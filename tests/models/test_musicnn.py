@@ -124,6 +124,9 @@ def test_tags_and_weights_files():
     with pytest.raises(ValueError, match="unknown musicnn weights 'MTT_vgg'"):
         weights_path("MTT_vgg")
     assert (weights_path("MTT_musicnn").parent / "LICENSE").is_file()
+    manifest = json.loads((MUSICNN_PACKAGED_DIR / MUSICNN_MANIFEST_NAME).read_text())
+    provenance = (MUSICNN_PACKAGED_DIR / "README.md").read_text()  # states the digests of what ships
+    assert all(entry["sha256"] in provenance for entry in manifest["files"].values())
 
 
 def test_packaged_weights_equal_a_fresh_conversion_from_the_wheel(tmp_path, capsys):
