@@ -336,11 +336,14 @@ def test_read_spans_are_exactly_the_whole_file_resampled(audio_dir, name):
 
 
 @pytest.mark.slow
-def test_packaged_default_model_tags_files_without_model_flag(audio_dir):
+def test_packaged_default_model_tags_files_without_model_flag(audio_dir, tmp_path, monkeypatch):
     """Right after install: no --model, the packaged 4Q model (musicnn_head on 16 kHz audio), built
-    on first use into this session's empty cache, then reused."""
+    on first use into an empty cache of this test's own (other tests may have built the session's),
+    then reused."""
     from keras_music.config import DEFAULT_EMOTION_MODEL
     from keras_music.tagging.presets import installed
+
+    monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "cache"))  # the predict process inherits it
 
     card = DEFAULT_EMOTION_MODEL / "MODEL_CARD.md"
     assert card.is_file() and "research use only" in card.read_text()
