@@ -134,9 +134,11 @@ def test_a_long_file_read_block_by_block_keeps_what_decodes_as_decoding_it_whole
         announced = audio_length(path, recipe.sample_rate)
         assert announced > 60 * recipe.sample_rate, name  # predict reads it block by block
         if name == "crumbs":
-            for read in (lambda: load_audio(path, recipe), lambda: SampleStream(path, recipe).read_to_end()):
-                with pytest.raises(AudioDecodeError, match=r"crumbs\.mp3: truncated: only 0\.\d\d s decode of the 75\.0 s"):
-                    read()
+            refusal = r"crumbs\.mp3: truncated: only 0\.\d\d s decode of the 75\.0 s its header announces"
+            with pytest.raises(AudioDecodeError, match=refusal):
+                load_audio(path, recipe)
+            with pytest.raises(AudioDecodeError, match=refusal):
+                SampleStream(path, recipe).read_to_end()
             continue
         caplog.clear()
         whole = load_audio(path, recipe)
