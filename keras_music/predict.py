@@ -92,6 +92,11 @@ def plot_name(path: Path, root: Path) -> str:
     return "__".join(relative.parts) + ".png"
 
 
+def skipped_line(name: str, reason: str) -> str:
+    """`skipped NAME: reason`, naming the file once: decoding errors start with its name already."""
+    return f"skipped {reason}" if reason.startswith(f"{name}: ") else f"skipped {name}: {reason}"
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
@@ -171,7 +176,7 @@ def main(argv=None) -> int:
         else:
             sys.stdout.write(text)
     for name, reason in failed:
-        print(f"skipped {name}: {reason}", file=sys.stderr)
+        print(skipped_line(name, reason), file=sys.stderr)
     resumed = f" ({skipped} already in {args.out})" if skipped else ""
     print(f"Tagged {tagged} file(s) with {tagger.path}; {len(failed)} skipped{resumed}.", file=sys.stderr)
     if earlier_failures:

@@ -182,3 +182,63 @@ def musicnn_store(tmp_path_factory):
     (root / "metadata.csv").write_text("\n".join(meta) + "\n")
     extract_folder(audio, root / "store", RECIPES["musicnn"], workers=1)
     return root
+
+
+MPEG1_LAYER3_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+
+
+def without_info_frame(mp3: bytes) -> bytes:
+    """An MPEG-1 Layer III file's bytes without its Xing/Info frame (the first frame, which LAME
+    fills with the stream's length), as older rips and concatenated streams are: the decoder
+    then estimates the length from the first frame's bitrate and the file's size."""
+    header = int.from_bytes(mp3[:4], "big")
+    assert header >> 21 == 0x7FF and (header >> 17) & 0xF == 0b1101, "expected an MPEG-1 Layer III frame first"
+    rate = (44100, 48000, 32000)[(header >> 10) & 3]
+    size = 144000 * MPEG1_LAYER3_KBPS[(header >> 12) & 15] // rate + ((header >> 9) & 1)
+    return mp3[size:] if b"Xing" in mp3[:size] or b"Info" in mp3[:size] else mp3
+
+
+def encode_mp3(path: Path, samples, rate: int, mode: str = "CONSTANT", level: float = 0.5) -> bytes:
+    """`samples` encoded by LAME through libsndfile (which writes a Xing/Info frame); the file's bytes."""
+    import soundfile
+
+    soundfile.write(path, samples, rate, format="MP3", subtype="MPEG_LAYER_III", bitrate_mode=mode,
+                    compression_level=level)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def estimated_length_mp3s(audio_dir, tmp_path_factory) -> dict[str, Path]:
+    """Complete MP3s over 60 s (long-file path at --chunk-seconds 60) whose headers overstate their length,
+    and two cut ones. Made from the shared Bach chorale (10 s, 44.1 kHz stereo) looped:
+
+    - `vbr_no_xing`: 1 s of digital silence, then 69 s of music, VBR without its Xing frame: the first
+      frame's 32 kb/s makes the estimate minutes too long (a large shortfall: a warning);
+    - `cbr_no_info`: 75 s CBR without its Info frame: a size-based estimate a little too long (silent);
+    - `concatenated`: 20 s at a low CBR bitrate, then 50 s at 320 kb/s, both without Info frames;
+    - `cut`: the first half of the bytes of a 75 s CBR file with its Info frame (it announces 75 s);
+    - `crumbs`: the first 5,000 bytes of it (0.2 s: too little to keep, on either path).
+    """
+    import numpy as np
+    import soundfile
+
+    music, rate = soundfile.read(audio_dir / "bach_chorale_bwv269_calm_44k_stereo_16bit.wav", dtype="float32")
+    folder = tmp_path_factory.mktemp("estimated-length-mp3s")
+    scratch = folder / "scratch"
+    scratch.mkdir()
+
+    def looped(seconds):
+        return np.tile(music, (int(np.ceil(seconds * rate / len(music))), 1))[: int(seconds * rate)]
+
+    files = {name: folder / f"{name}.mp3" for name in ("vbr_no_xing", "cbr_no_info", "concatenated", "cut", "crumbs")}
+    silence = np.zeros((rate, 2), "float32")
+    files["vbr_no_xing"].write_bytes(without_info_frame(
+        encode_mp3(scratch / "vbr.mp3", np.concatenate([silence, looped(69)]), rate, "VARIABLE")))
+    cbr = encode_mp3(scratch / "cbr.mp3", looped(75), rate)
+    files["cbr_no_info"].write_bytes(without_info_frame(cbr))
+    files["concatenated"].write_bytes(
+        without_info_frame(encode_mp3(scratch / "low.mp3", looped(20), rate, level=0.9))
+        + without_info_frame(encode_mp3(scratch / "high.mp3", looped(50), rate, level=0.0)))
+    files["cut"].write_bytes(cbr[: len(cbr) // 2])
+    files["crumbs"].write_bytes(cbr[:5000])
+    return files

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_music.audio.decoding import DECODERS, AudioDecodeError, decode_audio, load_audio, mix_to_mono, \
-    resample_like
+from keras_music.audio.decoding import DECODERS, TRUNCATION_TOLERANCE, AudioDecodeError, SampleStream, audio_length, \
+    decode_audio, load_audio, mix_to_mono, resample_like
 from keras_music.audio.filterbank import mel_filterbank
 from keras_music.audio.frontend import MFCC, AudioFeatures, LogMel, compute_features, resample
 from keras_music.config import RECIPES, FeatureRecipe, config_from_dict, config_to_dict
@@ -115,11 +115,53 @@ def test_decoder_soundfile_keeps_what_a_truncated_mp3_holds_and_refuses_crumbs(t
     fake.write_bytes(np.random.default_rng(0).bytes(5000))
     samples, rate = decode_audio(cut)
     assert rate == 44100 and 5.0 < samples.size / rate < 8.0  # a third of the 20 s
-    assert "truncated: keeping the 6." in caplog.text and "of the 20.0 s" in caplog.text
+    assert "cut.mp3: shorter than its header says: keeping the 6." in caplog.text and "of the 20.0 s" in caplog.text
     with pytest.raises(AudioDecodeError, match=r"truncated: only 0\.2\d s decode of the 20\.0 s"):
         decode_audio(crumbs)
     with pytest.raises(AudioDecodeError, match="cannot decode as audio"):
         decode_audio(fake)
+
+
+def test_a_long_file_read_block_by_block_keeps_what_decodes_as_decoding_it_whole_does(estimated_length_mp3s,
+                                                                                      caplog):
+    """MP3s without a Xing/Info frame announce an estimated length, a cut one the length it had.
+    Read block by block (`SampleStream`, what predict does past --chunk-seconds) each gives
+    exactly the samples of decoding it whole, and the same length policy: what decodes is
+    kept, with one warning naming the file when it falls short of the header by more than 2%,
+    and less than 1 s is refused."""
+    recipe = FeatureRecipe(max_seconds=None)
+    for name, path in estimated_length_mp3s.items():
+        announced = audio_length(path, recipe.sample_rate)
+        assert announced > 60 * recipe.sample_rate, name  # predict reads it block by block
+        if name == "crumbs":
+            refusal = r"crumbs\.mp3: truncated: only 0\.\d\d s decode of the 75\.0 s its header announces"
+            with pytest.raises(AudioDecodeError, match=refusal):
+                load_audio(path, recipe)
+            with pytest.raises(AudioDecodeError, match=refusal):
+                SampleStream(path, recipe).read_to_end()
+            continue
+        caplog.clear()
+        whole = load_audio(path, recipe)
+        warned_whole = [r.getMessage() for r in caplog.records]
+        caplog.clear()
+        stream = SampleStream(path, recipe)
+        stream.fill(announced + 1)
+        assert stream.finished
+        np.testing.assert_array_equal(stream.take(0, stream.read), whole, err_msg=name)
+        warned_stream = [r.getMessage() for r in caplog.records]
+        assert len(whole) < announced, f"{name}: its header should overstate its length"
+        large = len(whole) < TRUNCATION_TOLERANCE * announced
+        assert large == (name != "cbr_no_info"), name
+        assert warned_whole == warned_stream and len(warned_stream) == int(large), (name, warned_stream)
+        for line in warned_stream:
+            assert line.startswith(f"{path}: shorter than its header says: keeping the ") and line.count(path.name) == 1
+    assert 69.9 < audio_seconds(estimated_length_mp3s["vbr_no_xing"]) < 70.1
+    assert 37.0 < audio_seconds(estimated_length_mp3s["cut"]) < 38.0
+
+
+def audio_seconds(path: Path) -> float:
+    samples, rate = decode_audio(path)
+    return len(samples) / rate
 
 
 def test_decoder_tfio_refuses_a_truncated_mp3(tmp_path, audio_dir):

@@ -153,7 +153,7 @@ def test_hostile_audio_files_are_each_skipped_with_their_reason(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 1 and "Traceback" not in output
     assert "8 audio files: 3 extracted" in output and "5 failed" in output  # good, partial MP3 and Opus kept
-    assert "third.mp3: truncated: keeping the 6." in output
+    assert "third.mp3: shorter than its header says: keeping the 6." in output
     skipped = [line.strip() for line in output.splitlines() if "skipped:" in line]
     for case, expected in AUDIO_CASES.items():
         line = next((line for line in skipped if expected in line), None)

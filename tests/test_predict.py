@@ -335,6 +335,68 @@ def test_read_spans_are_exactly_the_whole_file_resampled(audio_dir, name):
         np.testing.assert_array_equal(part, whole[a:b])
 
 
+def test_stream_chunks_are_the_plan_of_the_length_that_decodes(estimated_length_mp3s):
+    """Files whose headers overstate their length, read block by block: the chunks and their samples are
+    `chunk_plan` of the samples that decode whole, the last one ending where the audio ends."""
+    from keras_music.audio.decoding import load_audio
+    from keras_music.config import FeatureRecipe
+    from keras_music.scoring import chunk_plan
+    from keras_music.tagging.streaming import stream_chunks
+
+    recipe = FeatureRecipe(max_seconds=None)
+    window, hop, max_samples = 64, 32, 20 * recipe.sample_rate
+    for name in ("vbr_no_xing", "cbr_no_info", "concatenated", "cut"):
+        path = estimated_length_mp3s[name]
+        whole = load_audio(path, recipe)
+        expected = chunk_plan(len(whole), recipe, window, hop, max_samples)
+        streamed = list(stream_chunks(path, recipe, window, hop, max_samples))
+        assert [chunk for chunk, _ in streamed] == expected and len(expected) >= 2, name
+        assert expected[-1].end == len(whole)
+        for chunk, samples in streamed:
+            np.testing.assert_array_equal(samples, whole[chunk.start:chunk.end], err_msg=name)
+
+
+@pytest.mark.slow
+def test_long_files_whose_headers_overstate_are_tagged_as_their_decoded_samples(export, estimated_length_mp3s,
+                                                                                tmp_path):
+    """MP3s over 60 s without a Xing/Info frame (and a cut one) take the block-wise path at --chunk-seconds 60
+    and get the probabilities of scoring the samples that decode, whole (tolerance 1e-5, as for a
+    complete file: predict's 16-bit WAV re-encoding is the same on both sides). A large shortfall
+    warns once, naming the file; 0.2 s is refused as on the short path. Also what a user should
+    not see: TensorFlow's cuInit and oneDNN lines, a file named twice on its error line."""
+    import tensorflow as tf
+
+    from keras_music.audio.decoding import decode_audio, resample_like
+    from keras_music.tagging import Tagger
+
+    tagger = Tagger(export)
+    files = estimated_length_mp3s
+    result = predict(*files.values(), "--model", export, "--format", "jsonl", "--chunk-seconds", 60)
+    assert result.returncode == 1, result.stderr[-3000:]  # crumbs.mp3 is refused
+    records = {Path(r["file"]).stem: r for r in map(json.loads, result.stdout.splitlines())}
+    assert sorted(records) == sorted(set(files) - {"crumbs"})
+    for name, record in records.items():
+        whole = resample_like(*decode_audio(files[name]), tagger.recipe)
+        served = tagger.serve_audio(audio=tf.constant([wav_bytes(whole, tagger.sample_rate)]))
+        expected = served["probabilities"].numpy()[0]
+        got = np.array([record["probabilities"][label] for label in tagger.labels])
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=name)
+        assert record["seconds"] == round(len(whole) / tagger.sample_rate, 3)
+        from_python = tagger.tag(files[name])  # the Tagger: the same path, the same numbers
+        np.testing.assert_allclose([from_python.probabilities[t] for t in tagger.labels], got, atol=1e-6)
+    lines = result.stderr.splitlines()
+    for name in ("vbr_no_xing", "concatenated", "cut"):
+        warned = [line for line in lines if "shorter than its header says" in line and f"{name}.mp3" in line]
+        assert len(warned) == 1 and warned[0].count(f"{name}.mp3") == 1, lines
+    # 0.1% short of its estimate: nothing to say.
+    assert not any("cbr_no_info.mp3" in line for line in lines if "header" in line)
+    (skipped,) = [line for line in lines if line.startswith("skipped")]
+    assert skipped == f"skipped {files['crumbs']}: truncated: only 0.18 s decode of the 75.0 s its header " \
+                      "announces (less than 1 s is not kept)."
+    noise = [line for line in lines if any(text in line for text in ("E0000", "cuInit", "oneDNN"))]
+    assert not noise and "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_packaged_default_model_tags_files_without_model_flag(audio_dir, tmp_path, monkeypatch):
     """Right after install: no --model, the packaged 4Q model (musicnn_head on 16 kHz audio), built

@@ -15,9 +15,14 @@ from keras_music.tf_logging import ABSL_BANNER, filter_startup_lines
 REPO = Path(__file__).resolve().parents[1]
 INFO = "I0000 00:00:1796159262.785838   19320 port.cc:153] oneDNN custom operations are on.\n"
 WARN = "W0000 00:00:1796159262.786890   19320 gpu.cc:31] a warning\n"
-ERROR = "E0000 00:00:1796159176.812400   19124 cuda_platform.cc:52] failed call to cuInit\n"
+ERROR = "E0000 00:00:1796159176.812400   19124 op_kernel.cc:1839] an error worth reading\n"
 PYTHON = "/x/y.py:3: UserWarning: numpy says something\n"
-STARTUP = ABSL_BANNER + "\n" + INFO + WARN + PYTHON + ERROR
+# Error lines that are no error of the user's (a CPU machine; a CPU without AVX-512): hidden below level 0.
+CUINIT = ("E0000 00:00:1796652451.413845   20834 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+          "Failed call to cuInit: UNKNOWN ERROR (303)\n")
+ONEDNN = ("E0000 00:00:1796653005.972815     611 util.cc:131] oneDNN supports DT_HALF only on platforms with AVX-512. "
+          "Falling back to the default Eigen-based implementation if present.\n")
+STARTUP = ABSL_BANNER + "\n" + INFO + WARN + CUINIT + PYTHON + ERROR + ONEDNN
 
 
 def env_without_level() -> dict:
@@ -26,7 +31,7 @@ def env_without_level() -> dict:
 
 
 @pytest.mark.parametrize("level, kept", [
-    (0, [ABSL_BANNER + "\n", INFO, WARN, PYTHON, ERROR]),
+    (0, [ABSL_BANNER + "\n", INFO, WARN, CUINIT, PYTHON, ERROR, ONEDNN]),
     (1, [WARN, PYTHON, ERROR]),
     (2, [PYTHON, ERROR]),
     (3, [PYTHON]),
@@ -48,6 +53,35 @@ def test_capture_passes_python_output_and_errors_through_in_order(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stderr == "before\npython line\n" + ERROR + "after\n"
+
+
+@pytest.mark.parametrize("level", ["2", "0"])
+def test_lines_printed_after_start_up_are_filtered_inside_filtered_stderr(level):
+    """cuInit's and oneDNN's error lines come at device start and at the first graph run, not at import:
+    `filtered_stderr` drops them there (what Tagger's first serve_audio call runs in), keeps a real error
+    and Python output in order, and shows everything at TF_CPP_MIN_LOG_LEVEL=0."""
+    code = ("import os, sys\nfrom keras_music.tf_logging import filtered_stderr\n"
+            "print('before', file=sys.stderr)\nwith filtered_stderr():\n"
+            f"    os.write(2, {CUINIT.encode()!r})\n    print('python line', file=sys.stderr)\n"
+            f"    os.write(2, {(ONEDNN + ERROR).encode()!r})\n"
+            "print('after', file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], env={**env_without_level(), "TF_CPP_MIN_LOG_LEVEL": level},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    shown = CUINIT + "python line\n" + ONEDNN + ERROR if level == "0" else "python line\n" + ERROR
+    assert result.stderr == "before\n" + shown + "after\n"
+
+
+def test_import_tensorflow_starts_the_devices_without_the_cuinit_line():
+    """On a machine without a GPU driver the CUDA platform's start printed `E0000 ... failed call to cuInit` at
+    the first op; import_tensorflow starts it inside its capture (physical devices only: settings stay possible)."""
+    code = ("import sys\nfrom keras_music.tf_logging import import_tensorflow\nimport_tensorflow()\n"
+            "import tensorflow as tf\ntf.config.set_visible_devices(tf.config.list_physical_devices('CPU'))\n"
+            "print(float(tf.reduce_sum(tf.ones(3))), file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code], env={**env_without_level(), "TF_CPP_MIN_LOG_LEVEL": "2"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "3.0\n"
 
 
 def test_train_help_shows_no_tensorflow_startup_lines():

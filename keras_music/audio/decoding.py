@@ -4,7 +4,7 @@ As the TF/Keras ecosystem does now, decoding (`decode_audio`) runs outside Tenso
 libsndfile through `soundfile` (WAV of any depth, FLAC, Ogg Vorbis, Opus, MP3; thread-safe;
 the decoder librosa uses), or tensorflow-io as an optional backend. It runs only in
 extraction and prediction, never inside a model. `resample_like` brings the samples to the
-recipe's rate with the recipe's resampler (soxr by default); `read_spans` reads a long file
+recipe's rate with the recipe's resampler (soxr by default); `SampleStream` reads a long file
 block by block in bounded memory; `wav_bytes` encodes samples for the exported `serve_audio`.
 
 Nothing here imports TensorFlow at import time (only the tfio backend and the `fft`
@@ -41,8 +41,8 @@ def _short_reason(error: Exception) -> str:
 
 
 DECODERS = ("soundfile", "tfio")
-# A file whose decoded length falls this far short of what its header announces is truncated;
-# its audio is kept when at least MIN_TRUNCATED_SECONDS decoded (see `decode_audio`).
+# A file that decodes to less than this share of what its header announces is reported; its
+# audio is kept when at least MIN_TRUNCATED_SECONDS decoded (see `check_decoded_length`).
 TRUNCATION_TOLERANCE = 0.98
 MIN_TRUNCATED_SECONDS = 1.0
 _TFIO_LOCK = threading.Lock()  # tensorflow-io's reader is not thread-safe
@@ -58,9 +58,9 @@ def decode_audio(path: str | Path, decoder: str = "soundfile", max_seconds: floa
     start of the file (libsndfile stops there, so a 2-hour file costs what 30 s cost). Raises
     `AudioDecodeError` for a missing, empty, unreadable, zero-length or entirely silent file.
 
-    A truncated file (a cut download: fewer samples than its header announces) keeps the
-    audio that decodes, as librosa does, with a warning, when at least
-    `MIN_TRUNCATED_SECONDS` decoded: that much is still the music. Less is refused.
+    A file that decodes to fewer samples than its header announces (a cut download, or an MP3
+    without a Xing/Info frame, whose length is estimated from its bitrate) keeps the audio that
+    decodes, as librosa does: see `check_decoded_length`, the policy `SampleStream` follows too.
     """
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}.")
@@ -75,18 +75,32 @@ def decode_audio(path: str | Path, decoder: str = "soundfile", max_seconds: floa
         raise AudioDecodeError(f"{path}: decodes to zero samples.")
     if rate <= 0:
         raise AudioDecodeError(f"{path}: invalid sample rate {rate}.")
-    if announced and samples.size < TRUNCATION_TOLERANCE * announced:
-        decoded_s, announced_s = samples.size / rate, announced / rate
-        if decoded_s < MIN_TRUNCATED_SECONDS:
-            raise AudioDecodeError(f"{path}: truncated: only {decoded_s:.2f} s decode of the {announced_s:.1f} s its "
-                                   f"header announces (less than {MIN_TRUNCATED_SECONDS:g} s is not kept).")
-        logger.warning("%s: truncated: keeping the %.1f s that decode of the %.1f s its header announces.", path,
-                       decoded_s, announced_s)
+    check_decoded_length(path, samples.size, announced, rate)
     if not np.isfinite(samples).all():
         raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity.")
     if not samples.any():
         raise AudioDecodeError(f"{path}: the audio is entirely silent ({samples.size / rate:.2f} s of zeros).")
     return samples, rate
+
+
+def check_decoded_length(path: Path, decoded: int, announced: int, rate: int) -> None:
+    """The policy for a file that decodes to fewer samples than its header announces, the same
+    for a file decoded whole and one read block by block.
+
+    Headers are not always exact: an MP3 without a Xing/Info frame (older CBR rips,
+    concatenated streams) has a length estimated from its first frame's bitrate, which may be
+    minutes off. So what decodes is kept, silently when it falls short by less than
+    `1 - TRUNCATION_TOLERANCE` (2%), else with a warning naming the file (a cut download
+    looks the same). Less than `MIN_TRUNCATED_SECONDS` is refused: that is no longer music.
+    """
+    if not announced or decoded >= TRUNCATION_TOLERANCE * announced:
+        return
+    decoded_s, announced_s = decoded / rate, announced / rate
+    if decoded_s < MIN_TRUNCATED_SECONDS:
+        raise AudioDecodeError(f"{path}: truncated: only {decoded_s:.2f} s decode of the {announced_s:.1f} s its "
+                               f"header announces (less than {MIN_TRUNCATED_SECONDS:g} s is not kept).")
+    logger.warning("%s: shorter than its header says: keeping the %.1f s that decode of the %.1f s it announces "
+                   "(a cut file, or a length estimated from the bitrate).", path, decoded_s, announced_s)
 
 
 def _checked(path: str | Path) -> Path:
@@ -223,11 +237,17 @@ def load_audio(path: str | Path, recipe: FeatureRecipe = FeatureRecipe(), decode
 
 # --- block-wise reading: long files in bounded memory ----------------------------------------------
 
-READ_BLOCK_FRAMES = 1 << 16
+# A multiple of every MPEG audio frame (384, 576 and 1152 samples): libsndfile 1.2's MP3 decoder gives
+# other samples after a read that ends inside a frame (measured on a 56 kb/s file without a Xing/Info
+# frame: up to 0.6 apart from one whole read), never after one that ends on a frame boundary.
+READ_BLOCK_FRAMES = 56 * 1152
 
 
 def audio_length(path: str | Path, target_rate: int) -> int:
-    """Samples the file has at `target_rate`, from its header (nothing decoded)."""
+    """Samples the file announces at `target_rate`, from its header (nothing decoded).
+
+    An estimate for an MP3 without a Xing/Info frame: what decodes may be shorter
+    (`SampleStream` keeps it, as `decode_audio` does)."""
     import soundfile
 
     path = _checked(path)
@@ -244,18 +264,20 @@ def audio_length(path: str | Path, target_rate: int) -> int:
 
 def _stream(path: Path, recipe: FeatureRecipe):
     """Mono float32 blocks at the recipe's rate, decoded and soxr-resampled block by block:
-    concatenated, exactly `load_audio` without `max_seconds` (soxr's stream equals its one-shot)."""
+    concatenated, exactly `load_audio` without `max_seconds` (soxr's stream equals its one-shot).
+    At the end, `decode_audio`'s checks: its length policy (`check_decoded_length`), no silence."""
     import soundfile
     import soxr
 
     try:
         with soundfile.SoundFile(str(path)) as sound:
-            rate, heard = sound.samplerate, False
+            rate, announced, decoded, heard = sound.samplerate, sound.frames, 0, False
             stream = None if rate == recipe.sample_rate else soxr.ResampleStream(
                 rate, recipe.sample_rate, 1, dtype="float32", quality="HQ")
             while True:
                 block = sound.read(READ_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 last = len(block) < READ_BLOCK_FRAMES
+                decoded += len(block)
                 mono = mix_to_mono(block)
                 if not np.isfinite(mono).all():
                     raise AudioDecodeError(f"{path}: decoded samples contain NaN or infinity.")
@@ -265,42 +287,77 @@ def _stream(path: Path, recipe: FeatureRecipe):
                     break
     except soundfile.LibsndfileError as error:
         raise _cannot_decode(path, f"libsndfile: {_libsndfile_reason(error)}") from error
+    if not decoded:
+        raise AudioDecodeError(f"{path}: decodes to zero samples.")
+    check_decoded_length(path, decoded, announced, rate)
     if not heard:
         raise AudioDecodeError(f"{path}: the audio is entirely silent.")
 
 
-def read_spans(path: str | Path, recipe: FeatureRecipe, spans):
-    """Yield the samples `[start, end)` (at the recipe's rate, with its resampler) of each span,
-    reading the file once, block by block.
+class SampleStream:
+    """A file's samples at the recipe's rate (its resampler), read forward block by block.
 
     Why: a 60-minute file decoded and resampled whole costs hundreds of MB; here memory is
-    about one span. Spans must not go backwards (`scoring.chunk_plan`'s chunks overlap a
-    little and move forward). Block-wise resampling is soxr's stream, identical to resampling
-    the whole file, so the spans hold exactly the samples `load_audio` gives. A recipe with
-    the `fft` resampler (stores made before soxr) is decoded whole instead. A file that ends
-    before a span does (a truncated long file: its header announced more) is an
-    `AudioDecodeError`.
+    what lies between the oldest sample still wanted (`forget`) and the last one read.
+    Block-wise resampling is soxr's stream, identical to resampling the whole file, so the
+    samples are exactly `load_audio`'s. How many there are is known only at the end
+    (`finished`): a header's length may be an estimate. A recipe with the `fft` resampler
+    (stores made before soxr) is decoded whole instead. Decoding errors and
+    `decode_audio`'s checks (silence, the length policy) raise `AudioDecodeError`.
     """
-    path = Path(path)
-    if recipe.resampler != "soxr_hq":
-        samples = resample_like(*decode_audio(path), recipe)
-        for start, end in spans:
-            yield samples[start:end]
-        return
-    blocks = _stream(path, recipe)
-    buffer, buffer_start = np.zeros(0, np.float32), 0  # buffer[0] is sample `buffer_start` of the file
+
+    def __init__(self, path: str | Path, recipe: FeatureRecipe):
+        self.path = Path(path)
+        self.finished = False
+        self._start = 0  # self._buffer[0] is sample `_start` of the file
+        if recipe.resampler == "soxr_hq":
+            self._blocks, self._buffer = _stream(self.path, recipe), np.zeros(0, np.float32)
+        else:
+            self._blocks, self._buffer = iter(()), resample_like(*decode_audio(self.path), recipe)
+            self.finished = True
+
+    @property
+    def read(self) -> int:
+        """Samples read so far: all of them once `finished`."""
+        return self._start + len(self._buffer)
+
+    def read_block(self) -> None:
+        """Read the next block (or learn that the file has ended: `finished`)."""
+        block = next(self._blocks, None)
+        if block is None:
+            self.finished = True
+        elif len(block):
+            self._buffer = np.concatenate([self._buffer, block])
+
+    def fill(self, end: int) -> None:
+        """Read until sample `end` is in, or the file ends."""
+        while self.read < end and not self.finished:
+            self.read_block()
+
+    def take(self, start: int, end: int) -> np.ndarray:
+        """A copy of samples `[start, end)` of those read (and not forgotten)."""
+        if start < self._start:
+            raise ValueError(f"{self.path}: sample {start} was read and forgotten already (from {self._start}).")
+        return self._buffer[start - self._start:end - self._start].copy()
+
+    def forget(self, before: int) -> None:
+        """Drop the samples before `before`: nothing later needs them."""
+        drop = min(max(before - self._start, 0), len(self._buffer))
+        self._buffer, self._start = self._buffer[drop:], self._start + drop
+
+    def read_to_end(self) -> None:
+        """Read the rest, keeping none of it: the checks at the end (silence, length) cover the whole file."""
+        while not self.finished:
+            self.forget(self.read)
+            self.read_block()
+
+
+def read_spans(path: str | Path, recipe: FeatureRecipe, spans):
+    """Yield the samples `[start, end)` of each span, reading the file once (`SampleStream`);
+    a span past the file's end gets what there is. Spans must not go backwards."""
+    samples = SampleStream(path, recipe)
     for start, end in spans:
-        if start < buffer_start:
-            raise ValueError(f"{path}: spans go backwards (sample {start} after {buffer_start}).")
-        while buffer_start + len(buffer) < end:
-            block = next(blocks, None)
-            if block is None:
-                seconds = (buffer_start + len(buffer)) / recipe.sample_rate
-                raise AudioDecodeError(f"{path}: truncated: it ends after {seconds:.1f} s, before the end its "
-                                       "header announces.")
-            buffer = np.concatenate([buffer, block])
-            drop = min(max(start - buffer_start, 0), len(buffer))  # what no later span needs
-            buffer, buffer_start = buffer[drop:], buffer_start + drop
-        yield buffer[start - buffer_start:end - buffer_start].copy()
-    for _ in blocks:  # read to the end: the silence check covers the whole file
-        pass
+        samples.forget(start)
+        samples.fill(end)
+        yield samples.take(start, end)
+    samples.read_to_end()

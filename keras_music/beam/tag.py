@@ -97,8 +97,7 @@ class ReadChunks(beam.DoFn):
         if kind == "error":
             yield beam.pvalue.TaggedOutput(FAILED, (path, value))
             return
-        num_samples = items[0][2]
-        chunks = items[1:-1]
+        num_samples, chunks = value, items[:-1]
         for order, chunk in enumerate(chunks):
             yield {"file": path, "order": order, "chunks": len(chunks), "num_samples": num_samples,
                    "wav": chunk.wav, "samples": chunk.samples, "positions": chunk.positions, "starts": chunk.starts}

@@ -11,6 +11,7 @@ each scored alone inside it, so a result equals one file per call. `predict`, th
 from __future__ import annotations
 
 import dataclasses
+import math
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -56,36 +57,65 @@ def failure_reason(error: Exception) -> str:
 def read_chunks(tagger, index: int, source: Path | np.ndarray, chunk_seconds: float, put: Callable) -> None:
     """Cut one source into the chunks of `scoring.chunk_plan` and `put` each as a `ChunkInput`.
 
-    `source` is a file, or mono float samples already at `tagger.sample_rate`. Puts
-    `("start", index, samples)`, the chunks, then `("done", index, None)`, or
-    `("error", index, reason)`. A file up to `chunk_seconds` long is decoded and resampled
-    whole, exactly as extraction does (`audio.decode_audio`: its checks and truncation policy,
-    the recipe's resampler); a longer one is read block by block (`audio.read_spans`, the
-    same samples), so memory does not grow with its length.
+    `source` is a file, or mono float samples already at `tagger.sample_rate`. Puts the
+    chunks, then `("done", index, samples)` (how many the source has), or `("error", index,
+    reason)`. A file up to `chunk_seconds` long (its header says) is decoded and resampled
+    whole, exactly as extraction does (`audio.decode_audio`: its checks and length policy, the
+    recipe's resampler); a longer one is read block by block (`stream_chunks`: the same
+    samples and chunks), so memory does not grow with its length.
     """
-    from keras_music.audio.decoding import audio_length, decode_audio, read_spans, resample_like, wav_bytes
+    from keras_music.audio.decoding import audio_length, decode_audio, resample_like, wav_bytes
     from keras_music.scoring import chunk_plan, kept_windows
 
     try:
         rate, recipe, window, hop = tagger.sample_rate, tagger.recipe, tagger.window, tagger.hop
         max_samples = int(chunk_seconds * rate)
-        if isinstance(source, np.ndarray):
-            whole, num_samples = source, len(source)
+        whole = source if isinstance(source, np.ndarray) else None
+        if whole is None and audio_length(source, rate) <= max_samples:
+            whole = resample_like(*decode_audio(source, tagger.decoder), recipe)
+        if whole is not None:
+            parts = ((chunk, whole[chunk.start:chunk.end]) for chunk in chunk_plan(len(whole), recipe, window, hop,
+                                                                                   max_samples))
         else:
-            whole, num_samples = None, audio_length(source, rate)
-            if num_samples <= max_samples:
-                whole = resample_like(*decode_audio(source, tagger.decoder), recipe)
-                num_samples = len(whole)
-        plan = chunk_plan(num_samples, recipe, window, hop, max_samples)
-        put(("start", index, num_samples))
-        spans = [(c.start, c.end) for c in plan]
-        parts = (whole[start:end] for start, end in spans) if whole is not None else read_spans(source, recipe, spans)
-        for chunk, samples in zip(plan, parts):
+            parts = stream_chunks(source, recipe, window, hop, max_samples)
+        num_samples = 0
+        for chunk, samples in parts:
             positions, file_starts = kept_windows(chunk, recipe, window, hop)
             put(ChunkInput(index, wav_bytes(samples, rate), len(samples), positions, file_starts))
-        put(("done", index, None))
+            num_samples = chunk.end  # the last chunk ends where the source does
+        put(("done", index, num_samples))
     except Exception as error:  # reported as this file's failure; the run goes on
         put(("error", index, failure_reason(error)))
+
+
+def stream_chunks(path: Path, recipe, window: int, hop: int, max_samples: int):
+    """Yield `(chunk, samples)` for the chunks of `scoring.chunk_plan` of a file read block by
+    block (`audio.SampleStream`), without knowing its length beforehand.
+
+    Why: a header's length may be an estimate (an MP3 without a Xing/Info frame), and the plan
+    of the length the file really has is what scoring the decoded samples whole gives: its last
+    chunk ends where the audio ends. A chunk is yielded once the samples read so far fix it:
+    when, in the plan of that many samples, it is not the last and ends before them, it is the
+    same chunk in the plan of any longer file. The rest come when the file has ended.
+    """
+    from keras_music.audio.decoding import SampleStream
+    from keras_music.scoring import chunk_plan
+
+    samples, done = SampleStream(path, recipe), 0
+    while True:
+        plan = chunk_plan(samples.read, recipe, window, hop, max_samples)
+        if samples.finished:
+            break
+        if done < len(plan) and plan[done].keep_to != math.inf and plan[done].end < samples.read:
+            chunk = plan[done]
+            samples.forget(chunk.start)  # later chunks start no earlier
+            yield chunk, samples.take(chunk.start, chunk.end)
+            done += 1
+        else:
+            samples.read_block()
+    for chunk in plan[done:]:
+        samples.forget(chunk.start)
+        yield chunk, samples.take(chunk.start, chunk.end)
 
 
 def kept_outputs(chunk: ChunkInput, logits: np.ndarray, embeddings: np.ndarray | None):
@@ -157,9 +187,8 @@ def stream_results(tagger, sources: Sequence[Path | np.ndarray], names: Sequence
                 _score(tagger, batch, states, embeddings)
                 for kind, index, value in controls:
                     state = states.setdefault(index, _SourceWindows())
-                    if kind == "start":
+                    if kind == "done":
                         state.num_samples = value
-                        continue
                     finished += 1
                     del states[index]
                     reason = value if kind == "error" else state.error

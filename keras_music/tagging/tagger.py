@@ -64,6 +64,7 @@ class Tagger:
         self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=source)
         self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
         self.geometry = WindowGeometry(self.sample_rate, self.recipe, self.window, self.hop)
+        self._graph_ran = False
         if load:
             self.serve_audio  # noqa: B018 -- load and check the graph now, not at the first file
 
@@ -88,12 +89,13 @@ class Tagger:
     @functools.cached_property
     def serve_audio(self):
         """The export's serve_audio signature, loaded on first use."""
-        from keras_music.tf_logging import import_tensorflow
+        from keras_music.tf_logging import filtered_stderr, import_tensorflow
 
         import_tensorflow()  # without its C++ start-up lines
         import tensorflow as tf
 
-        signature = tf.saved_model.load(str(self.path)).signatures["serve_audio"]
+        with filtered_stderr():
+            signature = tf.saved_model.load(str(self.path)).signatures["serve_audio"]
         if "window_count" not in signature.structured_outputs:
             raise ValueError(f"{self.path}: its serve_audio has no window_logits/window_count outputs (exported by "
                              "an older keras_music); export the run again.")
@@ -115,9 +117,16 @@ class Tagger:
         serve_audio call), windows in `scoring.window_starts` order."""
         import tensorflow as tf
 
+        from keras_music.tf_logging import filtered_stderr
+
         if embeddings:
             self.check_embeddings()
-        out = self.serve_audio(audio=tf.constant(wavs, dtype=tf.string))
+        if self._graph_ran:
+            out = self.serve_audio(audio=tf.constant(wavs, dtype=tf.string))
+        else:  # the first run optimises the graph: oneDNN's DT_HALF line on CPUs without AVX-512
+            with filtered_stderr():
+                out = self.serve_audio(audio=tf.constant(wavs, dtype=tf.string))
+            self._graph_ran = True
         logits, counts = out["window_logits"].numpy(), out["window_count"].numpy()
         vectors = out["window_embeddings"].numpy() if embeddings else None
         return [(logits[i, :counts[i]], None if vectors is None else vectors[i, :counts[i]]) for i in range(len(wavs))]
