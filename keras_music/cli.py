@@ -51,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         sys.stderr.write(f"keras-music: unknown command {name!r}{hint}\n\n{usage()}")
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+    except ModuleNotFoundError as error:  # e.g. `tuning` left out of an install, or a missing extra
+        sys.stderr.write(f"keras-music {name}: cannot load {COMMANDS[name][0]} ({error}); reinstall keras_music "
+                         "with its extras (for example pip install 'keras_music[beam]').\n")
+        return 1
     result = module.main(rest)
     return int(result or 0)
 

@@ -40,7 +40,8 @@ from keras_music.tagging.writers import format_of
 from keras_music.tf_logging import import_tensorflow
 
 COLLECTION_FILES = 100
-FLAGS = {"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size", "jobs": "--jobs", "model": "--model"}
+FLAGS = {"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size", "jobs": "--jobs", "model": "--model",
+         "out": "--out"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:

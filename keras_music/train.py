@@ -133,7 +133,6 @@ def main(argv=None) -> int:
     from keras_music.data.genre import GenreDataError
     from keras_music.data.store import StoreError
     from keras_music.reports import format_classification_report, format_tagging_report
-    from keras_music.errors import ParameterError
     from keras_music.training import describe, train_emotion, train_genre
     from keras_music.training.emotion import emotion_configs
 

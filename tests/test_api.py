@@ -121,3 +121,63 @@ def test_tagger_equals_predict_on_files_waveforms_and_folders(export, audio_dir,
     assert list(tagger.tag_files([str(folder)], out=str(out))) == []  # resumed: all there
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 3 and {km.TagResult.from_record(r).file for r in records} == {r.file for r in first}
+
+
+def test_parameter_errors_pickle_and_name_flags_only_as_whole_words():
+    import pickle
+
+    error = km.ParameterError("data", "x", "metadata=foo and split_seed=1 with data=demo")
+    again = pickle.loads(pickle.dumps(error))
+    assert type(again) is km.ParameterError and str(again) == str(error)
+    assert error.for_flags({"data": "--data", "seed": "--seed"}) == (
+        "--data 'x': metadata=foo and split_seed=1 with --data demo")
+
+
+@pytest.mark.slow
+def test_waveforms_of_every_common_layout_and_early_stops(export, audio_dir, tmp_path):
+    """A waveform as (n,), (n, 2), (2, n) or int16 PCM tags as its file does; bad ones are ParameterErrors;
+    stopping a tag_files loop early stops its reader threads; its arguments are checked when called."""
+    import threading
+
+    import soundfile
+
+    tagger = km.Tagger.from_export(export)
+    song = audio_dir / "mozart_k545_bright_44k_stereo_16bit.flac"
+    expected = np.array(list(tagger.tag(song).probabilities.values()))
+    stereo, rate = soundfile.read(song, dtype="float32")
+    pcm, _ = soundfile.read(song, dtype="int16")
+    for name, waveform in {"(n, 2)": stereo, "(2, n)": stereo.T, "int16 (n, 2)": pcm}.items():
+        got = np.array(list(tagger.tag(waveform, sample_rate=rate).probabilities.values()))
+        np.testing.assert_allclose(got, expected, atol=1e-5, err_msg=name)
+    mono = tagger.tag(stereo.mean(axis=1), sample_rate=rate)
+    np.testing.assert_allclose(list(mono.probabilities.values()), expected, atol=1e-5)
+    for bad, match in [(np.zeros(rate), "entirely silent"), (np.full(rate, np.nan), "NaN"),
+                       (np.ones((3, 3, 3)), "expected samples"), (np.array(["a"]), "expected float samples")]:
+        with pytest.raises(km.ParameterError, match=match):
+            tagger.tag(bad, sample_rate=rate)
+    with pytest.raises(km.ParameterError, match="sample_rate=0"):
+        tagger.tag(stereo, sample_rate=0)
+    with pytest.raises(km.ParameterError, match="is a folder; tag_files tags folders"):
+        tagger.tag(audio_dir)
+
+    with pytest.raises(km.ParameterError, match="paths='.*nowhere': no such file or folder"):
+        tagger.tag_files([tmp_path / "nowhere"])
+    with pytest.raises(km.ParameterError, match="out='.*tags.json': tag_files appends"):
+        tagger.tag_files([audio_dir], out=tmp_path / "tags.json")
+    with pytest.raises(km.ParameterError, match="jobs=0"):
+        tagger.tag_files([audio_dir], jobs=0)
+    before = {t for t in threading.enumerate() if t.name.startswith("keras-music-read")}
+    results = tagger.tag_files([audio_dir], jobs=2, batch_size=1)
+    first = next(results)
+    assert first.ok
+    results.close()  # what `break` in a for loop does
+    assert not {t for t in threading.enumerate() if t.name.startswith("keras-music-read")} - before
+
+
+@pytest.mark.slow
+def test_a_kept_unfinished_tag_files_loop_does_not_keep_the_process_alive(export, audio_dir):
+    """A notebook that stops iterating keeps the generator: the process must still exit (daemon readers)."""
+    code = (f"import keras_music as km\nresults = km.Tagger.from_export({str(export)!r}).tag_files("
+            f"[{str(audio_dir)!r}] * 20, jobs=2, batch_size=1)\nprint(next(results).ok)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr[-2000:]

@@ -58,15 +58,14 @@ def rebuild(folder: Path):
 def installed(name: str = DEFAULT_PRESET, packaged: Path | None = None) -> Path:
     """The export (version folder) of preset `name`, built on first use (offline, about 20 s on 2
     cores for `emotion_4q`). `packaged`: another folder laid out as the packaged one (tests, builds)."""
+    if name not in PRESETS:
+        raise ParameterError("name", name, f"no such preset; the presets are {', '.join(preset_names())}.")
     from keras_music.tf_logging import import_tensorflow
 
     import_tensorflow()  # before the builders below load it: without its C++ start-up lines
     from keras_music.export import export_run
     from keras_music.serving import ExportError
     from keras_music.training.common import save_model
-
-    if name not in PRESETS:
-        raise ParameterError("name", name, f"no such preset; the presets are {', '.join(preset_names())}.")
     folder = Path(packaged or PRESETS[name][0]) / "run"
     missing = [file for file in RUN_FILES if not (folder / file).is_file()]
     if missing:

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_music.reports import quadrant_scores
-
 
 @dataclasses.dataclass(frozen=True)
 class Window:
@@ -51,7 +49,7 @@ class TagResult:
     probabilities: dict[str, float] = dataclasses.field(default_factory=dict)
     tags: list[str] = dataclasses.field(default_factory=list)
     windows: list[Window] = dataclasses.field(default_factory=list)
-    embedding: np.ndarray | None = None
+    embedding: np.ndarray | None = dataclasses.field(default=None, compare=False)  # arrays have no `==` bool
     error: str | None = None
 
     @property
@@ -60,6 +58,8 @@ class TagResult:
         return self.error is None
 
     def _axes(self) -> dict:
+        from keras_music.reports import quadrant_scores  # here: reports brings scikit-learn
+
         if not self.probabilities:
             return {}
         labels = list(self.probabilities)

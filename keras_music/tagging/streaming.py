@@ -15,7 +15,6 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +44,10 @@ class ChunkInput:
     samples: int
     positions: np.ndarray
     starts: np.ndarray
+
+
+class ReadingStopped(Exception):
+    """Raised in a reader thread when the consumer has stopped: the reader quits mid-file."""
 
 
 def failure_reason(error: Exception) -> str:
@@ -84,6 +87,8 @@ def read_chunks(tagger, index: int, source: Path | np.ndarray, chunk_seconds: fl
             put(ChunkInput(index, wav_bytes(samples, rate), len(samples), positions, file_starts))
             num_samples = chunk.end  # the last chunk ends where the source does
         put(("done", index, num_samples))
+    except ReadingStopped:
+        raise
     except Exception as error:  # reported as this file's failure; the run goes on
         put(("error", index, failure_reason(error)))
 
@@ -149,6 +154,7 @@ def stream_results(tagger, sources: Sequence[Path | np.ndarray], names: Sequence
     pending = queue.Queue(maxsize=batch_size + jobs)
     stop = threading.Event()
     max_samples = int(chunk_seconds * tagger.sample_rate)
+    todo, todo_lock = iter(range(len(sources))), threading.Lock()
 
     def put(item):
         while not stop.is_set():
@@ -156,52 +162,65 @@ def stream_results(tagger, sources: Sequence[Path | np.ndarray], names: Sequence
                 return pending.put(item, timeout=0.5)
             except queue.Full:
                 continue
+        raise ReadingStopped
 
-    def read(index):
-        if not stop.is_set():
-            read_chunks(tagger, index, sources[index], chunk_seconds, put)
+    def reader():
+        while not stop.is_set():
+            with todo_lock:
+                index = next(todo, None)
+            if index is None:
+                return
+            try:
+                read_chunks(tagger, index, sources[index], chunk_seconds, put)
+            except ReadingStopped:
+                return
 
+    # Daemon threads: a caller that stops iterating and keeps the generator (a notebook) must not
+    # keep the process from exiting; closing or dropping the generator stops them at their next chunk.
+    readers = [threading.Thread(target=reader, name=f"keras-music-read-{i}", daemon=True)
+               for i in range(max(1, jobs))]
     states: dict[int, _SourceWindows] = {}
     finished, carry = 0, None
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="keras-music-read") as pool:
-        try:
-            for index in range(len(sources)):
-                pool.submit(read, index)
-            while finished < len(sources):
-                batch, controls, samples = [], [], 0
-                item = carry if carry is not None else pending.get()
-                carry = None
-                while True:
-                    if isinstance(item, ChunkInput):
-                        if batch and (len(batch) >= batch_size or samples + item.samples > max_samples):
-                            carry = item
-                            break
-                        batch.append(item)
-                        samples += item.samples
-                    else:
-                        controls.append(item)
-                    try:
-                        item = pending.get_nowait()
-                    except queue.Empty:
+    try:
+        for thread in readers:
+            thread.start()
+        while finished < len(sources):
+            batch, controls, samples = [], [], 0
+            item = carry if carry is not None else pending.get()
+            carry = None
+            while True:
+                if isinstance(item, ChunkInput):
+                    if batch and (len(batch) >= batch_size or samples + item.samples > max_samples):
+                        carry = item
                         break
-                _score(tagger, batch, states, embeddings)
-                for kind, index, value in controls:
-                    state = states.setdefault(index, _SourceWindows())
-                    if kind == "done":
-                        state.num_samples = value
-                    finished += 1
-                    del states[index]
-                    reason = value if kind == "error" else state.error
-                    if reason is not None:
-                        yield index, None, reason
-                    else:
-                        yield index, tagger.result(
-                            names[index], state.num_samples, np.concatenate(state.logits),
-                            np.concatenate(state.starts),
-                            np.concatenate(state.embeddings) if embeddings else None), None
-        finally:
-            stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
+                    batch.append(item)
+                    samples += item.samples
+                else:
+                    controls.append(item)
+                try:
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    break
+            _score(tagger, batch, states, embeddings)
+            for kind, index, value in controls:
+                state = states.setdefault(index, _SourceWindows())
+                if kind == "done":
+                    state.num_samples = value
+                finished += 1
+                del states[index]
+                reason = value if kind == "error" else state.error
+                if reason is not None:
+                    yield index, None, reason
+                else:
+                    yield index, tagger.result(
+                        names[index], state.num_samples, np.concatenate(state.logits),
+                        np.concatenate(state.starts),
+                        np.concatenate(state.embeddings) if embeddings else None), None
+    finally:
+        stop.set()
+        for thread in readers:
+            if thread.is_alive():
+                thread.join()
 
 
 def _score(tagger, batch: list[ChunkInput], states: dict, embeddings: bool) -> None:

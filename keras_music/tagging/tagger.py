@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_music.config import FeatureRecipe
-from keras_music.errors import ParameterError
+from keras_music.errors import MissingPathError, ParameterError
 from keras_music.tagging.exports import export_identity, resolve_export
 from keras_music.tagging.inputs import find_audio_files
 from keras_music.tagging.presets import DEFAULT_PRESET, installed, preset_names
@@ -108,7 +108,7 @@ class Tagger:
 
     def check_embeddings(self) -> None:
         """`ValueError` unless the export serves embeddings (exports of older keras_music builds do not)."""
-        if "window_embeddings" not in self.serve_audio.structured_outputs:
+        if not self.embedding_width or "window_embeddings" not in self.serve_audio.structured_outputs:
             raise ValueError(f"{self.path}: its serve_audio has no embeddings (exported by an older keras_music); "
                              "export the run again.")
 
@@ -140,35 +140,55 @@ class Tagger:
     def _mono_at_model_rate(self, waveform, sample_rate: int | None) -> np.ndarray:
         from keras_music.audio.decoding import mix_to_mono, resample_like
 
-        if sample_rate is None:
-            raise ParameterError("sample_rate", None, "a waveform needs its sample rate (for example sample_rate=44100).")
-        samples = np.asarray(waveform, dtype="float32")
+        if sample_rate is None or not sample_rate > 0:
+            raise ParameterError("sample_rate", sample_rate,
+                                 "a waveform needs its sample rate in Hz (for example sample_rate=44100).")
+        samples = np.asarray(waveform)
+        if samples.dtype.kind in "iu":  # PCM integers: to [-1, 1], as the decoders scale them
+            info = np.iinfo(samples.dtype)
+            samples = (samples.astype("float64") - (info.max + info.min + 1) / 2) / ((info.max - info.min + 1) / 2)
+        elif samples.dtype.kind != "f":
+            raise ParameterError("audio", f"array of {samples.dtype}", "expected float samples in [-1, 1] or PCM "
+                                 "integers.")
+        samples = samples.astype("float32")
+        if samples.ndim == 2 and samples.shape[0] <= 8 < samples.shape[1]:
+            samples = samples.T  # (channels, n), as librosa (mono=False) and torchaudio give it
         if samples.ndim == 2:
             samples = mix_to_mono(samples)
         if samples.ndim != 1 or not len(samples):
             raise ParameterError("audio", f"array of shape {np.shape(waveform)}",
-                                 "expected samples (n,) or (n, channels) with n > 0.")
+                                 "expected samples (n,), (n, channels) or (channels, n) with n > 0.")
         if not np.isfinite(samples).all():
             raise ParameterError("audio", "waveform", "holds NaN or infinite samples.")
+        if not samples.any():
+            raise ParameterError("audio", "waveform", "is entirely silent.")
         return resample_like(samples, int(sample_rate), self.recipe)
 
     def _one(self, audio, sample_rate: int | None, embeddings: bool) -> TagResult:
+        if embeddings:
+            self.check_embeddings()
         if isinstance(audio, (str, Path)):
-            if not Path(audio).is_file():
-                raise ParameterError("audio", audio, "no such file.")
-            source, name = Path(audio), str(audio)
+            path = Path(audio)
+            if path.is_dir():
+                raise ParameterError("audio", audio, "is a folder; tag_files tags folders.")
+            if not path.is_file():
+                raise MissingPathError("audio", audio, "no such file.")
+            source, name = path, str(audio)
         else:
             source, name = self._mono_at_model_rate(audio, sample_rate), None
         (_, result, reason), = stream_results(self, [source], [name], jobs=1, embeddings=embeddings)
         if reason is not None:
-            raise ValueError(reason)
+            from keras_music.audio.decoding import AudioDecodeError
+
+            raise AudioDecodeError(reason)
         return result
 
     def tag(self, audio: str | Path | np.ndarray, sample_rate: int | None = None, embeddings: bool = False) -> TagResult:
-        """Tag one file, or a waveform (`(n,)` or `(n, channels)` floats in [-1, 1] with its `sample_rate`).
+        """Tag one file, or a waveform with its `sample_rate`: `(n,)`, `(n, channels)` or
+        `(channels, n)` floats in [-1, 1] (or PCM integers), resampled as files are.
 
-        Raises `ValueError` naming the file when it cannot be decoded. `embeddings=True` also
-        fills `result.embedding`.
+        Raises `AudioDecodeError` (a ValueError) naming the file when it cannot be decoded, and
+        `ParameterError` for a bad argument. `embeddings=True` also fills `result.embedding`.
         """
         return self._one(audio, sample_rate, embeddings)
 
@@ -180,30 +200,38 @@ class Tagger:
     def tag_files(self, paths: Iterable[str | Path], out: str | Path | None = None, *, embeddings: bool = False,
                   per_window: bool = False, retry_failed: bool = False, jobs: int = 2, batch_size: int = 8,
                   chunk_seconds: float = 60.0, fmt: str | None = None) -> Iterator[TagResult]:
-        """Tag files and folders (recursive), yielding a `TagResult` per file as it finishes.
+        """Tag files and folders (recursive): an iterator of one `TagResult` per file, as each finishes.
 
-        Files that cannot be read are yielded too, with `result.error` set; the others still
-        run. With `out` (.csv or .jsonl) each record is appended as its file finishes, and
-        calling again with the same `out` resumes: files already there are skipped (failed
-        ones too, unless `retry_failed`) and not yielded again. `jobs` threads decode while
-        the model scores batches of `batch_size` files; files longer than `chunk_seconds`
-        go in chunks (same scores, bounded memory).
+        The arguments are checked (and `out` opened) when called; the work runs as you iterate
+        (`for result in ...`, or `list(...)`). Files that cannot be read are yielded too, with
+        `result.error` set; the others still run. With `out` (.csv or .jsonl) each record is
+        appended as its file finishes, and calling again with the same `out` resumes: files
+        already there are skipped (failed ones too, unless `retry_failed`) and not yielded
+        again. `jobs` threads decode while the model scores batches of `batch_size` files;
+        files longer than `chunk_seconds` go in chunks (same scores, bounded memory).
+        Stopping early (`break`) stops the reader threads.
         """
         check_batching(chunk_seconds, batch_size, jobs)
-        files, bad = find_audio_files([paths] if isinstance(paths, (str, Path)) else paths)
+        paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+        if not any(Path(p).exists() for p in paths):
+            raise MissingPathError("paths", ", ".join(map(str, paths)), "no such file or folder.")
         fmt = format_of(out, fmt)
         if out is not None and fmt not in ("csv", "jsonl"):
             raise ParameterError("out", out, "tag_files appends records to a .csv or .jsonl file.")
+        if embeddings:
+            self.check_embeddings()
+        files, bad = find_audio_files(paths)
+        # Opened now, not at the first result: a layout or model mismatch is an error of this call.
         log = (ResultLog(out, fmt, self.labels, per_window, self.identity,
                          embedding_width=self.embedding_width if embeddings else 0) if out is not None else None)
+        if log:
+            files = log.todo(files, retry_failed)
+        return self._tag_files(files, bad, log, embeddings, jobs, batch_size, chunk_seconds)
+
+    def _tag_files(self, files, bad, log, embeddings, jobs, batch_size, chunk_seconds) -> Iterator[TagResult]:
         try:
-            for name, reason in bad:
-                if log is None or log.todo([name], retry_failed):
-                    if log:
-                        log.add_failure(name, reason)
-                    yield TagResult(file=name, seconds=0.0, error=reason)
-            if log:
-                files = log.todo(files, retry_failed)
+            for name, reason in bad:  # arguments that hold no audio: reported, never recorded in `out`
+                yield TagResult(file=name, seconds=0.0, error=reason)
             names = [str(f) for f in files]
             for index, result, reason in stream_results(self, files, names, chunk_seconds, jobs, batch_size,
                                                          embeddings):
@@ -217,4 +245,3 @@ class Tagger:
         finally:
             if log:
                 log.close()
-

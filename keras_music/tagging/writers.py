@@ -15,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 
+from keras_music.errors import ParameterError
 from keras_music.tagging.results import TagResult
 
 logger = logging.getLogger(__name__)
@@ -105,8 +106,8 @@ class ResultLog:
         if fresh and fmt == "csv":
             self._write(csv_text([self.header]))
 
-    def _mismatch(self, what: str) -> ValueError:
-        return ValueError(f"{self.path}: {what}; write to another file (or delete this one) to start afresh.")
+    def _mismatch(self, what: str) -> ParameterError:
+        return ParameterError("out", self.path, f"{what}; write to another file (or delete this one) to start afresh.")
 
     def _read_existing(self) -> None:
         text = self.path.read_text(encoding="utf-8")
