@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 from keras_music.tf_logging import import_tensorflow
@@ -58,11 +59,13 @@ class FeatureStore(store_module.FeatureStore):
             raise ParameterError("recipe", recipe, f"expected one of {', '.join(sorted(RECIPES))}.")
         if not Path(audio).is_dir():
             raise MissingPathError("audio", audio, "is not a folder of audio files.")
-        bar = None
+        bar, started = None, time.monotonic()
 
         def report(done, total, name, failed):
             nonlocal bar
-            bar = bar or Progress(total)
+            if bar is None:  # the total is known once the folder is planned; the clock runs from the call
+                bar = Progress(total)
+                bar.start = started
             bar.update(name, failed=failed)
 
         summary = extract_folder(audio, out, RECIPES[recipe], workers=workers, decoder=decoder,
