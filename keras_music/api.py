@@ -99,13 +99,17 @@ class TrainedRun:
         report_path = path / "report.json"
         return cls(path, json.loads(report_path.read_text()) if report_path.is_file() else {})
 
-    def export(self, path: str | Path, version: int | None = None) -> Path:
+    def export(self, path: str | Path, version: int | None = None, data: str | Path | None = None) -> Path:
         """Export for TF Serving into the model folder `path` (`path/<version>/`, the next free version by
-        default), as `keras-music export` does; returns the version folder (`Tagger.from_export` takes it)."""
+        default), as `keras-music export` does; returns the version folder (`Tagger.from_export` takes it).
+
+        `data`: where the run's validation clips are now, for tuning the per-tag thresholds, when
+        the folder it was trained on has moved (default: the run's own `data`)."""
         from keras_music.export import export_run
 
         path = Path(path)
-        return export_run(self.path, path.name, path.parent, version=version)
+        return export_run(self.path, path.name, path.parent, version=version,
+                          data=None if data is None else str(data))
 
 
 def fit_tagger(data: str | Path | FeatureStore, labels: str | Path | None = None, model: str = "cnn_lstm", *,

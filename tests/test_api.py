@@ -68,8 +68,10 @@ def test_fit_tagger_example_and_export(tmp_path):
     run = km.TrainedRun.load(str(tmp_path / "run"))
     export = run.export(str(tmp_path / "models" / "mine"))
     assert export == tmp_path / "models" / "mine" / "1" and (export / "saved_model.pb").is_file()
+    again = run.export(tmp_path / "models" / "mine", data="demo")  # thresholds tuned on data given anew
+    assert again == tmp_path / "models" / "mine" / "2"
     tagger = km.Tagger.from_export(tmp_path / "models" / "mine")
-    assert tagger.path == export and tagger.labels == json.loads((run.path / "config.json").read_text())["tags"]
+    assert tagger.path == again and tagger.labels == json.loads((run.path / "config.json").read_text())["tags"]
 
 
 @pytest.mark.slow
