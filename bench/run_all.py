@@ -108,14 +108,13 @@ def headline(name: str, result: dict) -> list[dict]:
         rows.append(_row(name, "predict peak RSS growth, 1 -> 10 min file", growth, decoded,
                          "size of the extra decoded audio", "MB"))
     elif name == "predict":
-        values = {r["measure"]: r["value"] for r in result["rows"]}
-        before = next((v for k, v in values.items() if k.startswith("predict before")), None)
-        after = next(v for k, v in values.items() if k.startswith("predict after"))
-        rows.append(_row(name, "tagging a collection (files per s)", after, before,
-                         "the previous predict (tensorflow-io, one file per call)", "files/s"))
-        one = next(v for k, v in values.items() if k.startswith("predict peak RSS, 1-minute"))
-        sixty = next(v for k, v in values.items() if k.startswith("predict peak RSS, 60-minute"))
-        rows.append(_row(name, "predict peak RSS, 60-minute file", sixty, one, "1-minute file", "MB"))
+        values = {r["key"]: r["value"] for r in result["rows"]}
+        rows.append(_row(name, "tagging 30 s clips, packaged default model (files per s)", values["packaged"],
+                         values.get("musicnn"), "original musicnn 0.1.0, its TF1 graph", "files/s"))
+        rows.append(_row(name, "tagging 30 s clips, packaged default model (files per s)", values["packaged"],
+                         values["floor"], "floor: decode + musicnn features", "files/s"))
+        rows.append(_row(name, "predict peak RSS, 60-minute file", values["rss-60"], values["rss-1"], "1-minute file",
+                         "MB"))
     elif name == "tuning":
         parts = result["results"]
         if "genre" in parts:
