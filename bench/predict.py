@@ -76,7 +76,7 @@ print("MUSICNN_TAGGED", len(sys.argv) - 1, file=sys.stderr)
 def run_timed(command: list[str], cwd: Path, env: dict | None = None, what: str = "") -> tuple[float, str]:
     """(wall seconds, stderr) of `command` in a fresh process; RuntimeError with its stderr's tail on failure."""
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=7200)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env, timeout=7200, check=False)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(f"{what or command[0]} failed (exit {result.returncode}): {result.stderr[-2000:]}")
