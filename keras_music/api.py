@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 from keras_music.tf_logging import import_tensorflow
@@ -47,31 +46,22 @@ class FeatureStore(store_module.FeatureStore):
 
         Resumable: files already in `out` are skipped, so calling again after an interruption
         (or with new files) extracts only what is missing. Files that cannot be decoded are
-        skipped and logged (`last_summary.failed`). `recipe`: a preset of
+        skipped and listed, with the reason, in the returned store's `last_summary.failed`. `recipe`: a preset of
         `keras_music.config.RECIPES` ("4q": 22 kHz log-mel + MFCC; "musicnn": musicnn's 16 kHz
         input, for the musicnn families).
         """
         from keras_music.config import RECIPES
         from keras_music.data.extraction import extract_folder
-        from keras_music.progress import Progress
+        from keras_music.progress import ProgressCallback
 
         if recipe not in RECIPES:
             raise ParameterError("recipe", recipe, f"expected one of {', '.join(sorted(RECIPES))}.")
         if not Path(audio).is_dir():
             raise MissingPathError("audio", audio, "is not a folder of audio files.")
-        bar, started = None, time.monotonic()
-
-        def report(done, total, name, failed):
-            nonlocal bar
-            if bar is None:  # the total is known once the folder is planned; the clock runs from the call
-                bar = Progress(total)
-                bar.start = started
-            bar.update(name, failed=failed)
-
-        summary = extract_folder(audio, out, RECIPES[recipe], workers=workers, decoder=decoder,
-                                 progress=report if progress else None)
-        if bar:
-            bar.close()
+        report = ProgressCallback() if progress else None
+        summary = extract_folder(audio, out, RECIPES[recipe], workers=workers, decoder=decoder, progress=report)
+        if report:
+            report.close()
         store = cls(out)
         store.last_summary = summary
         return store

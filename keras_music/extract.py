@@ -32,7 +32,7 @@ from pathlib import Path
 
 from keras_music.config import RECIPES, FeatureRecipe
 from keras_music.data.extraction import extract_folder, find_audio, has_scheme
-from keras_music.progress import Progress
+from keras_music.progress import ProgressCallback
 from keras_music.tf_logging import import_tensorflow
 
 logger = logging.getLogger("keras_music.extract")
@@ -133,14 +133,7 @@ def main(argv=None) -> int:
         if args.force and Path(args.out).exists():
             shutil.rmtree(args.out)
         start = time.perf_counter()
-        bars, start_monotonic = [], time.monotonic()  # one Progress, made once the number of new files is known
-
-        def progress(done, total, name, failed):
-            if not bars:
-                bars.append(Progress(total, unit="files"))
-                bars[0].start = start_monotonic  # the rate counts from the start of the run
-            bars[0].update(name, failed=failed)
-
+        progress = ProgressCallback()
         if args.runner:
             from keras_music.beam.extract import extract_with_beam
 
@@ -151,8 +144,7 @@ def main(argv=None) -> int:
             summary = extract_folder(args.audio_dir, args.out, recipe, workers=args.workers,
                                      shard_size=args.shard_size, progress=progress, decoder=args.decoder,
                                      files=files)
-        for bar in bars:
-            bar.close()
+        progress.close()
     except (FileNotFoundError, ImportError, StoreError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

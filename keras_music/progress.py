@@ -71,3 +71,25 @@ class Progress:
         elif self._last_done != self.done or not self.done:
             self.stream.write(self.line() + "\n")
         self.stream.flush()
+
+
+class ProgressCallback:
+    """`extract_folder`'s `progress(done, total, name, failed)` callback drawing a `Progress`.
+
+    The total is known only once the folder is planned (files already stored are left out),
+    so the `Progress` is made at the first call, but its clock runs from this object's
+    creation: the rate covers the whole run. `close()` prints the final line (if any item ran).
+    """
+
+    def __init__(self, unit: str = "files"):
+        self.unit, self.started, self.bar = unit, time.monotonic(), None
+
+    def __call__(self, done: int, total: int, name: str = "", failed: bool = False) -> None:
+        if self.bar is None:
+            self.bar = Progress(total, unit=self.unit)
+            self.bar.start = self.started
+        self.bar.update(name, failed=failed)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
