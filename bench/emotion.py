@@ -89,7 +89,8 @@ from keras_music.data.emotion import load_emotion_data
 from keras_music.data.splits import group_folds, stratified_folds
 from keras_music.data.sequences import SequenceConfig
 from keras_music.models.registry import ALIASES, REGISTRY, families
-from keras_music.reports import one_tag_per_clip, quadrant_scores, tagging_report
+from keras_music.quadrants import quadrant_scores
+from keras_music.reports import one_tag_per_clip, tagging_report
 from keras_music.training import EMOTION_TRAINING, emotion_split, train_emotion
 
 RESULTS = REPO_ROOT / "bench" / "results"

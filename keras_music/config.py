@@ -25,6 +25,9 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 MUSICNN_PACKAGED_DIR = PRETRAINED_DIR / "musicnn"
 MUSICNN_MANIFEST_NAME = "weights.json"
 DEFAULT_EMOTION_MODEL = PRETRAINED_DIR / "emotion_4q"
+# The groups in which a person reads the tags of a pretrained vocabulary (musicnn's MSD and MTT tags),
+# in the order outputs show them.
+TAG_GROUPS = ("genre", "mood", "instrument", "vocals", "era", "sound")
 
 
 def cache_dir() -> Path:

@@ -58,8 +58,22 @@ file into them.
 One probability per quadrant of Russell's arousal/valence plane (Panda et al. 2018):
 Q1 high arousal, positive valence (e.g. happy, excited); Q2 high arousal, negative valence
 (angry, tense); Q3 low arousal, negative valence (sad, depressed); Q4 low arousal, positive
-valence (calm, relaxed). Arousal = Q1 + Q2, valence = Q1 + Q4. The `tags` of a prediction
+valence (calm, relaxed); `quadrant` names the most probable one (`Q1 happy/excited`,
+`Q2 angry/tense`, `Q3 sad/depressed`, `Q4 calm/relaxed`). Arousal and valence are the shares of
+the four probabilities on Q1 + Q2 and on Q1 + Q4, in [0, 1]. The `tags` of a prediction
 are the quadrants above the per-quadrant thresholds ({thresholds_source}).
+
+## Whose outputs these are
+
+- **Ours** (trained by keras_music on the 4Q clips below): the four quadrant probabilities, their
+  thresholds and `tags`, `quadrant`, arousal, valence and the 64-value embedding.
+- **musicnn's** (trained by its authors, Pons and Serra 2019; keras_music only computes them in
+  the same forward pass): `msd_probabilities`, the 50 last.fm tags of the Million Song Dataset
+  (genres, moods such as happy, sad, mellow, chill; eras; vocals), and `mtt_probabilities`, the 50
+  MagnaTagATune tags (instruments, vocals, tempo, loudness, some genres). They have no thresholds:
+  `predict` lists the `--top-k` most probable names per group (genre, mood, instrument, vocals,
+  era, sound; synonyms merged), and JSON records keep every probability. keras_music did not
+  train or evaluate them; musicnn's paper reports their quality on MSD and MTT.
 
 ## Model
 

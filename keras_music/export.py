@@ -51,8 +51,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keras_music.version import __version__
+from keras_music.serving import EXPORT_FORMAT
 from keras_music.serving.signatures import (
-    GENRE_SIGNATURES, emotion_archive, emotion_signatures, genre_archive, per_clip_archive, per_clip_signatures)
+    GENRE_SIGNATURES, emotion_archive, emotion_signatures, genre_archive, per_clip_archive, per_clip_signatures,
+    tag_set_metadata)
 from keras_music.serving.versions import staged_version, version_dir
 from keras_music.serving.warmup import write_warmup_requests
 from keras_music.thresholds import validation_thresholds
@@ -116,7 +118,8 @@ def run_metadata(run_dir: Path, model, config: dict, name: str, version: int) ->
     labels = config["tags"] if task == "emotion" else config["class_names"]
     metadata = {"name": name, "version": version, "task": task, "model": config["model"],
                 "labels": labels, "training_data_fingerprint": fingerprint(config), "data": config.get("data"),
-                "keras_music_version": __version__, "tensorflow_version": tf.__version__}
+                "keras_music_version": __version__, "export_format": EXPORT_FORMAT,
+                "tensorflow_version": tf.__version__}
     report_path = run_dir / "report.json"
     if report_path.is_file():
         report = json.loads(report_path.read_text())
@@ -156,14 +159,21 @@ def sequence_export(model, config: dict, width: int, thresholds: tuple[list[floa
     thresholds and signatures."""
     from keras_music.config import config_to_dict
 
+    from keras_music.config import config_from_dict
+    from keras_music.models.registry import family_of_run
+
     recipe = recipe_of(config)
     thresholds, source = thresholds or validation_thresholds(model, config, data)
     sequences = sequence_config_of(config)
+    family = family_of_run(config)
+    tag_sets = family.tag_sets(model, config_from_dict(family.config, config["model_config"])) \
+        if family.tag_sets else []
     details = {"recipe": config_to_dict(recipe), "sample_rate": recipe.sample_rate,
                "window_frames": sequences.crop_frames, "window_hop_frames": sequences.window_hop,
                "thresholds": dict(zip(config["tags"], thresholds)), "thresholds_source": source,
-               "signatures": emotion_signatures(config, width)}
-    return emotion_archive(model, config), details
+               "tag_sets": tag_set_metadata(tag_sets),
+               "signatures": emotion_signatures(config, width, tag_set_metadata(tag_sets))}
+    return emotion_archive(model, config, tag_sets), details
 
 
 def genre_export(model) -> tuple[ExportArchive, dict]:

@@ -59,6 +59,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--embeddings", action="store_true",
                         help="Also output each file's embedding. JSON/JSONL: a list under 'embedding'; CSV: columns "
                              "emb_0..emb_<width-1> (not with --per-window).")
+    parser.add_argument("--top-k", type=int, default=3,
+                        help="Models whose front end has tags of its own (the packaged model: musicnn's MSD and "
+                             "MTT tags): how many names of each group (genre, mood, instrument, vocals, era, sound) "
+                             "to list, most probable first. Default: 3.")
     parser.add_argument("--chunk-seconds", type=float, default=60.0,
                         help="Most audio per serve_audio call (memory); at least 60. Default: 60.")
     parser.add_argument("--batch-size", type=int, default=8, help="Most files (chunks) per call. Default: 8.")
@@ -73,6 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Write a PNG per file of its per-window curve (quadrant models: also arousal and "
                              "valence) into DIR.")
     args = parser.parse_args(argv)
+    if args.top_k < 1:
+        parser.error(f"--top-k {args.top_k}: must be at least 1.")
     try:
         check_batching(args.chunk_seconds, args.batch_size, args.jobs)
     except ParameterError as error:
@@ -118,13 +124,12 @@ def main(argv=None) -> int:
     from keras_music.tagging.writers import ResultLog, format_results
 
     try:
-        tagger = (Tagger.from_preset(decoder=args.decoder) if args.model is None
-                  else Tagger.from_export(args.model, decoder=args.decoder))
+        tagger = (Tagger.from_preset(decoder=args.decoder, top_k=args.top_k) if args.model is None
+                  else Tagger.from_export(args.model, decoder=args.decoder, top_k=args.top_k))
         if args.embeddings:
             tagger.check_embeddings()
-        width = tagger.embedding_width if args.embeddings else 0
-        log = (ResultLog(args.out, args.format, tagger.labels, args.per_window, tagger.identity, embedding_width=width)
-               if args.out and args.format != "json" else None)
+        layout = tagger.layout(args.per_window, args.embeddings)
+        log = ResultLog(args.out, args.format, layout, tagger.identity) if args.out and args.format != "json" else None
     except (FileNotFoundError, ValueError, KeyError) as error:
         print(f"error: {error.for_flags(FLAGS) if isinstance(error, ParameterError) else error}", file=sys.stderr)
         return 1
@@ -169,8 +174,7 @@ def main(argv=None) -> int:
             log.close()
     progress.close()
     if not log and not stream:
-        text = format_results([results[i] for i in sorted(results)], tagger.labels, args.format, args.per_window,
-                              tagger.embedding_width if args.embeddings else 0)
+        text = format_results([results[i] for i in sorted(results)], layout, args.format)
         if args.out:
             with atomic_path(Path(args.out)) as tmp:
                 Path(tmp).write_text(text)

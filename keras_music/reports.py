@@ -8,6 +8,7 @@ import numpy as np
 from sklearn import metrics
 
 from keras_music.config import atomic_path, save_json
+from keras_music.quadrants import QUADRANT_AXES, quadrant_columns, quadrant_scores
 
 
 def classification_report(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
@@ -65,31 +66,12 @@ def format_classification_report(report: dict, title: str = "") -> str:
 CONSTANT_PREDICTION_STD = 0.02
 
 
-# Russell's circumplex quadrants of the 4Q dataset: which quadrants are high arousal and
-# which positive valence.
-QUADRANT_AXES = {"arousal": ("q1", "q2"), "valence": ("q1", "q4")}
-
-
-def quadrant_scores(tags: list[str], probabilities: np.ndarray) -> dict:
-    """Arousal and valence scores `{axis: (n,)}` from quadrant tags (`..._q1` ... `..._q4`); {} for other tags.
-
-    A row's arousal is the share of its quadrant probability on Q1 + Q2 (valence: Q1 + Q4).
-    """
-    column = {tag.rsplit("_", 1)[-1].lower(): j for j, tag in enumerate(tags)}
-    if len(tags) != 4 or set(column) != {"q1", "q2", "q3", "q4"}:
-        return {}
-    probabilities = np.asarray(probabilities, dtype="float64")
-    total = probabilities.sum(axis=1)
-    return {axis: probabilities[:, [column[q] for q in quadrants]].sum(axis=1) / total
-            for axis, quadrants in QUADRANT_AXES.items()}
-
-
 def quadrant_axes(tags: list[str], labels: np.ndarray, probabilities: np.ndarray) -> dict:
     """Arousal and valence ROC-AUC from quadrant tags (`quadrant_scores`); {} for other tags.
 
     The truth is whether a clip's quadrant is one of the axis's two.
     """
-    column = {tag.rsplit("_", 1)[-1].lower(): j for j, tag in enumerate(tags)}
+    column = quadrant_columns(tags)
     result = {}
     for axis, score in quadrant_scores(tags, probabilities).items():
         truth = labels[:, [column[q] for q in QUADRANT_AXES[axis]]].sum(axis=1) > 0

@@ -327,6 +327,7 @@ def test_musicnn_head_export_serves_16khz_audio_in_core_ops(musicnn_store, tmp_p
     from keras_music.audio.decoding import load_audio
     from keras_music.audio.frontend import compute_features
     from keras_music.config import EMOTION_TRAINING, RECIPES
+    from keras_music.models.musicnn import MUSICNN_TAGS, build_musicnn
     from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
     from keras_music.scoring import window_starts
     from keras_music.training import train_emotion
@@ -345,10 +346,21 @@ def test_musicnn_head_export_serves_16khz_audio_in_core_ops(musicnn_store, tmp_p
     model = keras.saving.load_model(run / "model.keras")
     recipe = RECIPES["musicnn"]
     window, hop = FAMILY.sequences["crop_frames"], FAMILY.sequences["window_hop"]
-    for path, served_logits in zip(wavs, served["serve_audio/logits"]):
+    # musicnn's own 50 MSD tags come from the same pass (metadata.json says how to read them)
+    assert list(metadata["tag_sets"]) == ["msd"]
+    assert metadata["tag_sets"]["msd"]["labels"] == MUSICNN_TAGS["MSD_musicnn"]
+    assert "not by keras_music" in metadata["tag_sets"]["msd"]["source"]
+    assert "msd_probabilities" in metadata["signatures"]["serve_audio"]
+    musicnn = build_musicnn("MSD_musicnn")
+    for i, (path, served_logits) in enumerate(zip(wavs, served["serve_audio/logits"])):
         mel = compute_features(load_audio(path, recipe), recipe)["mel"]
         starts = window_starts(len(mel), window, hop).numpy()
         width = min(window, len(mel))
-        logits = model({"mel": np.stack([mel[s:s + width] for s in starts]),
-                        "length": np.full(len(starts), width, "int32")}, training=False)
+        windows = {"mel": np.stack([mel[s:s + width] for s in starts]), "length": np.full(len(starts), width, "int32")}
+        logits = model(windows, training=False)
         assert np.max(np.abs(served_logits - np.asarray(logits).mean(axis=0))) <= 1e-4
+        tag_logits = musicnn.predict(windows, verbose=0)["logits"]
+        count = served["serve_audio/window_count"][i]
+        np.testing.assert_allclose(served["serve_audio/msd_window_logits"][i][:count], tag_logits, atol=1e-4)
+        np.testing.assert_allclose(served["serve_audio/msd_probabilities"][i],
+                                   1 / (1 + np.exp(-tag_logits.mean(axis=0))), atol=1e-5)

@@ -425,3 +425,32 @@ def test_packaged_default_model_tags_files_without_model_flag(audio_dir, tmp_pat
     # Not the same answer for every file (a model that learned nothing would give one).
     assert len({max(r["probabilities"], key=r["probabilities"].get) for r in records}) > 1 or \
         np.std([list(r["probabilities"].values()) for r in records], axis=0).max() > 0.02
+    # What a person reads: the quadrant's name, arousal and valence, and musicnn's MSD/MTT tags grouped.
+    assert set(metadata["tag_sets"]) == {"msd", "mtt"} and "arousal" in metadata["signatures"]["serve_audio"]
+    for record in records:
+        assert record["quadrant"].startswith(max(record["probabilities"], key=record["probabilities"].get)[-2:].upper())
+        assert 0 <= record["arousal"] <= 1 and 0 <= record["valence"] <= 1
+        assert list(record["top_tags"]) == ["genre", "mood", "instrument", "vocals", "era", "sound"]
+        assert all(len(names) == 3 for names in record["top_tags"].values())  # --top-k's default
+        assert [len(record["tag_probabilities"][s]) for s in ("msd", "mtt")] == [50, 50]
+    mozart = next(r for r in records if "mozart_k545_bright_44k_stereo_128k" in r["file"])
+    assert mozart["quadrant"] == "Q1 happy/excited" and "piano" in mozart["top_tags"]["instrument"]
+    # serve_audio's arousal and valence are the tagger's (keras_music.quadrants), in the graph TF Serving runs
+    import tensorflow as tf
+
+    from keras_music.audio.decoding import decode_audio, resample_like, wav_bytes
+    from keras_music.config import FeatureRecipe
+    recipe = FeatureRecipe.from_dict(metadata["recipe"])
+    samples = resample_like(*decode_audio(Path(mozart["file"])), recipe)
+    served = tf.saved_model.load(str(export)).signatures["serve_audio"](
+        audio=tf.constant([wav_bytes(samples, recipe.sample_rate)]))
+    assert float(served["arousal"][0]) == pytest.approx(mozart["arousal"], abs=1e-4)
+    assert float(served["valence"][0]) == pytest.approx(mozart["valence"], abs=1e-4)
+    np.testing.assert_allclose(served["msd_probabilities"][0].numpy(),
+                               list(mozart["tag_probabilities"]["msd"].values()), atol=1e-5)
+
+    table = predict(audio_dir / "mozart_k545_bright_22k_mono_16bit.wav", "--top-k", "1")
+    assert table.returncode == 0, table.stderr[-2000:]
+    (row,) = csv.DictReader(io.StringIO(table.stdout))
+    assert row["quadrant"] == "Q1 happy/excited" and row["instrument"] == "piano" and "," not in row["genre"]
+    assert "rock" not in row  # the 100 tag probabilities: JSON records only

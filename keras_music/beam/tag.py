@@ -18,8 +18,8 @@ used (built on first use, as `predict` does).
 `ReadChunks` is `tagging.streaming.read_chunks` (decode, resample, cut long files into the
 chunks of `scoring.chunk_plan`); `ServeAudioHandler` is a custom `ModelHandler` because the
 stock TensorFlow handler feeds tensors to a Keras model or a signature with one tensor input,
-while the export's `serve_audio` signature takes WAV bytes and returns window logits, counts
-and embeddings; it calls `tagging.Tagger`, as `predict` does, and a batch that fails is
+while the export's `serve_audio` signature takes WAV bytes and returns window logits, counts,
+embeddings and tag sets' logits; it calls `tagging.Tagger`, as `predict` does, and a batch that fails is
 retried element by element so one bad file fails alone. Records are assembled by
 `Tagger.result` and written by `tagging.writers.record_text`, so each row equals `predict
 --out`'s for the same file and export (rows come in no particular order).
@@ -106,18 +106,20 @@ class ReadChunks(beam.DoFn):
 class FileRecord(beam.DoFn):
     """A file's scored chunks -> its record line (`tagging.writers.record_text`), or an error record."""
 
-    def __init__(self, model: str, fmt: str, per_window: bool, embeddings: bool, decoder: str):
-        self.model, self.fmt, self.per_window, self.embeddings, self.decoder = (
-            model, fmt, per_window, embeddings, decoder)
+    def __init__(self, model: str, fmt: str, per_window: bool, embeddings: bool, decoder: str, top_k: int = 3):
+        self.model, self.fmt, self.per_window, self.embeddings, self.decoder, self.top_k = (
+            model, fmt, per_window, embeddings, decoder, top_k)
 
     def setup(self):
         from keras_music.tagging import Tagger
 
-        self._tagger = Tagger(self.model, decoder=self.decoder, load=False)
+        self._tagger = Tagger(self.model, decoder=self.decoder, load=False, top_k=self.top_k)
+        self._layout = self._tagger.layout(self.per_window, self.embeddings)
 
     def process(self, keyed):
         import numpy as np
 
+        from keras_music.tagging.results import WindowOutputs
         from keras_music.tagging.streaming import ChunkInput, kept_outputs
         from keras_music.tagging.writers import failure_text, record_text
 
@@ -125,43 +127,33 @@ class FileRecord(beam.DoFn):
         results = sorted(results, key=lambda r: r.example["order"])
         tagger = self._tagger
         try:
-            logits, starts, embeddings = [], [], []
+            parts, starts = [], []
             for result in results:
                 if isinstance(result.inference, str):
                     raise ValueError(result.inference)
                 chunk = result.example
-                kept, kept_embeddings = kept_outputs(
-                    ChunkInput(0, b"", chunk["samples"], chunk["positions"], chunk["starts"]), *result.inference)
-                logits.append(kept)
+                parts.append(kept_outputs(ChunkInput(0, b"", chunk["samples"], chunk["positions"], chunk["starts"]),
+                                          result.inference))
                 starts.append(chunk["starts"])
-                embeddings.append(kept_embeddings)
-            record = tagger.result(path, results[0].example["num_samples"], np.concatenate(logits),
-                                   np.concatenate(starts), np.concatenate(embeddings) if self.embeddings else None)
+            record = tagger.result(path, results[0].example["num_samples"], WindowOutputs.join(parts),
+                                   np.concatenate(starts))
         except ValueError as error:
-            yield failure_text(path, str(error), self.fmt, len(self.header), tagger.identity)
+            yield failure_text(path, str(error), self.fmt, len(self._layout.header(collection=True)), tagger.identity)
             return
-        yield record_text(record, self.fmt, tagger.labels, self.per_window, tagger.identity)
-
-    @property
-    def header(self) -> list[str]:
-        from keras_music.tagging.writers import csv_header
-
-        return csv_header(self._tagger.labels, self.per_window, collection=True,
-                          embedding_width=self._tagger.embedding_width if self.embeddings else 0)
+        yield record_text(record, self.fmt, self._layout, tagger.identity)
 
 
 def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = "jsonl", per_window: bool = False,
                    embeddings: bool = False, chunk_seconds: float = 60.0, batch_size: int = 8,
-                   decoder: str = "soundfile"):
+                   decoder: str = "soundfile", top_k: int = 3):
     """Add the tagging transforms for `files` to `pipeline`; records go to the one text file `out`."""
     from keras_music.tagging import Tagger
-    from keras_music.tagging.writers import csv_header, csv_text, failure_text
+    from keras_music.tagging.writers import csv_text, failure_text
 
     model = str(Path(model).resolve())
-    tagger = Tagger(model, decoder=decoder, load=False)
+    tagger = Tagger(model, decoder=decoder, load=False, top_k=top_k)
     identity = tagger.identity
-    columns = csv_header(tagger.labels, per_window, collection=True,
-                         embedding_width=tagger.embedding_width if embeddings else 0)
+    columns = tagger.layout(per_window, embeddings).header(collection=True)
     header = csv_text([columns])[:-1] if fmt == "csv" else None  # WriteToText adds the newline
     chunks = (work_list(pipeline, _todo_path(out), files)
               | "Spread" >> beam.Reshuffle()
@@ -171,7 +163,7 @@ def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = 
               | "RunInference" >> RunInference(ServeAudioHandler(model, embeddings, batch_size, decoder))
               | "ByFile" >> beam.Map(_by_file)  # the WAV bytes stay behind: only windows go through the shuffle
               | "Group" >> beam.GroupByKey()
-              | "Records" >> beam.ParDo(FileRecord(model, fmt, per_window, embeddings, decoder)))
+              | "Records" >> beam.ParDo(FileRecord(model, fmt, per_window, embeddings, decoder, top_k)))
     failed = chunks[FAILED] | "FailureRecords" >> beam.MapTuple(
         lambda path, reason: failure_text(path, reason, fmt, len(columns), identity))
     return ((scored, failed)
@@ -192,20 +184,20 @@ def _by_file(result: PredictionResult):
 
 def tag_with_beam(files: list[str], model: str, out: str | Path, pipeline_args: list[str], fmt: str = "jsonl",
                   per_window: bool = False, embeddings: bool = False, chunk_seconds: float = 60.0,
-                  batch_size: int = 8, decoder: str = "soundfile") -> None:
+                  batch_size: int = 8, decoder: str = "soundfile", top_k: int = 3) -> None:
     """Run the tagging pipeline (runner and options from `pipeline_args`) and wait for it."""
     from keras_music.tagging import Tagger
 
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"the Beam tagger writes jsonl or csv, not {fmt!r} (a .jsonl or .csv --out).")
-    tagger = Tagger(model, decoder=decoder)  # fail now on a bad --model
+    tagger = Tagger(model, decoder=decoder, top_k=top_k)  # fail now on a bad --model or --top-k
     if embeddings:
         tagger.check_embeddings()
     logging.getLogger("apache_beam").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         with beam.Pipeline(options=pipeline_options(pipeline_args)) as pipeline:
             build_pipeline(pipeline, files, str(tagger.path), str(out), fmt, per_window, embeddings, chunk_seconds,
-                           batch_size, decoder)
+                           batch_size, decoder, top_k)
     finally:
         _todo_path(str(out)).unlink(missing_ok=True)
 
@@ -234,7 +226,10 @@ def main(argv=None) -> int:
     parser.add_argument("--chunk-seconds", type=float, default=60.0, help="As predict's. Default: 60.")
     parser.add_argument("--batch-size", type=int, default=8, help="Most chunks per serve_audio call. Default: 8.")
     parser.add_argument("--decoder", choices=["soundfile", "tfio"], default="soundfile")
+    parser.add_argument("--top-k", type=int, default=3, help="As predict's: names per tag group. Default: 3.")
     args, beam_args = parser.parse_known_args(argv)
+    if args.top_k < 1:
+        parser.error(f"--top-k {args.top_k}: must be at least 1.")
     fmt = {".jsonl": "jsonl", ".csv": "csv"}.get(Path(args.out).suffix.lower())
     if fmt is None:
         parser.error(f"--out {args.out}: give a .jsonl or .csv file.")
@@ -257,7 +252,7 @@ def main(argv=None) -> int:
 
             args.model = installed()
         tag_with_beam([str(f) for f in files], args.model, args.out, ["--runner", args.runner, *beam_args], fmt,
-                      args.per_window, args.embeddings, args.chunk_seconds, args.batch_size, args.decoder)
+                      args.per_window, args.embeddings, args.chunk_seconds, args.batch_size, args.decoder, args.top_k)
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

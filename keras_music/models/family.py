@@ -98,6 +98,29 @@ def embedding_model(model, with_logits: bool = False):
 
 
 @dataclasses.dataclass(frozen=True)
+class TagSet:
+    """Tags a tagger's pretrained part computes in the same forward pass, besides the tagger's own.
+
+    For example musicnn's 50 Million Song Dataset tags under a `musicnn_head` emotion model: the
+    export serves them beside the emotion tags at no extra cost (`ModelFamily.tag_sets`).
+
+    Args:
+        name: str. Short name, the prefix of its serving outputs (`msd` -> `msd_probabilities`).
+        logits: the symbolic `(batch, len(labels))` tensor of the tags' logits, on the model's inputs.
+        labels: tuple of str. The tags, in the order of `logits`.
+        readings: tuple of `(group, name shown)` per label: how a person reads each tag (for
+            example `("vocals", "female vocals")`); groups such as genre, mood, instrument.
+        source: str. Who trained these tags, on what (the model card and metadata.json say it).
+    """
+
+    name: str
+    logits: object
+    labels: tuple
+    readings: tuple
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelFamily:
     """One model family (see the module docstring).
 
@@ -118,6 +141,9 @@ class ModelFamily:
         frozen_output: str or None. The last layer of a frozen pretrained front end: the
             layers up to it never train, so training computes its output once per window
             and fits only the rest (`keras_music.training.frozen`).
+        tag_sets: callable or None. `(model, config) -> list of TagSet`: other tags the
+            pretrained front end computes from the same pass (musicnn's MSD and MTT tags),
+            which the export serves beside the model's own.
     """
 
     name: str
@@ -132,6 +158,7 @@ class ModelFamily:
     recipe: str | None = None
     sequences: dict = dataclasses.field(default_factory=dict)
     frozen_output: str | None = None
+    tag_sets: Callable | None = None
 
     def __post_init__(self):
         if self.inputs not in INPUT_KINDS:

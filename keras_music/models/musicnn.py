@@ -78,6 +78,40 @@ MUSICNN_TAGS = {
 }
 WEIGHTS = tuple(MUSICNN_TAGS)
 
+# How a person reads each of musicnn's tags: (group, name shown). Synonyms share a name (MTT's `female`,
+# `woman`, `female voice` ... and MSD's `female vocalists` are all "female vocals"); a group's names are
+# ranked by the highest probability among their tags (`keras_music.tagging.results.top_tags`).
+_GENRES = {"rock", "pop", "alternative", "indie", "electronic", "dance", "alternative rock", "jazz", "metal",
+           "classic rock", "soul", "indie rock", "folk", "punk", "blues", "hard rock", "ambient", "experimental",
+           "country", "easy listening", "funk", "electro", "heavy metal", "indie pop", "classical", "techno",
+           "indian", "opera", "new age"}
+_SYNONYMS = {
+    "female vocalists": ("vocals", "female vocals"), "female vocalist": ("vocals", "female vocals"),
+    "female": ("vocals", "female vocals"), "woman": ("vocals", "female vocals"),
+    "female vocal": ("vocals", "female vocals"), "female voice": ("vocals", "female vocals"),
+    "male vocalists": ("vocals", "male vocals"), "male": ("vocals", "male vocals"), "man": ("vocals", "male vocals"),
+    "male vocal": ("vocals", "male vocals"), "male voice": ("vocals", "male vocals"),
+    "vocal": ("vocals", "vocals"), "vocals": ("vocals", "vocals"), "singing": ("vocals", "vocals"),
+    "voice": ("vocals", "vocals"), "instrumental": ("vocals", "instrumental"),
+    "no vocals": ("vocals", "instrumental"), "no vocal": ("vocals", "instrumental"),
+    "no voice": ("vocals", "instrumental"), "choir": ("vocals", "choir"), "choral": ("vocals", "choir"),
+    "00s": ("era", "2000s"), "90s": ("era", "1990s"), "80s": ("era", "1980s"), "70s": ("era", "1970s"),
+    "60s": ("era", "1960s"), "oldies": ("era", "oldies"),
+    "electronica": ("genre", "electronic"), "Hip-Hop": ("genre", "hip-hop"), "rnb": ("genre", "r&b"),
+    "House": ("genre", "house"), "Progressive rock": ("genre", "progressive rock"), "classic": ("genre", "classical"),
+    "chillout": ("mood", "chill"), "chill": ("mood", "chill"), "Mellow": ("mood", "mellow"),
+    "beats": ("sound", "beat"),
+    **{tag: ("mood", tag) for tag in ("beautiful", "party", "sexy", "catchy", "sad", "happy", "weird")},
+    **{tag: ("instrument", tag) for tag in ("guitar", "acoustic", "strings", "drums", "piano", "violin", "synth",
+                                            "harpsichord", "flute", "sitar", "harp", "cello")},
+    **{tag: ("sound", tag) for tag in ("slow", "fast", "beat", "loud", "quiet", "soft", "solo")},
+}
+
+
+def tag_reading(tag: str) -> tuple[str, str]:
+    """`(group, name shown)` of one of musicnn's tags (a group of `config.TAG_GROUPS`); KeyError for other tags."""
+    return ("genre", tag) if tag in _GENRES else _SYNONYMS[tag]
+
 # Keras layer -> the TF1 variable scope that musicnn's graph gave it (creation order).
 _FRONTEND = [("timbral_74", 7, 38, 204, "valid"), ("timbral_77", 7, 67, 204, "valid"),
              ("temporal_128", 128, 1, 51, "same"), ("temporal_64", 64, 1, 51, "same"),
@@ -173,6 +207,16 @@ def build_musicnn(weights: str | None = "MTT_musicnn") -> keras.Model:
     if weights:
         load_pretrained(model, weights)
     return model
+
+
+def tag_layer(weights: str, prefix: str = "") -> keras.layers.Dense:
+    """musicnn's trained tag layer of `weights` (penultimate 200 -> `MUSICNN_TAGS[weights]` logits),
+    frozen: the 50 tags its authors trained, to put on a network's `penultimate` output."""
+    layer = keras.layers.Dense(len(MUSICNN_TAGS[weights]), name=f"{prefix}musicnn_logits", trainable=False)
+    layer.build((None, BACKEND_UNITS))
+    with np.load(weights_path(weights)) as arrays:
+        layer.set_weights([arrays[f"musicnn_logits/{variable}"] for variable in ("kernel", "bias")])
+    return layer
 
 
 # --- weights ---------------------------------------------------------------------------------------

@@ -21,15 +21,18 @@ import keras
 
 from keras_music.models.blocks import sequence_inputs
 from keras_music.models.compile import compile_tagger
-from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily
+from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, TagSet
 from keras_music.models.musicnn import (
     BANDS,
+    MUSICNN_TAGS,
     PATCH_FRAMES,
     WEIGHTS,
     load_pretrained,
     musicnn_backend,
     musicnn_body,
     musicnn_pooling,
+    tag_layer,
+    tag_reading,
 )
 
 MUSICNN_SEQUENCES = {"crop_frames": PATCH_FRAMES, "window_hop": PATCH_FRAMES // 2}
@@ -70,6 +73,35 @@ def weight_names(weights: str) -> list[str]:
     return names
 
 
+def network_prefixes(weights: str) -> dict[str, str]:
+    """`{weights name: layer-name prefix}` of the networks of a `musicnn_head` (`weights` as its config's).
+    One network keeps the plain `musicnn_` names (those of runs made before `+` existed)."""
+    names = weight_names(weights)
+    return {names[0]: "musicnn_"} if len(names) == 1 else {
+        name: f"musicnn_{name.split('_')[0].lower()}_" for name in names}
+
+
+TAG_SOURCES = {
+    "MSD_musicnn": "musicnn's MSD_musicnn tags: trained by its authors (Pons and Serra 2019) on the 50 most "
+                   "frequent last.fm tags of the Million Song Dataset (not by keras_music)",
+    "MTT_musicnn": "musicnn's MTT_musicnn tags: trained by its authors (Pons and Serra 2019) on the 50 most "
+                   "frequent MagnaTagATune tags (not by keras_music)",
+}
+
+
+def musicnn_tag_sets(model: keras.Model, config: MusicnnHeadConfig) -> list[TagSet]:
+    """musicnn's own tags from each network of a `musicnn_head` model: its `penultimate` output
+    through the network's trained tag layer (`musicnn.tag_layer`). The same forward pass as our
+    head's, so a tagger gives musicnn's genre, mood, instrument and era tags at no extra cost."""
+    sets = []
+    for weights, prefix in network_prefixes(config.weights).items():
+        logits = tag_layer(weights, prefix)(model.get_layer(f"{prefix}penultimate").output)
+        labels = tuple(MUSICNN_TAGS[weights])
+        sets.append(TagSet(name=weights.split("_")[0].lower(), logits=logits, labels=labels,
+                           readings=tuple(tag_reading(tag) for tag in labels), source=TAG_SOURCES[weights]))
+    return sets
+
+
 def check_musicnn_inputs(inputs: dict[str, int], family: str) -> None:
     """The musicnn front end takes the 96-band `mel` of the musicnn recipe and nothing else."""
     if inputs != {"mel": BANDS}:
@@ -83,10 +115,7 @@ def build_musicnn_head(config: MusicnnHeadConfig, tags: list[str], inputs: dict[
     `stats` are not used: musicnn normalises its input with its own trained batch norm."""
     check_musicnn_inputs(inputs, "musicnn_head")
     model_inputs = sequence_inputs(inputs)
-    names = weight_names(config.weights)
-    # One network keeps the plain `musicnn_` layer names (those of runs made before `+` existed).
-    prefixes = {names[0]: "musicnn_"} if len(names) == 1 else {
-        name: f"musicnn_{name.split('_')[0].lower()}_" for name in names}
+    prefixes = network_prefixes(config.weights)
     embeddings = []
     for prefix in prefixes.values():
         body = musicnn_body(model_inputs["mel"], model_inputs["length"], prefix=prefix)
@@ -123,4 +152,5 @@ FAMILY = ModelFamily(
     recipe="musicnn",
     sequences=HEAD_SEQUENCES,
     frozen_output="musicnn_penultimate",
+    tag_sets=musicnn_tag_sets,
 )

@@ -8,3 +8,9 @@
 
 class ExportError(ValueError):
     """An export that cannot be written; the message says why."""
+
+
+# What an export serves, as a number: raised whenever a new keras_music writes a different graph or
+# metadata.json from the same run (2: `serve_audio` gives arousal, valence and the front end's tag sets),
+# so the packaged model's cached build (`tagging.presets.installed`) is rebuilt.
+EXPORT_FORMAT = 2

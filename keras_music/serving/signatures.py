@@ -15,6 +15,7 @@ descriptions that metadata.json lists under `signatures`, kept next to the graph
 
 from __future__ import annotations
 
+from keras_music.quadrants import QUADRANT_AXES, quadrant_columns
 from keras_music.serving import ExportError
 from keras_music.training.common import recipe_of, run_features, sequence_config_of
 
@@ -28,16 +29,29 @@ def embeddings_description(width: int) -> str:
     return f"embeddings (batch, {width}): the pooled vector before the tag layer (the input of `logits`)"
 
 
-def emotion_signatures(config: dict, width: int) -> dict[str, str]:
-    """metadata.json's `signatures` of a sequence emotion tagger (`emotion_archive`)."""
+def emotion_signatures(config: dict, width: int, tag_sets: dict | None = None) -> dict[str, str]:
+    """metadata.json's `signatures` of a sequence emotion tagger (`emotion_archive`); `tag_sets`:
+    metadata.json's `tag_sets` (`tag_set_metadata`)."""
     inputs = ", ".join([*run_features(config), "length"])
+    axes = (", arousal, valence (batch; the share of the quadrant probability on Q1 + Q2 / Q1 + Q4)"
+            if quadrant_columns(config["tags"]) else "")
+    extra = "".join(f", {name}_probabilities (batch, {len(t['labels'])}; sigmoid of the windows' mean logits), "
+                    f"{name}_window_logits (batch, windows, {len(t['labels'])}; zero-padded)"
+                    for name, t in (tag_sets or {}).items())
     return {"serving_default": f"{inputs} -> probabilities, logits",
             "embeddings": f"{inputs} -> {embeddings_description(width)}",
             "serve_audio": "audio (WAV bytes) -> probabilities, logits (mean "
                            "of the windows), window_logits (batch, windows, tags; "
                            "zero-padded), window_count, embeddings (batch, "
                            f"{width}; mean of the windows), window_embeddings "
-                           f"(batch, windows, {width}; zero-padded)"}
+                           f"(batch, windows, {width}; zero-padded){axes}{extra}"}
+
+
+def tag_set_metadata(tag_sets: list) -> dict:
+    """metadata.json's `tag_sets`: for each `TagSet` its labels, how a person reads each (group and
+    name shown) and who trained it."""
+    return {t.name: {"labels": list(t.labels), "groups": [group for group, _ in t.readings],
+                     "names": [name for _, name in t.readings], "source": t.source} for t in tag_sets}
 
 
 def per_clip_signatures(width: int) -> dict[str, str]:
@@ -47,8 +61,12 @@ def per_clip_signatures(width: int) -> dict[str, str]:
             "embeddings": f"features -> {embeddings_description(width)}"}
 
 
-def emotion_archive(model, config: dict):
-    """ExportArchive with `serving_default` and `embeddings` (features) and `serve_audio` (WAV bytes)."""
+def emotion_archive(model, config: dict, tag_sets: list | None = None):
+    """ExportArchive with `serving_default` and `embeddings` (features) and `serve_audio` (WAV bytes).
+
+    `tag_sets` (`models.family.TagSet`, from the model's family): more tags from the same pass,
+    served by `serve_audio` as `<name>_probabilities` and `<name>_window_logits`. For the 4Q
+    quadrant tags `serve_audio` also gives `arousal` and `valence` (`keras_music.quadrants`)."""
     import keras
     import tensorflow as tf
 
@@ -65,10 +83,16 @@ def emotion_archive(model, config: dict):
         raise ExportError(f"the run's recipe gives features {recipe.feature_dims} (name: width), the model expects "
                           f"{features}.")
 
-    embed = embedding_model(model, with_logits=True)  # the same layers and weights: one pass, both outputs
+    tag_sets = list(tag_sets or [])
+    embed = embedding_model(model, with_logits=True)  # the same layers and weights: one pass, all outputs
+    if tag_sets:
+        embed = keras.Model(model.input, {**embed.output, **{f"{t.name}_logits": t.logits for t in tag_sets}},
+                            name=embed.name)
     width = embed.output["embeddings"].shape[-1]
     archive = keras.export.ExportArchive()
     archive.track(model)
+    archive.track(embed)  # the tag sets' layers are not in `model`
+    quadrants = quadrant_columns(config["tags"])
 
     def outputs(logits):
         return {"probabilities": tf.sigmoid(logits), "logits": logits}
@@ -93,19 +117,29 @@ def emotion_archive(model, config: dict):
         tf.debugging.assert_greater(tf.shape(clip["mel"])[0], 0, message=f"audio shorter than one analysis frame "
                                     f"({recipe.n_fft} samples at {recipe.sample_rate} Hz)")
         windows = embed(clip_windows(clip, window, hop), training=False)
-        return windows["logits"], windows["embeddings"]
+        return {name: windows[name] for name in widths}
+
+    # Per window: the tags' logits, the embedding and each tag set's logits (their widths).
+    widths = {"logits": n_tags, "embeddings": width, **{f"{t.name}_logits": len(t.labels) for t in tag_sets}}
 
     def serve_audio(audio):
         # Ragged: files have different window counts; padded with zeros for the signature.
-        per_window, per_window_embeddings = tf.map_fn(window_logits, audio, fn_output_signature=(
-            tf.RaggedTensorSpec([None, n_tags], tf.float32, ragged_rank=0),
-            tf.RaggedTensorSpec([None, width], tf.float32, ragged_rank=0)))
-        logits = tf.map_fn(mean_logits, per_window, fn_output_signature=tf.TensorSpec([n_tags], tf.float32))
-        clip_embeddings = tf.map_fn(mean_logits, per_window_embeddings,
-                                    fn_output_signature=tf.TensorSpec([width], tf.float32))
-        return {**outputs(logits), "window_logits": per_window.to_tensor(),
-                "window_count": tf.cast(per_window.row_lengths(), tf.int32),
-                "embeddings": clip_embeddings, "window_embeddings": per_window_embeddings.to_tensor()}
+        per_window = tf.map_fn(window_logits, audio, fn_output_signature={
+            name: tf.RaggedTensorSpec([None, n], tf.float32, ragged_rank=0) for name, n in widths.items()})
+        means = {name: tf.map_fn(mean_logits, per_window[name], fn_output_signature=tf.TensorSpec([n], tf.float32))
+                 for name, n in widths.items()}
+        served = {**outputs(means["logits"]), "window_logits": per_window["logits"].to_tensor(),
+                  "window_count": tf.cast(per_window["logits"].row_lengths(), tf.int32),
+                  "embeddings": means["embeddings"], "window_embeddings": per_window["embeddings"].to_tensor()}
+        if quadrants:
+            probabilities = served["probabilities"]
+            total = tf.reduce_sum(probabilities, axis=1)
+            for axis, pair in QUADRANT_AXES.items():
+                served[axis] = tf.add_n([probabilities[:, quadrants[q]] for q in pair]) / total
+        for t in tag_sets:
+            served[f"{t.name}_probabilities"] = tf.sigmoid(means[f"{t.name}_logits"])
+            served[f"{t.name}_window_logits"] = per_window[f"{t.name}_logits"].to_tensor()
+        return served
 
     feature_inputs = {**{name: tf.TensorSpec([None, None, dims], tf.float32, name=name)
                          for name, dims in features.items()},

@@ -64,7 +64,7 @@ def installed(name: str = DEFAULT_PRESET, packaged: Path | None = None) -> Path:
 
     import_tensorflow()  # before the builders below load it: without its C++ start-up lines
     from keras_music.export import export_run
-    from keras_music.serving import ExportError
+    from keras_music.serving import EXPORT_FORMAT, ExportError
     from keras_music.training.common import save_model
     folder = Path(packaged or PRESETS[name][0]) / "run"
     missing = [file for file in RUN_FILES if not (folder / file).is_file()]
@@ -72,7 +72,7 @@ def installed(name: str = DEFAULT_PRESET, packaged: Path | None = None) -> Path:
         raise FileNotFoundError(f"the packaged model {name!r} is incomplete: {folder} lacks {', '.join(missing)} "
                                 "(build it with `python -m keras_music.default_model --audio AUDIO --labels LABELS`, "
                                 "or pass an export of your own).")
-    digest = hashlib.sha256(__version__.encode())
+    digest = hashlib.sha256(f"{__version__} {EXPORT_FORMAT}".encode())
     for file in RUN_FILES:
         digest.update((folder / file).read_bytes())
     base = cache_dir() / "models" / f"{name}-{digest.hexdigest()[:16]}"

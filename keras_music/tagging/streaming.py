@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_music.tagging.results import WindowOutputs
+
 
 MIN_CHUNK_SECONDS = 60.0  # shorter chunks would hold too few windows of a long model's crop
 
@@ -123,20 +125,20 @@ def stream_chunks(path: Path, recipe, window: int, hop: int, max_samples: int):
         yield chunk, samples.take(chunk.start, chunk.end)
 
 
-def kept_outputs(chunk: ChunkInput, logits: np.ndarray, embeddings: np.ndarray | None):
-    """The windows of a chunk's serve_audio outputs that its file keeps (`chunk.positions`)."""
-    if len(logits) <= chunk.positions.max(initial=-1):
-        raise ValueError(f"serve_audio returned {len(logits)} windows for a chunk of {chunk.samples} samples, "
+def kept_outputs(chunk: ChunkInput, outputs):
+    """The windows of a chunk's serve_audio outputs (`results.WindowOutputs`) that its file keeps
+    (`chunk.positions`)."""
+    if len(outputs) <= chunk.positions.max(initial=-1):
+        raise ValueError(f"serve_audio returned {len(outputs)} windows for a chunk of {chunk.samples} samples, "
                          "keras_music.scoring expects more; the export and this keras_music disagree on the "
                          "window rule (export the run again).")
-    return logits[chunk.positions], None if embeddings is None else embeddings[chunk.positions]
+    return outputs.take(chunk.positions)
 
 
 @dataclasses.dataclass
 class _SourceWindows:
     num_samples: int = 0
-    logits: list = dataclasses.field(default_factory=list)
-    embeddings: list = dataclasses.field(default_factory=list)
+    parts: list = dataclasses.field(default_factory=list)  # WindowOutputs of each chunk, in order
     starts: list = dataclasses.field(default_factory=list)
     error: str | None = None
 
@@ -212,10 +214,8 @@ def stream_results(tagger, sources: Sequence[Path | np.ndarray], names: Sequence
                 if reason is not None:
                     yield index, None, reason
                 else:
-                    yield index, tagger.result(
-                        names[index], state.num_samples, np.concatenate(state.logits),
-                        np.concatenate(state.starts),
-                        np.concatenate(state.embeddings) if embeddings else None), None
+                    yield index, tagger.result(names[index], state.num_samples, WindowOutputs.join(state.parts),
+                                               np.concatenate(state.starts)), None
     finally:
         stop.set()
         for thread in readers:
@@ -237,14 +237,11 @@ def _score(tagger, batch: list[ChunkInput], states: dict, embeddings: bool) -> N
             return
         states[live[0].file].error = failure_reason(error)
         return
-    for chunk, (logits, chunk_embeddings) in zip(live, outputs):
+    for chunk, chunk_outputs in zip(live, outputs):
         state = states[chunk.file]
         try:
-            logits, chunk_embeddings = kept_outputs(chunk, logits, chunk_embeddings)
+            state.parts.append(kept_outputs(chunk, chunk_outputs))
         except ValueError as error:
             state.error = str(error)
             continue
-        state.logits.append(logits)
         state.starts.append(chunk.starts)
-        if chunk_embeddings is not None:
-            state.embeddings.append(chunk_embeddings)

@@ -23,9 +23,9 @@ from keras_music.errors import MissingPathError, ParameterError
 from keras_music.tagging.exports import export_identity, resolve_export
 from keras_music.tagging.inputs import find_audio_files
 from keras_music.tagging.presets import DEFAULT_PRESET, installed, preset_names
-from keras_music.tagging.results import TagResult, WindowGeometry, result_from_windows
+from keras_music.tagging.results import TagResult, WindowGeometry, WindowOutputs, result_from_windows, tag_groups
 from keras_music.tagging.streaming import check_batching, stream_results
-from keras_music.tagging.writers import ResultLog, format_of
+from keras_music.tagging.writers import RecordLayout, ResultLog, format_of
 
 DECODERS = ("soundfile", "tfio")
 
@@ -39,6 +39,9 @@ class Tagger:
         decoder: "soundfile" (libsndfile: WAV, FLAC, OGG, Opus, MP3) or "tfio" (tensorflow-io).
         load: load the graph now (default); False reads the metadata only and loads the graph
             at first use.
+        top_k: how many names of each tag group (genre, mood, instrument, vocals, era, sound) a
+            result's `top_tags` lists, for exports whose front end has tags of its own (the
+            packaged model: musicnn's MSD and MTT tags, which have no thresholds).
 
     Example:
 
@@ -49,17 +52,25 @@ class Tagger:
     >>> result = tagger.tag(SONG)
     >>> sorted(result.probabilities) == tagger.labels and 0 <= result.arousal <= 1
     True
+    >>> result.quadrant in ("Q1 happy/excited", "Q2 angry/tense", "Q3 sad/depressed", "Q4 calm/relaxed")
+    True
+    >>> list(result.top_tags), len(result.tag_probabilities["msd"])
+    (['genre', 'mood', 'instrument', 'vocals', 'era', 'sound'], 50)
     """
 
-    def __init__(self, path: str | Path, decoder: str = "soundfile", load: bool = True):
+    def __init__(self, path: str | Path, decoder: str = "soundfile", load: bool = True, top_k: int = 3):
         if decoder not in DECODERS:
             raise ParameterError("decoder", decoder, f"expected one of {', '.join(DECODERS)}.")
+        if not (isinstance(top_k, int) and top_k >= 1):
+            raise ParameterError("top_k", top_k, "expected a whole number of at least 1.")
+        self.top_k = top_k
         self.path, self.metadata = resolve_export(path)
         self.decoder = decoder
         self.labels: list[str] = list(self.metadata["labels"])
         self.sample_rate = int(self.metadata["sample_rate"])
         self.thresholds = np.array([self.metadata["thresholds"][t] for t in self.labels])
         self.embedding_width = int(self.metadata.get("embedding_width") or 0)
+        self.tag_sets: dict = self.metadata.get("tag_sets") or {}  # name -> labels, groups, names, source
         source = f"{self.path / 'assets' / 'metadata.json'} recipe"
         self.recipe = FeatureRecipe.from_dict(self.metadata["recipe"], source=source)
         self.window, self.hop = int(self.metadata["window_frames"]), int(self.metadata["window_hop_frames"])
@@ -106,15 +117,20 @@ class Tagger:
         """`NAME/VERSION:digest` of the export: what a resumed output file must have been written with."""
         return export_identity(self.path)
 
+    def layout(self, per_window: bool = False, embeddings: bool = False) -> RecordLayout:
+        """What this tagger's records hold (CSV columns), per window or per file, with embeddings or not."""
+        return RecordLayout(tuple(self.labels), tuple(tag_groups(self.tag_sets)), per_window,
+                            self.embedding_width if embeddings else 0)
+
     def check_embeddings(self) -> None:
         """`ValueError` unless the export serves embeddings (exports of older keras_music builds do not)."""
         if not self.embedding_width or "window_embeddings" not in self.serve_audio.structured_outputs:
             raise ValueError(f"{self.path}: its serve_audio has no embeddings (exported by an older keras_music); "
                              "export the run again.")
 
-    def window_outputs(self, wavs: list[bytes], embeddings: bool = False) -> list[tuple[np.ndarray, np.ndarray | None]]:
-        """`(logits (windows, tags), embeddings (windows, width) or None)` of each WAV-encoded clip (one
-        serve_audio call), windows in `scoring.window_starts` order."""
+    def window_outputs(self, wavs: list[bytes], embeddings: bool = False) -> list[WindowOutputs]:
+        """The `WindowOutputs` of each WAV-encoded clip (one serve_audio call): its windows' logits, their
+        embeddings (when asked for) and tag sets' logits, windows in `scoring.window_starts` order."""
         import tensorflow as tf
 
         from keras_music.tf_logging import filtered_stderr
@@ -129,13 +145,16 @@ class Tagger:
             self._graph_ran = True
         logits, counts = out["window_logits"].numpy(), out["window_count"].numpy()
         vectors = out["window_embeddings"].numpy() if embeddings else None
-        return [(logits[i, :counts[i]], None if vectors is None else vectors[i, :counts[i]]) for i in range(len(wavs))]
+        sets = {name: out[f"{name}_window_logits"].numpy() for name in self.tag_sets}
+        return [WindowOutputs(logits[i, :counts[i]], None if vectors is None else vectors[i, :counts[i]],
+                              {name: values[i, :counts[i]] for name, values in sets.items()})
+                for i in range(len(wavs))]
 
-    def result(self, file: str | Path | None, num_samples: int, logits: np.ndarray, starts: np.ndarray,
-               embeddings: np.ndarray | None = None) -> TagResult:
-        """A `TagResult` from a source's window logits and start frames (`keras_music.tagging.streaming`)."""
-        return result_from_windows(file, num_samples, logits, starts, self.labels, self.thresholds, self.geometry,
-                                   embeddings)
+    def result(self, file: str | Path | None, num_samples: int, windows: WindowOutputs,
+               starts: np.ndarray) -> TagResult:
+        """A `TagResult` from a source's window outputs and start frames (`keras_music.tagging.streaming`)."""
+        return result_from_windows(file, num_samples, windows, starts, self.labels, self.thresholds, self.geometry,
+                                   self.tag_sets, self.top_k)
 
     def _mono_at_model_rate(self, waveform, sample_rate: int | None) -> np.ndarray:
         from keras_music.audio.decoding import mix_to_mono, resample_like
@@ -222,8 +241,7 @@ class Tagger:
             self.check_embeddings()
         files, bad = find_audio_files(paths)
         # Opened now, not at the first result: a layout or model mismatch is an error of this call.
-        log = (ResultLog(out, fmt, self.labels, per_window, self.identity,
-                         embedding_width=self.embedding_width if embeddings else 0) if out is not None else None)
+        log = ResultLog(out, fmt, self.layout(per_window, embeddings), self.identity) if out is not None else None
         if log:
             files = log.todo(files, retry_failed)
         return self._tag_files(files, bad, log, embeddings, jobs, batch_size, chunk_seconds)

@@ -9,6 +9,7 @@ resuming reads.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -16,6 +17,7 @@ import os
 from pathlib import Path
 
 from keras_music.errors import ParameterError
+from keras_music.quadrants import quadrant_columns
 from keras_music.tagging.results import TagResult
 
 logger = logging.getLogger(__name__)
@@ -23,20 +25,48 @@ logger = logging.getLogger(__name__)
 EMBEDDING_COLUMN = "emb_{}"  # CSV columns of embeddings: emb_0 .. emb_<width-1>
 
 
-def csv_header(labels: list[str], per_window: bool, collection: bool = False, embedding_width: int = 0) -> list[str]:
-    """CSV columns; collection files also carry `error` and `model` (what resuming reads).
-    `embedding_width` (file rows only): the `emb_<i>` columns."""
-    head = ["file", "start", "end", *labels] if per_window else \
-        ["file", "seconds", *labels, "tags", *(EMBEDDING_COLUMN.format(i) for i in range(embedding_width))]
-    return head + ["error", "model"] if collection else head
+@dataclasses.dataclass(frozen=True)
+class RecordLayout:
+    """What a run's records hold, hence its CSV columns: the model's tags, the tag groups a person
+    reads (exports with tag sets), per-window rows or not, and the embedding width (0: none).
+
+    A file's CSV row reads left to right as a person asks: file, seconds, then for 4Q models the
+    quadrant's name, arousal and valence, then the top names of each tag group (genre, mood,
+    ...), the thresholded `tags`, each tag's probability and the embedding. The full vectors of
+    the tag sets are in JSON records only (`TagResult.to_record`).
+    """
+
+    labels: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+    per_window: bool = False
+    embedding_width: int = 0
+
+    @property
+    def quadrants(self) -> bool:
+        return quadrant_columns(list(self.labels)) is not None
+
+    def header(self, collection: bool = False) -> list[str]:
+        """CSV columns; collection files also carry `error` and `model` (what resuming reads)."""
+        if self.per_window:
+            head = ["file", "start", "end", *self.labels]
+        else:
+            head = ["file", "seconds", *(QUADRANT_COLUMNS if self.quadrants else ()), *self.groups, "tags",
+                    *self.labels, *(EMBEDDING_COLUMN.format(i) for i in range(self.embedding_width))]
+        return head + ["error", "model"] if collection else head
+
+    def rows(self, result: TagResult) -> list[list]:
+        """A result's CSV rows: one per window with `per_window`, else one for the file."""
+        if self.per_window:
+            return [[result.file, w.start, w.end, *(f"{w.probabilities[t]:.4f}" for t in self.labels)]
+                    for w in result.windows]
+        axes = [result.quadrant, *(f"{result.axes[axis]:.4f}" for axis in ("arousal", "valence"))] \
+            if self.quadrants else []
+        return [[result.file, result.seconds, *axes, *(", ".join(result.top_tags.get(g, [])) for g in self.groups),
+                 ";".join(result.tags), *(f"{result.probabilities[t]:.4f}" for t in self.labels),
+                 *(repr(v) for v in result.embedding_values())]]
 
 
-def csv_rows(result: TagResult, labels: list[str], per_window: bool) -> list[list]:
-    """A result's CSV rows: one per window with `per_window`, else one for the file."""
-    if per_window:
-        return [[result.file, w.start, w.end, *(f"{w.probabilities[t]:.4f}" for t in labels)] for w in result.windows]
-    return [[result.file, result.seconds, *(f"{result.probabilities[t]:.4f}" for t in labels),
-             ";".join(result.tags), *(repr(v) for v in result.embedding_values())]]
+QUADRANT_COLUMNS = ("quadrant", "arousal", "valence")
 
 
 def csv_text(rows: list[list]) -> str:
@@ -46,22 +76,20 @@ def csv_text(rows: list[list]) -> str:
     return buffer.getvalue()
 
 
-def format_results(results: list[TagResult], labels: list[str], fmt: str, per_window: bool,
-                   embedding_width: int = 0) -> str:
+def format_results(results: list[TagResult], layout: RecordLayout, fmt: str) -> str:
     """A whole run's output (stdout, or `--format json`): files in the order given."""
     if fmt == "json":
-        return json.dumps([r.to_record(windows=per_window) for r in results], indent=2) + "\n"
+        return json.dumps([r.to_record(windows=layout.per_window) for r in results], indent=2) + "\n"
     if fmt == "jsonl":
-        return "".join(json.dumps(r.to_record(windows=per_window)) + "\n" for r in results)
-    return csv_text([csv_header(labels, per_window, embedding_width=embedding_width),
-                     *(row for r in results for row in csv_rows(r, labels, per_window))])
+        return "".join(json.dumps(r.to_record(windows=layout.per_window)) + "\n" for r in results)
+    return csv_text([layout.header(), *(row for r in results for row in layout.rows(r))])
 
 
-def record_text(result: TagResult, fmt: str, labels: list[str], per_window: bool, model: str) -> str:
+def record_text(result: TagResult, fmt: str, layout: RecordLayout, model: str) -> str:
     """A tagged file's record in a collection file: a JSON line, or its CSV row(s)."""
     if fmt == "jsonl":
-        return json.dumps({**result.to_record(windows=per_window), "model": model}) + "\n"
-    return csv_text([row + ["", model] for row in csv_rows(result, labels, per_window)])
+        return json.dumps({**result.to_record(windows=layout.per_window), "model": model}) + "\n"
+    return csv_text([row + ["", model] for row in layout.rows(result)])
 
 
 def failure_text(name: str, reason: str, fmt: str, columns: int, model: str) -> str:
@@ -87,17 +115,16 @@ class ResultLog:
     most a torn last line, dropped when resumed). Opening an existing file reads which
     files it has: `done` (tagged) and `failed` (an `error` record). A file written with
     another model or another layout (per-window, embeddings, format) is an error, never
-    mixed. `embedding_width`: records carry embeddings of that width (0: none).
+    mixed. `layout`: what the records hold (`RecordLayout`).
     """
 
-    def __init__(self, path: str | Path, fmt: str, labels: list[str], per_window: bool, model: str,
-                 sync_every: int = 16, embedding_width: int = 0):
+    def __init__(self, path: str | Path, fmt: str, layout: RecordLayout, model: str, sync_every: int = 16):
         path = Path(path)
-        self.path, self.fmt, self.labels, self.per_window, self.model = path, fmt, labels, per_window, model
-        self.embeddings = embedding_width > 0
+        self.path, self.fmt, self.layout, self.model = path, fmt, layout, model
+        self.per_window, self.embeddings = layout.per_window, layout.embedding_width > 0
         self.sync_every, self.unsynced = sync_every, 0
         self.done, self.failed = {}, {}
-        self.header = csv_header(labels, per_window, collection=True, embedding_width=embedding_width)
+        self.header = layout.header(collection=True)
         fresh = not path.is_file() or path.stat().st_size == 0
         if not fresh:
             self._read_existing()
@@ -162,7 +189,7 @@ class ResultLog:
             self.unsynced = 0
 
     def add(self, result: TagResult) -> None:
-        self._write(record_text(result, self.fmt, self.labels, self.per_window, self.model))
+        self._write(record_text(result, self.fmt, self.layout, self.model))
 
     def add_failure(self, name: str, reason: str) -> None:
         self._write(failure_text(name, reason, self.fmt, len(self.header), self.model))

@@ -79,13 +79,13 @@ def test_runinference_rows_equal_predict_rows(export, catalog, predicted, tmp_pa
 @pytest.mark.slow
 def test_runinference_csv_has_predicts_columns_and_values(export, catalog, predicted, tmp_path):
     from keras_music.tagging import Tagger
-    from keras_music.tagging.writers import csv_header
 
     beam = beam_tag(catalog, "--model", export, "--out", tmp_path / "beam.csv")
     assert beam.returncode == 1, beam.stderr
     header, *rows = csv.reader((tmp_path / "beam.csv").open(newline=""))
-    labels = Tagger(export, load=False).labels
-    assert header == csv_header(labels, per_window=False, collection=True)  # predict --out X.csv's columns
+    tagger = Tagger(export, load=False)
+    labels = tagger.labels
+    assert header == tagger.layout().header(collection=True)  # predict --out X.csv's columns
     rows = {row[0]: dict(zip(header, row)) for row in rows}
     assert rows.keys() == predicted.keys()
     for name, record in predicted.items():
@@ -105,3 +105,25 @@ def test_runner_refuses_an_existing_output(tmp_path):
     with pytest.raises(SystemExit) as stopped:
         main([str(tmp_path), "--out", str(tmp_path / "tags.jsonl")])
     assert stopped.value.code == 2
+
+
+@pytest.mark.slow
+def test_the_packaged_model_gives_beam_its_quadrant_names_and_musicnn_tags(audio_dir, tmp_path):
+    """Without --model both use the packaged model: Beam's records carry the same quadrant name,
+    arousal/valence, grouped top tags (--top-k) and MSD/MTT tag probabilities as predict's."""
+    files = [audio_dir / "mozart_k545_bright_22k_mono_16bit.wav", audio_dir / "bach_chorale_bwv269_calm_22k_mono_64k.mp3"]
+    local = predict(*files, "--top-k", "2", "--out", tmp_path / "local.jsonl")
+    assert local.returncode == 0, local.stderr
+    beam = beam_tag(*files, "--top-k", "2", "--out", tmp_path / "beam.jsonl")
+    assert beam.returncode == 0, beam.stderr
+    expected, got = jsonl(tmp_path / "local.jsonl"), jsonl(tmp_path / "beam.jsonl")
+    assert got.keys() == expected.keys() == {str(f) for f in files}
+    for name, record in expected.items():
+        assert got[name].keys() == record.keys()
+        assert {"quadrant", "arousal", "valence", "top_tags", "tag_probabilities"} <= record.keys()
+        assert got[name]["quadrant"] == record["quadrant"] and got[name]["top_tags"] == record["top_tags"]
+        assert all(len(names) == 2 for names in record["top_tags"].values())
+        for tag_set in ("msd", "mtt"):
+            np.testing.assert_allclose(list(got[name]["tag_probabilities"][tag_set].values()),
+                                       list(record["tag_probabilities"][tag_set].values()), atol=1e-6)
+    assert expected[str(files[0])]["quadrant"] == "Q1 happy/excited"  # Mozart's bright sonata

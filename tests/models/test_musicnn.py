@@ -264,3 +264,43 @@ def test_head_on_both_networks_concatenates_their_embeddings():
     for bad in ("MSD_musicnn+MSD_musicnn", "MSD_musicnn+", "msd"):
         with pytest.raises(ValueError, match="joined by '\\+'"):
             MusicnnHeadConfig(weights=bad)
+
+
+@pytest.mark.parametrize("stem", FILES[:2])
+def test_a_head_gives_musicnns_own_tags_from_the_same_pass(stem):
+    """`musicnn_tag_sets`: under our emotion head, each network's trained 50-tag layer on its
+    penultimate output reproduces musicnn 0.1.0's taggram (MSD and MTT) from the same patches."""
+    import keras
+
+    from keras_music.config import TAG_GROUPS
+    from keras_music.models.musicnn_head import MusicnnHeadConfig, build_musicnn_head, musicnn_tag_sets
+
+    config = MusicnnHeadConfig(weights="MSD_musicnn+MTT_musicnn")
+    model = build_musicnn_head(config, ["Q1", "Q2", "Q3", "Q4"], {"mel": 96})
+    sets = musicnn_tag_sets(model, config)
+    assert [(t.name, t.labels) for t in sets] == [("msd", tuple(MUSICNN_TAGS["MSD_musicnn"])),
+                                                  ("mtt", tuple(MUSICNN_TAGS["MTT_musicnn"]))]
+    assert all(group in TAG_GROUPS and name for t in sets for group, name in t.readings)
+    assert all("not by keras_music" in t.source for t in sets)
+    outputs = keras.Model(model.input, {t.name: t.logits for t in sets})
+    for t, weights in zip(sets, ("MSD_musicnn", "MTT_musicnn")):
+        ref = reference(weights, stem)
+        patches = ref["patches"]
+        logits = outputs.predict({"mel": patches, "length": np.full(len(patches), patches.shape[1], "int32")},
+                                 verbose=0)[t.name]
+        np.testing.assert_allclose(1 / (1 + np.exp(-logits.astype("float64"))), ref["taggram"], atol=TOLERANCE)
+    assert not any(w.trainable for t in sets for w in outputs.weights if "musicnn_logits" in w.path)
+
+
+def test_every_musicnn_tag_has_a_reading():
+    """Each of the 100 tags is read in one of the groups; synonyms share the name shown."""
+    from keras_music.config import TAG_GROUPS
+    from keras_music.models.musicnn import tag_reading
+
+    readings = {tag: tag_reading(tag) for tags in MUSICNN_TAGS.values() for tag in tags}
+    assert {group for group, _ in readings.values()} == set(TAG_GROUPS)
+    assert readings["female vocalists"] == readings["woman"] == readings["female voice"] == ("vocals", "female vocals")
+    assert readings["no vocals"] == readings["instrumental"] == ("vocals", "instrumental")
+    assert readings["80s"] == ("era", "1980s") and readings["Hip-Hop"] == ("genre", "hip-hop")
+    with pytest.raises(KeyError):
+        tag_reading("polka")
