@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keras_music.version import __version__
-from keras_music.serving import EXPORT_FORMAT
+from keras_music.serving import EXPORT_FORMAT, ExportError
 from keras_music.serving.signatures import (
     GENRE_SIGNATURES, emotion_archive, emotion_signatures, genre_archive, per_clip_archive, per_clip_signatures,
     tag_set_metadata)
@@ -71,7 +71,7 @@ REPORT_SKIPPED = ("epochs_run", "resumed_after_epoch")  # report.json numbers th
 
 def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Path = SERVING_DIR,
                version: int | None = None, data: str | None = None,
-               thresholds: tuple[list[float], str] | None = None) -> Path:
+               thresholds: tuple[list[float], str] | None = None, window_hop: int | None = None) -> Path:
     """Write `base_dir/name/version/` from a run folder of `keras_music.train`; returns its path.
 
     Args:
@@ -82,6 +82,9 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         data: where the validation clips are, for threshold tuning; default the run's data.
         thresholds: emotion: `(per-tag thresholds, where they came from)` tuned before, instead
             of tuning them again on the validation clips (a model rebuilt without its data).
+        window_hop: sequence taggers: score windows every `window_hop` frames instead of the
+            run's own `window_hop` (fewer windows per file: faster; docs/benchmarks.md measures
+            what it costs in accuracy). metadata.json records both.
 
     Raises:
         keras_music.serving.ExportError: the name or version cannot be used, or the run's
@@ -89,6 +92,8 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
     """
     run_dir = Path(run_dir)
     model, config = load_run(run_dir)
+    if window_hop is not None:
+        config = scored_every(config, window_hop)
     name = name or default_name(config)
     target = version_dir(Path(base_dir), name, version)
     metadata = run_metadata(run_dir, model, config, name, int(target.name))
@@ -101,6 +106,20 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
     metadata.update(details)
     write_version(target, archive, metadata, model, config)
     return target
+
+
+def scored_every(config: dict, window_hop: int) -> dict:
+    """The run's config with its scoring windows every `window_hop` frames (it keeps the run's own
+    hop as `trained_window_hop`, what metadata.json reports)."""
+    if config["task"] != "emotion" or is_per_clip(config):
+        raise ExportError(f"window_hop={window_hop}: only sequence taggers score windows; this run is a "
+                          f"{config['task']} {config['model']}.")
+    sequences = sequence_config_of(config)
+    if not (isinstance(window_hop, int) and 1 <= window_hop) or not sequences.window_hop:
+        raise ExportError(f"window_hop={window_hop!r}: expected a whole number of frames >= 1 for a run that "
+                          f"scores windows (its window_hop is {sequences.window_hop}).")
+    return {**config, "trained_window_hop": sequences.window_hop,
+            "sequence_config": {**config["sequence_config"], "window_hop": window_hop}}
 
 
 def default_name(config: dict) -> str:
@@ -170,6 +189,7 @@ def sequence_export(model, config: dict, width: int, thresholds: tuple[list[floa
         if family.tag_sets else []
     details = {"recipe": config_to_dict(recipe), "sample_rate": recipe.sample_rate,
                "window_frames": sequences.crop_frames, "window_hop_frames": sequences.window_hop,
+               **({"trained_window_hop_frames": config["trained_window_hop"]} if "trained_window_hop" in config else {}),
                "thresholds": dict(zip(config["tags"], thresholds)), "thresholds_source": source,
                "tag_sets": tag_set_metadata(tag_sets),
                "signatures": emotion_signatures(config, width, tag_set_metadata(tag_sets))}
@@ -204,6 +224,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--version", type=int, default=None, help="Default: the next free version.")
     parser.add_argument("--data", default=None, help="Emotion: data holding the run's validation clips, for "
                         "threshold tuning. Default: the run's --data.")
+    parser.add_argument("--window-hop", type=int, default=None, metavar="FRAMES",
+                        help="Sequence taggers: score windows every FRAMES frames (fewer windows: faster). "
+                             "Default: the run's window_hop.")
     return parser.parse_args(argv)
 
 
@@ -213,7 +236,7 @@ def main(argv=None) -> int:
         check_run_folder(args.model)  # a mistyped --model answers before TensorFlow's start-up
         import_tensorflow()  # after parsing and that check: --help, usage errors and typos answer without it
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-        path = export_run(args.model, args.name, args.base_dir, args.version, args.data)
+        path = export_run(args.model, args.name, args.base_dir, args.version, args.data, window_hop=args.window_hop)
     except (FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

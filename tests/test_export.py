@@ -364,3 +364,30 @@ def test_musicnn_head_export_serves_16khz_audio_in_core_ops(musicnn_store, tmp_p
         np.testing.assert_allclose(served["serve_audio/msd_window_logits"][i][:count], tag_logits, atol=1e-4)
         np.testing.assert_allclose(served["serve_audio/msd_probabilities"][i],
                                    1 / (1 + np.exp(-tag_logits.mean(axis=0))), atol=1e-5)
+
+
+def test_window_hop_scores_fewer_windows_and_says_so(emotion_run, tmp_path, audio_dir):
+    """`export_run(window_hop=...)` (`export --window-hop`): serve_audio scores windows every that many
+    frames (the windows `scoring.window_starts` gives), metadata.json records it and the run's own hop;
+    a hop that makes no sense is refused by name, before anything is written."""
+    import tensorflow as tf
+
+    from keras_music.config import FeatureRecipe
+    from keras_music.scoring import window_starts
+    from keras_music.serving import ExportError
+    from keras_music.training.common import load_run
+
+    _, config = load_run(emotion_run)
+    window, trained = config["sequence_config"]["crop_frames"], config["sequence_config"]["window_hop"]
+    export = export_run(emotion_run, "sparse", tmp_path / "models", window_hop=window)
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    assert (metadata["window_hop_frames"], metadata["trained_window_hop_frames"]) == (window, trained)
+    wav = (audio_dir / "mozart_k545_bright_22k_mono_16bit.wav").read_bytes()
+    served = tf.saved_model.load(str(export)).signatures["serve_audio"](audio=tf.constant([wav]))
+    frames = FeatureRecipe.from_dict(metadata["recipe"]).num_frames(12 * 22050)  # the 12 s file's frames
+    assert int(served["window_count"][0]) == len(window_starts(frames, window, window)) < \
+        len(window_starts(frames, window, trained))
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ExportError, match="window_hop="):
+            export_run(emotion_run, "bad", tmp_path / "models", window_hop=bad)
+    assert not (tmp_path / "models" / "bad").exists()

@@ -9,6 +9,7 @@ gets a folder of its own. `python -m keras_music.default_model` makes what ships
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,11 +26,21 @@ logger = logging.getLogger(__name__)
 HEAD_WEIGHTS = "head.weights.h5"
 RUN_FILES = ("config.json", "report.json", "thresholds.json", HEAD_WEIGHTS)  # what a preset's `run/` holds
 
-# name -> (packaged folder, one line for people)
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A packaged model: its folder (holding `run/`), one line for people, and how its export scores
+    files (`window_hop`: windows every so many frames; None: the run's own hop)."""
+
+    folder: Path
+    description: str
+    window_hop: int | None = None
+
+
 PRESETS = {
-    "emotion_4q": (DEFAULT_EMOTION_MODEL,
-                   "4Q music emotion (Russell quadrants, arousal and valence) from audio: musicnn + a head trained "
-                   "on the 4Q clips; research use only (see its MODEL_CARD.md)"),
+    "emotion_4q": Preset(DEFAULT_EMOTION_MODEL,
+                         "4Q music emotion (Russell quadrants, arousal and valence) and musicnn's genre, mood, "
+                         "instrument and era tags from audio: musicnn + a head trained on the 4Q clips; research "
+                         "use only (see its MODEL_CARD.md)"),
 }
 DEFAULT_PRESET = "emotion_4q"
 
@@ -66,13 +77,14 @@ def installed(name: str = DEFAULT_PRESET, packaged: Path | None = None) -> Path:
     from keras_music.export import export_run
     from keras_music.serving import EXPORT_FORMAT, ExportError
     from keras_music.training.common import save_model
-    folder = Path(packaged or PRESETS[name][0]) / "run"
+    preset = PRESETS[name]
+    folder = Path(packaged or preset.folder) / "run"
     missing = [file for file in RUN_FILES if not (folder / file).is_file()]
     if missing:
         raise FileNotFoundError(f"the packaged model {name!r} is incomplete: {folder} lacks {', '.join(missing)} "
                                 "(build it with `python -m keras_music.default_model --audio AUDIO --labels LABELS`, "
                                 "or pass an export of your own).")
-    digest = hashlib.sha256(f"{__version__} {EXPORT_FORMAT}".encode())
+    digest = hashlib.sha256(f"{__version__} {EXPORT_FORMAT} {preset.window_hop}".encode())
     for file in RUN_FILES:
         digest.update((folder / file).read_bytes())
     base = cache_dir() / "models" / f"{name}-{digest.hexdigest()[:16]}"
@@ -89,7 +101,8 @@ def installed(name: str = DEFAULT_PRESET, packaged: Path | None = None) -> Path:
         for file in ("config.json", "report.json"):
             shutil.copyfile(folder / file, run / file)
         try:
-            export_run(run, name, base, version=1, thresholds=(shipped["thresholds"], shipped["source"]))
+            export_run(run, name, base, version=1, thresholds=(shipped["thresholds"], shipped["source"]),
+                       window_hop=preset.window_hop)
         except ExportError:
             if not (version / "saved_model.pb").is_file():  # not just another process finishing first
                 raise
