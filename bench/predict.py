@@ -12,6 +12,9 @@ of `--audio` (default: the 30 s MP3 clips of ../shared/datasets/mer4q/audio):
   features (16 kHz, 96 mels) with no network: what predict cannot beat;
 * packaged default: `predict` without `--model` (the packaged 4Q model, musicnn front end). It is
   built once, untimed, into the bench's own KERAS_MUSIC_CACHE, so its load is timed, its build not;
+* packaged, as before: the same shipped run exported as it was scored before issue 43's speed work
+  (windows every `--before-hop` frames, default 93; `predict --precision float32`), so the
+  speed-up is a ratio measured in the same run;
 * demo CNN-LSTM: `predict --model` with a small CNN-LSTM export trained on synthetic clips (or
   `--model`); with `--baseline-repo` also that checkout's predict, run the same way;
 * original musicnn: musicnn 0.1.0's own TF1 graph (MSD_musicnn) through its
@@ -58,6 +61,7 @@ MER4Q_AUDIO = REPO_ROOT.parent / "shared" / "datasets" / "mer4q" / "audio"
 TARGET_FILES_PER_SECOND = 5.0  # issue 43: the packaged default on 30 s clips, 2 cores, model load included
 TRACK_RATE = 44100
 CLIPS_PER_TRACK = 8  # 8 x 30 s = a 4-minute track
+BEFORE_FLAGS = ["--precision", "float32"]  # predict flags that give the packaged model's earlier numerics
 # `musicnn_python -c ORIGINAL_MUSICNN FILES...`: the released musicnn, file after file, as its README shows.
 ORIGINAL_MUSICNN = """
 import os, sys
@@ -168,6 +172,8 @@ def main(argv=None) -> int:
                         help="Python interpreter with musicnn 0.1.0, tf_keras and librosa (the original's row).")
     parser.add_argument("--baseline-repo", type=Path, default=None,
                         help="A checkout with the old predict, run the same way for 'before' figures.")
+    parser.add_argument("--before-hop", type=int, default=93,
+                        help="Scoring hop (frames) of the 'as before' row. Default: 93 (before issue 43).")
     parser.add_argument("--out", type=Path, default=RESULTS / "predict.json")
     parser.add_argument("--readme", type=Path, default=None, metavar="FILE.md",
                         help="Markdown file whose bench block gets the table (docs/benchmarks.md).")
@@ -199,6 +205,15 @@ def main(argv=None) -> int:
         rows.append(rate_row("packaged", f"ours, packaged default model (`predict`; target >= "
                              f"{TARGET_FILES_PER_SECOND:g} files/s)", len(files), seconds))
         speeds["packaged"] = len(files) / seconds
+        from keras_music.tagging.presets import DEFAULT_PRESET, build
+
+        before = build(DEFAULT_PRESET, tmp / "before", window_hop=args.before_hop)
+        seconds, _ = run_predict(REPO_ROOT, [str(clips), "--model", str(before), *BEFORE_FLAGS, "--jobs",
+                                             str(args.jobs), "--out", str(tmp / "b.csv")], env)
+        rows.append(rate_row("packaged-before", f"ours, packaged model as scored before (windows every "
+                             f"{args.before_hop} frames, `{' '.join(BEFORE_FLAGS)}`)", len(files), seconds))
+        rows.append({"key": "packaged-speed-up", "measure": "speed-up packaged default / as before",
+                     "value": speeds["packaged"] * seconds / len(files), "unit": "x"})
         for name, repo, extra in (("before", args.baseline_repo, []),
                                   ("demo", REPO_ROOT, ["--jobs", str(args.jobs), "--out", str(tmp / "tags.csv")])):
             if repo is None:
@@ -233,6 +248,10 @@ def main(argv=None) -> int:
             seconds, _ = run_predict(REPO_ROOT, [str(tracks), "--jobs", str(args.jobs), "--out",
                                                  str(tmp / "tracks.csv")], env)
             rows.append(rate_row("packaged-tracks", f"ours, packaged default on {label}", args.tracks, seconds))
+            seconds, _ = run_predict(REPO_ROOT, [str(tracks), "--model", str(before), *BEFORE_FLAGS, "--jobs",
+                                                 str(args.jobs), "--out", str(tmp / "tracks-before.csv")], env)
+            rows.append(rate_row("packaged-before-tracks", f"ours, packaged as before on {label}", args.tracks,
+                                 seconds))
         else:
             skipped.append("4-minute tracks: --tracks 0")
         rss = {}

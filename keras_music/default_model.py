@@ -104,6 +104,12 @@ ROC-AUC {macro_roc_auc}, arousal ROC-AUC {arousal}, valence ROC-AUC {valence}, m
 
 {cv}
 
+Scoring: `emotion_4q` (the default) scores a 3 s window every 6 s, 6 windows per 30 s clip
+instead of the 20 of every 1.5 s as trained; `emotion_4q_dense` scores every 1.5 s.
+`predict` runs in bfloat16 on CPUs that compute it natively (`--precision`). What
+sparser scoring and bfloat16 cost is measured by `python -m bench.tagger_speed`
+(docs/benchmarks.md).
+
 Expect lower scores on music unlike the training previews (mostly Western popular music
 of AllMusic's catalogue), on very short excerpts, and for valence, which audio alone
 separates less well than arousal.

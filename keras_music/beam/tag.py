@@ -44,16 +44,19 @@ FAILED = "failed"
 class ServeAudioHandler(ModelHandler):
     """RunInference's model: an export's `serve_audio` (`tagging.Tagger`), loaded once
     per worker; an example is one chunk (a dict with its WAV bytes), the inference its
-    `(logits, embeddings)` windows, or an error string."""
+    `WindowOutputs`, or an error string. `precision`: as `Tagger`'s (the worker is the pipeline's own
+    process)."""
 
-    def __init__(self, model: str, embeddings: bool = False, batch_size: int = 8, decoder: str = "soundfile"):
+    def __init__(self, model: str, embeddings: bool = False, batch_size: int = 8, decoder: str = "soundfile",
+                 precision: str = "float32"):
         super().__init__()
         self.model, self.embeddings, self.batch_size, self.decoder = model, embeddings, batch_size, decoder
+        self.precision = precision
 
     def load_model(self):
         from keras_music.tagging import Tagger
 
-        tagger = Tagger(self.model, decoder=self.decoder)
+        tagger = Tagger(self.model, decoder=self.decoder, precision=self.precision)
         if self.embeddings:
             tagger.check_embeddings()
         return tagger
@@ -145,7 +148,7 @@ class FileRecord(beam.DoFn):
 
 def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = "jsonl", per_window: bool = False,
                    embeddings: bool = False, chunk_seconds: float = 60.0, batch_size: int = 8,
-                   decoder: str = "soundfile", top_k: int = 3):
+                   decoder: str = "soundfile", top_k: int = 3, precision: str = "float32"):
     """Add the tagging transforms for `files` to `pipeline`; records go to the one text file `out`."""
     from keras_music.tagging import Tagger
     from keras_music.tagging.writers import csv_text, failure_text
@@ -160,7 +163,7 @@ def build_pipeline(pipeline, files: list[str], model: str, out: str, fmt: str = 
               | "ReadChunks" >> beam.ParDo(ReadChunks(model, chunk_seconds, decoder)).with_outputs(
                   FAILED, main="chunks"))
     scored = (chunks.chunks
-              | "RunInference" >> RunInference(ServeAudioHandler(model, embeddings, batch_size, decoder))
+              | "RunInference" >> RunInference(ServeAudioHandler(model, embeddings, batch_size, decoder, precision))
               | "ByFile" >> beam.Map(_by_file)  # the WAV bytes stay behind: only windows go through the shuffle
               | "Group" >> beam.GroupByKey()
               | "Records" >> beam.ParDo(FileRecord(model, fmt, per_window, embeddings, decoder, top_k)))
@@ -184,20 +187,20 @@ def _by_file(result: PredictionResult):
 
 def tag_with_beam(files: list[str], model: str, out: str | Path, pipeline_args: list[str], fmt: str = "jsonl",
                   per_window: bool = False, embeddings: bool = False, chunk_seconds: float = 60.0,
-                  batch_size: int = 8, decoder: str = "soundfile", top_k: int = 3) -> None:
+                  batch_size: int = 8, decoder: str = "soundfile", top_k: int = 3, precision: str = "float32") -> None:
     """Run the tagging pipeline (runner and options from `pipeline_args`) and wait for it."""
     from keras_music.tagging import Tagger
 
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"the Beam tagger writes jsonl or csv, not {fmt!r} (a .jsonl or .csv --out).")
-    tagger = Tagger(model, decoder=decoder, top_k=top_k)  # fail now on a bad --model or --top-k
+    tagger = Tagger(model, decoder=decoder, top_k=top_k, precision=precision)  # fail now on bad arguments
     if embeddings:
         tagger.check_embeddings()
     logging.getLogger("apache_beam").setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         with beam.Pipeline(options=pipeline_options(pipeline_args)) as pipeline:
             build_pipeline(pipeline, files, str(tagger.path), str(out), fmt, per_window, embeddings, chunk_seconds,
-                           batch_size, decoder, top_k)
+                           batch_size, decoder, top_k, precision)
     finally:
         _todo_path(str(out)).unlink(missing_ok=True)
 
@@ -227,6 +230,8 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=8, help="Most chunks per serve_audio call. Default: 8.")
     parser.add_argument("--decoder", choices=["soundfile", "tfio"], default="soundfile")
     parser.add_argument("--top-k", type=int, default=3, help="As predict's: names per tag group. Default: 3.")
+    parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="As predict's. Default: auto.")
     args, beam_args = parser.parse_known_args(argv)
     if args.top_k < 1:
         parser.error(f"--top-k {args.top_k}: must be at least 1.")
@@ -252,7 +257,8 @@ def main(argv=None) -> int:
 
             args.model = installed()
         tag_with_beam([str(f) for f in files], args.model, args.out, ["--runner", args.runner, *beam_args], fmt,
-                      args.per_window, args.embeddings, args.chunk_seconds, args.batch_size, args.decoder, args.top_k)
+                      args.per_window, args.embeddings, args.chunk_seconds, args.batch_size, args.decoder, args.top_k,
+                      args.precision)
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
