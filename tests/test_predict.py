@@ -454,3 +454,20 @@ def test_packaged_default_model_tags_files_without_model_flag(audio_dir, tmp_pat
     (row,) = csv.DictReader(io.StringIO(table.stdout))
     assert row["quadrant"] == "Q1 happy/excited" and row["instrument"] == "piano" and "," not in row["genre"]
     assert "rock" not in row  # the 100 tag probabilities: JSON records only
+
+
+@pytest.mark.slow
+def test_presets_by_name_score_their_windows(audio_dir):
+    """`--model emotion_4q_dense` is the packaged model scoring a window every 93 frames (as trained);
+    the default `emotion_4q` scores one every 372: fewer windows, the same kind of answer."""
+    song = audio_dir / "mozart_k545_bright_22k_mono_16bit.wav"  # 12 s: 751 frames at 16 kHz
+    windows = {}
+    for model in ("emotion_4q", "emotion_4q_dense"):
+        done = predict(song, "--model", model, "--format", "json", "--per-window")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"/{model}/1;" in done.stderr
+        (record,) = json.loads(done.stdout)
+        windows[model] = [w["start"] for w in record["windows"]]
+        assert record["quadrant"] == "Q1 happy/excited"
+    assert len(windows["emotion_4q"]) == 3 and len(windows["emotion_4q_dense"]) == 8
+    assert windows["emotion_4q"][1] == pytest.approx(372 * 256 / 16000, abs=1e-3)
