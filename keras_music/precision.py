@@ -8,6 +8,9 @@ networks on 2 cores) for a change in accuracy of -0.001 +- 0.007 over 5 artist f
 (99.1% of the argmax quadrants unchanged, probabilities within 0.05; `bench.tagger_speed`).
 Elsewhere bfloat16 is emulated and slower, so `auto` keeps float32 there.
 
+`$KERAS_MUSIC_PRECISION` (float32 or bfloat16) decides what `auto` means where it is set (the
+test suite sets float32, so exact comparisons stay exact).
+
 The option is TensorFlow's and process-wide: once on, every graph that runs later in the process
 gets it, a training too. The commands (`predict`, the Beam tagger) own their process and use
 `auto`; `keras_music.Tagger` uses float32 unless it is given `precision="bfloat16"` or `"auto"`.
@@ -20,11 +23,13 @@ True
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
 GRAPPLER_OPTION = "auto_mixed_precision_onednn_bfloat16"
+PRECISION_ENV = "KERAS_MUSIC_PRECISION"  # what `auto` means, where set
 
 
 def native_bfloat16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:
@@ -45,6 +50,11 @@ def resolve_precision(precision: str) -> str:
     if precision not in PRECISIONS:
         raise ParameterError("precision", precision, f"expected one of {', '.join(PRECISIONS)}.")
     if precision == "auto":
+        forced = os.environ.get(PRECISION_ENV, "")
+        if forced:
+            if forced not in ("float32", "bfloat16"):
+                raise ParameterError(PRECISION_ENV, forced, "expected float32 or bfloat16 (or unset).")
+            return forced
         return "bfloat16" if native_bfloat16() else "float32"
     return precision
 

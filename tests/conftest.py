@@ -21,6 +21,10 @@ GENRE_CSV = SHARED / "datasets" / "genre" / "train.csv"
 # Where `data="mer4q"` / `--data cal500` look (keras_music.data.emotion.DATASETS_ENV).
 if (SHARED / "datasets").is_dir():
     os.environ.setdefault("KERAS_MUSIC_DATASETS", str(SHARED / "datasets"))
+# `--precision auto` (predict's default) means float32 here (keras_music.precision): bfloat16 is a
+# process-wide TensorFlow option, and tests compare graphs to 1e-5. tests/tagging/test_precision.py
+# asks for bfloat16 by name.
+os.environ["KERAS_MUSIC_PRECISION"] = "float32"
 
 
 @pytest.fixture(scope="session")

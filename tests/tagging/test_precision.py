@@ -16,7 +16,8 @@ from keras_music.precision import native_bfloat16, resolve_precision
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_native_bfloat16_reads_the_cpu_flags(tmp_path):
+def test_native_bfloat16_reads_the_cpu_flags(tmp_path, monkeypatch):
+    monkeypatch.delenv("KERAS_MUSIC_PRECISION", raising=False)  # the suite's own setting (conftest)
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n")
     assert native_bfloat16(cpuinfo)
@@ -27,6 +28,11 @@ def test_native_bfloat16_reads_the_cpu_flags(tmp_path):
     assert resolve_precision("float32") == "float32" and resolve_precision("bfloat16") == "bfloat16"
     with pytest.raises(ParameterError, match="precision='half': expected one of auto, float32, bfloat16"):
         resolve_precision("half")
+    monkeypatch.setenv("KERAS_MUSIC_PRECISION", "bfloat16")  # what auto means, where set
+    assert resolve_precision("auto") == "bfloat16" and resolve_precision("float32") == "float32"
+    monkeypatch.setenv("KERAS_MUSIC_PRECISION", "fp16")
+    with pytest.raises(ParameterError, match="KERAS_MUSIC_PRECISION='fp16'"):
+        resolve_precision("auto")
 
 
 def test_tagger_refuses_an_unknown_precision():
