@@ -14,7 +14,7 @@ The two frozen musicnn networks are ~98% of a file's time, so every option chang
 they run, and the head is scored on their window embeddings (`training.frozen`):
 
 * baseline: fp32, windows every 93 frames (the package today);
-* hop 186 (and 372): `scoring.window_starts(frames, 187, 186)`, exactly every other (every
+* hop 186 (279, 372): `scoring.window_starts(frames, 187, 186)`, exactly every other (third,
   fourth) hop-93 window plus the last (the one ending at the clip's end), so the same embeddings
   and the SAME trained heads, only the scoring changes;
 * bf16: TensorFlow's oneDNN auto mixed precision (`auto_mixed_precision_onednn_bfloat16`, a
@@ -54,6 +54,7 @@ BASELINE_FILES_PER_S = 1.41  # bench.predict, packaged default, 100 30 s 4Q MP3s
 NETWORK_SHARE = 0.98  # of a file's time, the two musicnn networks (issue 43 profile)
 WEIGHTS = "MSD_musicnn+MTT_musicnn"
 WINDOW = 187
+SUBSET_HOPS = (186, 279, 372)  # multiples of the packaged hop 93: their windows are some of its windows
 BF16_OPTION = {"auto_mixed_precision_onednn_bfloat16": True}
 SCORES = ("accuracy", "macro_f1", "macro_roc_auc", "arousal_roc_auc", "valence_roc_auc")
 FRAMES_30S = 30 * 16000 // 256 + 1  # musicnn recipe: 16 kHz, hop 256, centred frames
@@ -309,12 +310,13 @@ def bench(args) -> None:
     with np.load(bf16_file) as arrays:
         embeddings["bf16", 93] = {c: arrays[c] for c in ids}
     frames = clip_frames(emotion)
-    subsets = {hop: {c: hop_subset(frames[c], hop) for c in ids} for hop in (186, 372)}
+    subsets = {hop: {c: hop_subset(frames[c], hop) for c in ids} for hop in SUBSET_HOPS}
 
     splits = evaluation_splits(emotion, head_configs()[2], "artist", args.folds, 1)
-    options = [("baseline: fp32, hop 93", "fp32", 93, False), ("fp32, hop 186 (same heads)", "fp32", 186, False),
-               ("fp32, hop 372 (same heads)", "fp32", 372, False), ("bf16, hop 93 (same heads)", "bf16", 93, False),
-               ("bf16, hop 186 (same heads)", "bf16", 186, False), ("bf16, hop 372 (same heads)", "bf16", 372, False)]
+    options = [("baseline: fp32, hop 93", "fp32", 93, False),
+               *((f"fp32, hop {hop} (same heads)", "fp32", hop, False) for hop in SUBSET_HOPS),
+               ("bf16, hop 93 (same heads)", "bf16", 93, False),
+               *((f"bf16, hop {hop} (same heads)", "bf16", hop, False) for hop in SUBSET_HOPS)]
     if args.retrained:
         options.append(("fp32, hop 187, head retrained at hop 187", "fp32", 187, True))
     runs = {name: [] for name, *_ in options}
@@ -340,7 +342,7 @@ def bench(args) -> None:
 
     from keras_music.scoring import window_starts
 
-    windows_30s = {hop: len(window_starts(FRAMES_30S, WINDOW, hop)) for hop in (93, 186, 187, 372)}
+    windows_30s = {hop: len(window_starts(FRAMES_30S, WINDOW, hop)) for hop in (93, 187, *SUBSET_HOPS)}
     result_rows = []
     base_runs = runs[options[0][0]]
     for name, precision, hop, retrained in options:
@@ -358,7 +360,7 @@ def bench(args) -> None:
             "files_per_s": files_per_s(windows_30s[hop], ms, windows_30s[93], timing["fp32"]["ms_per_window"]),
             "scores": {k: summary([r["scores"][k] for r in runs[name]]) for k in SCORES},
             "agreement": float(np.mean(agree)), "max_abs_prob_change": max(deltas),
-            "per_run": [{k: v for k, v in r.items() if k != "probabilities"} for r in runs[name]]})
+            "per_run": [{k: v for k, v in r.items() if k not in ("probabilities", "clips")} for r in runs[name]]})
     result = {"rows": result_rows, "timing": timing, "folds": args.folds, "seeds": args.seeds,
               "meta": f"{args.folds} artist folds x seeds {' '.join(map(str, args.seeds))}, {len(ids)} clips, "
                       f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
