@@ -272,6 +272,7 @@ def markdown(result: dict) -> str:
         lines.append(f"* max abs probability difference bf16 vs fp32: {result['savedmodel']['max_abs_diff']:.4f}")
     lines += ["", f"Reproduce: `{result['command']}`"]
     lines += [f"then `{result[k]}`" for k in ("retime_command", "table_command") if result.get(k)]
+    lines += [f"({row['name']}: `{row['source_command']}`)" for row in result["rows"] if row.get("source_command")]
     lines.append("")
     return "\n".join(lines)
 
@@ -433,12 +434,14 @@ def table(args) -> None:
         runs = [{"fold": r["fold"], "seed": r["seed"], "scores": {k: r.get(k) for k in SCORES}} for r in row["per_run"]]
         if sorted((r["fold"], r["seed"]) for r in runs) != sorted((r["fold"], r["seed"]) for r in base["per_run"]):
             raise ValueError(f"{args.emotion_row}: its folds and seeds are not the baseline's.")
-        result["rows"] = [r for r in result["rows"] if r["name"] != row["model"]] + [{
-            "name": f"{row['model']} (bench.emotion, fp32)", "precision": "fp32", "hop": hop,
+        name = f"{row['model']} (bench.emotion, fp32)"
+        result["rows"] = [r for r in result["rows"] if r["name"] != name] + [{  # once, however often run
+            "name": name, "precision": "fp32", "hop": hop,
             "head_retrained": True, "ms_per_window": timing["fp32"]["ms_per_window"],
             "windows_30s": len(window_starts(FRAMES_30S, WINDOW, hop)),
             "files_per_s": None, "scores": {k: summary([r["scores"][k] for r in runs]) for k in SCORES},
-            "agreement": None, "max_abs_prob_change": None, "per_run": runs, "source": str(args.emotion_row)}]
+            "agreement": None, "max_abs_prob_change": None, "per_run": runs, "source": str(args.emotion_row),
+            "source_command": next((p["command"] for p in source.get("parts", []) if p.get("command")), None)}]
         new = result["rows"][-1]
         new["files_per_s"] = files_per_s(new["windows_30s"], new["ms_per_window"], base["windows_30s"],
                                          timing["fp32"]["ms_per_window"])
