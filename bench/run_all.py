@@ -113,6 +113,9 @@ def headline(name: str, result: dict) -> list[dict]:
                          values.get("musicnn"), "original musicnn 0.1.0, its TF1 graph", "files/s"))
         rows.append(_row(name, "tagging 30 s clips, packaged default model (files per s)", values["packaged"],
                          values["floor"], "floor: decode + musicnn features", "files/s"))
+        if "packaged-before" in values:
+            rows.append(_row(name, "tagging 30 s clips, packaged default model (files per s)", values["packaged"],
+                             values["packaged-before"], "the same model scored as before issue 43", "files/s"))
         rows.append(_row(name, "predict peak RSS, 60-minute file", values["rss-60"], values["rss-1"], "1-minute file",
                          "MB"))
     elif name == "tuning":

@@ -374,6 +374,10 @@ def bench(args) -> None:
     with atomic_path(out.with_suffix(".md")) as tmp:
         Path(tmp).write_text(markdown(result))
     print(markdown(result))
+    if args.readme:
+        from bench.publish import update_block
+
+        update_block(Path(args.readme), "tagger-speed", markdown(result))
 
 
 def measure_timing(args, rounds: int) -> dict:
@@ -488,6 +492,8 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="retime: fresh timing processes per precision.")
     parser.add_argument("--out", default=str(RESULTS / "tagger-speed.json"))
+    parser.add_argument("--readme", default=None, metavar="FILE.md",
+                        help="table: also fill the file's `tagger-speed` bench block (docs/benchmarks.md).")
     args = parser.parse_args(argv)
     from keras_music.tf_logging import import_tensorflow
 
