@@ -103,7 +103,10 @@ def emotion_archive(model, config: dict, tag_sets: list | None = None):
     def embeddings(inputs):
         return {"embeddings": embed(inputs, training=False)["embeddings"]}
 
-    def window_logits(wav_bytes):
+    # Per window: the tags' logits, the embedding and each tag set's logits (their widths).
+    widths = {"logits": n_tags, "embeddings": width, **{f"{t.name}_logits": len(t.labels) for t in tag_sets}}
+
+    def window_outputs(wav_bytes):
         audio, rate = tf.audio.decode_wav(wav_bytes)
         tf.debugging.assert_greater(tf.shape(audio)[0], 0, message="WAV has no samples")
         tf.debugging.assert_greater_equal(rate, MIN_RATE, message=f"sample rate below {MIN_RATE} Hz; the model "
@@ -119,12 +122,9 @@ def emotion_archive(model, config: dict, tag_sets: list | None = None):
         windows = embed(clip_windows(clip, window, hop), training=False)
         return {name: windows[name] for name in widths}
 
-    # Per window: the tags' logits, the embedding and each tag set's logits (their widths).
-    widths = {"logits": n_tags, "embeddings": width, **{f"{t.name}_logits": len(t.labels) for t in tag_sets}}
-
     def serve_audio(audio):
         # Ragged: files have different window counts; padded with zeros for the signature.
-        per_window = tf.map_fn(window_logits, audio, fn_output_signature={
+        per_window = tf.map_fn(window_outputs, audio, fn_output_signature={
             name: tf.RaggedTensorSpec([None, n], tf.float32, ragged_rank=0) for name, n in widths.items()})
         means = {name: tf.map_fn(mean_logits, per_window[name], fn_output_signature=tf.TensorSpec([n], tf.float32))
                  for name, n in widths.items()}
