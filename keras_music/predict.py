@@ -116,6 +116,10 @@ def main(argv=None) -> int:
         args.model in preset_names() and not Path(args.model).exists()) else None
     if preset:
         args.model = None  # nothing on disk to check
+    elif not Path(args.model).exists() and len(Path(args.model).parts) == 1:
+        print(f"error: --model {args.model!r}: no such export folder, nor a packaged model (those are "
+              f"{', '.join(preset_names())}).", file=sys.stderr)
+        return 1
     try:
         files, failed = check_inputs(args.paths, args.model)
     except InputError as error:

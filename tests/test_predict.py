@@ -174,6 +174,8 @@ def test_a_three_minute_file_scores_the_same_through_evaluate_serve_audio_and_pr
 def test_bad_model_folder_is_one_line_error(audio_dir, tmp_path):
     result = predict(audio_dir, "--model", tmp_path / "nothing")
     assert result.returncode == 1 and "no saved_model.pb there" in result.stderr and "Traceback" not in result.stderr
+    typo = predict(audio_dir, "--model", "emotion_5q")  # a bare name: neither a folder here nor a packaged model
+    assert typo.returncode == 1 and "nor a packaged model (those are emotion_4q, emotion_4q_dense)" in typo.stderr
 
 
 def test_nothing_to_tag_is_an_error_before_any_model_loads(tmp_path):
