@@ -107,10 +107,17 @@ def mp3_round_trip(samples: np.ndarray, rate: int, compression_level: float = MP
     return np.pad(aligned, (0, len(samples) - len(aligned))).astype(np.float32), kbps
 
 
-def delay_of(reference: np.ndarray, delayed: np.ndarray, max_lag: int) -> int:
-    """The lag in [0, max_lag] at which `delayed` best matches `reference` (cross-correlation)."""
-    size = len(reference) + len(delayed)
-    correlation = np.fft.irfft(np.conj(np.fft.rfft(reference, size)) * np.fft.rfft(delayed, size), size)
+def delay_of(reference: np.ndarray, delayed: np.ndarray, max_lag: int, span: int = 2 ** 18) -> int:
+    """The lag in [0, max_lag] at which `delayed` best matches `reference`: cross-correlation of
+    `span` samples from the middle of `reference` (the lag is the same all along; a whole 30 s clip
+    would cost a second of FFTs)."""
+    from scipy.fft import irfft, next_fast_len, rfft
+
+    start = max(0, min(len(reference), len(delayed) - max_lag) // 2 - span // 2)
+    segment = reference[start:start + span]
+    later = delayed[start:start + len(segment) + max_lag]
+    size = next_fast_len(len(segment) + len(later), real=True)
+    correlation = irfft(np.conj(rfft(segment, size)) * rfft(later, size), size)
     return int(np.argmax(correlation[:max_lag + 1]))
 
 
@@ -240,6 +247,8 @@ def paired_change(row: dict, baseline: dict, score: str) -> dict | None:
 
 def bench(args) -> None:
     work = Path(args.work).resolve()
+    if work.is_relative_to(REPO_ROOT):
+        raise ValueError(f"--work {args.work}: inside the repository; embeddings belong outside it.")
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("KERAS_MUSIC_CACHE", str(work / "cache"))
     if args.readme:
