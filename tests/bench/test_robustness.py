@@ -95,3 +95,17 @@ def test_every_condition_is_a_pure_function_of_the_waveform_and_seed():
         np.testing.assert_array_equal(first, again, err_msg=name)
         assert first.dtype == np.float32, name
         assert name == "excerpt" or len(first) == len(samples), name
+
+
+def test_the_table_pairs_each_condition_with_clean_run_by_run():
+    def row(name, accuracies):
+        runs = [{"fold": fold, "seed": 0, "scores": {k: a for k in robustness.SCORES}}
+                for fold, a in enumerate(accuracies)]
+        return {"name": name, "what": name, "per_run": runs,
+                "scores": {k: robustness.summary(accuracies) for k in robustness.SCORES}}
+
+    result = {"rows": [row("clean", [0.7, 0.6]), row("excerpt", [0.6, 0.6])], "meta": "m", "command": "c"}
+    table = robustness.markdown(result)
+    assert "| excerpt | excerpt | 0.600 ± 0.000 |" in table
+    assert "| -0.050 ± 0.050 |" in table  # paired: mean and std of the per-run differences (-0.1, 0.0)
+    assert table.count("| n/a |") == 1  # clean against itself
