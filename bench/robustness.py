@@ -46,7 +46,10 @@ SCORES = ("accuracy", "macro_f1", "macro_roc_auc", "arousal_roc_auc", "valence_r
 TABLE_SCORES = ("accuracy", "macro_f1", "arousal_roc_auc", "valence_roc_auc")
 
 EXCERPT_SECONDS = (3.0, 10.0)
-MP3_COMPRESSION = 0.99  # libsndfile's LAME, constant bit rate: 32 kb/s at 32 and 44.1 kHz, 8 kb/s at 16 kHz
+# libsndfile's LAME at constant bit rate: the compression level that gives 32 kb/s, by MPEG version
+# (measured: MPEG-1, 32-48 kHz, 0.99 -> 32 kb/s; MPEG-2, 16-24 kHz, 0.84 -> 32 kb/s but 0.99 -> 8 kb/s)
+MP3_COMPRESSION = {"MPEG-1": 0.99, "MPEG-2": 0.84}
+MP3_KBPS = 32
 MPEG_FRAME = 1152  # samples of an MPEG-1 Layer III frame
 LOW_PASS_HZ = 4000.0
 PHONE_BAND_HZ = (300.0, 3400.0)
@@ -85,17 +88,25 @@ def band_pass(samples: np.ndarray, rate: int, low_hz: float, high_hz: float) -> 
     return np.fft.irfft(spectrum, n=len(samples)).astype(np.float32)
 
 
-def mp3_round_trip(samples: np.ndarray, rate: int, compression_level: float = MP3_COMPRESSION
+def mp3_compression(rate: int) -> float:
+    """libsndfile's compression level for an `MP3_KBPS` MP3 at `rate` (the 4Q clips: 16-44.1 kHz)."""
+    if not 16000 <= rate <= 48000:
+        raise ValueError(f"mp3_low: no {MP3_KBPS} kb/s compression level measured at {rate} Hz (16-48 kHz).")
+    return MP3_COMPRESSION["MPEG-1" if rate >= 32000 else "MPEG-2"]
+
+
+def mp3_round_trip(samples: np.ndarray, rate: int, compression_level: float | None = None
                    ) -> tuple[np.ndarray, float]:
-    """`(decoded, kb/s)`: encoded to a constant-bit-rate MP3 by libsndfile (LAME) and decoded again,
-    aligned and cut to the input's length. libsndfile does not always drop LAME's encoder delay
+    """`(decoded, kb/s)`: encoded to a constant-bit-rate MP3 by libsndfile (LAME; by default at
+    `MP3_KBPS`) and decoded again, aligned and cut to the input's length. libsndfile does not always drop LAME's encoder delay
     (1105 samples at 32 kb/s), so the decoded signal is aligned by cross-correlation over lags of
     up to three frames."""
     import soundfile
 
     buffer = io.BytesIO()
     soundfile.write(buffer, samples, rate, format="MP3", subtype="MPEG_LAYER_III",
-                    compression_level=compression_level, bitrate_mode="CONSTANT")
+                    compression_level=mp3_compression(rate) if compression_level is None else compression_level,
+                    bitrate_mode="CONSTANT")
     kbps = len(buffer.getvalue()) * 8 / (len(samples) / rate) / 1000
     buffer.seek(0)
     decoded, decoded_rate = soundfile.read(buffer, dtype="float32", always_2d=True)
@@ -158,7 +169,7 @@ def clean(samples: np.ndarray, rate: int, seed: int) -> np.ndarray:
 CONDITIONS = {
     "clean": (clean, "the MP3 decoded again, unchanged"),
     "excerpt": (excerpt, f"a random {EXCERPT_SECONDS[0]:g}-{EXCERPT_SECONDS[1]:g} s crop (seeded per clip and seed)"),
-    "mp3_low": (mp3_low, f"MP3 re-encoded at constant bit rate (libsndfile compression {MP3_COMPRESSION})"),
+    "mp3_low": (mp3_low, f"MP3 re-encoded at a constant {MP3_KBPS} kb/s (libsndfile's LAME)"),
     "band_limited": (band_limited, f"low-pass at {LOW_PASS_HZ / 1000:g} kHz"),
     "quieter": (quieter, f"{QUIETER_DB:+g} dB"),
     "louder": (louder, f"{LOUDER_DB:+g} dB, clipped to [-1, 1]"),
@@ -301,7 +312,7 @@ def bench(args) -> None:
     result_rows = []
     for name, what in rows:
         if name == "mp3_low" and kbps:
-            what += f": {kbps:.0f} kb/s"
+            what += f" (measured: {kbps:.1f} kb/s)"
         result_rows.append({"name": name, "what": what,
                             "scores": {k: summary([r["scores"][k] for r in runs[name]]) for k in SCORES},
                             "per_run": runs[name]})
