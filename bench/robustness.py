@@ -229,10 +229,10 @@ def mean_kbps(work: Path) -> float | None:
 
 
 def markdown(result: dict) -> str:
-    lines = [f"Robustness of the packaged `emotion_4q` tagger ({result['meta']}); windows of 187 frames "
-             f"every 372, as the packaged export scores a file.", "",
-             "| condition | what changes | accuracy | macro F1 | arousal ROC-AUC | valence ROC-AUC "
-             "| accuracy - clean's (paired) |",
+    lines = [(f"Robustness of the packaged `emotion_4q` tagger ({result['meta']}); windows of 187 frames "
+              f"every 372, as the packaged export scores a file."), "",
+             ("| condition | what changes | accuracy | macro F1 | arousal ROC-AUC | valence ROC-AUC "
+              "| accuracy - clean's (paired) |"),
              "|---|---|---|---|---|---|---|"]
     clean_runs = next((r for r in result["rows"] if r["name"] == "clean"), None)
     for row in result["rows"]:
@@ -268,7 +268,14 @@ def bench(args) -> None:
         check_block(Path(args.readme), "robustness")  # a wrong document fails now, not after the run
 
     from bench.emotion import evaluation_splits
-    from bench.tagger_speed import clip_frames, clip_logits, fitted_head, front_of, head_configs, hop_subset
+    from bench.tagger_speed import (
+        clip_frames,
+        clip_logits,
+        fitted_head,
+        front_of,
+        head_configs,
+        hop_subset,
+    )
     from keras_music.config import atomic_path
     from keras_music.data.emotion import load_emotion_data
     from keras_music.reports import tagging_report
