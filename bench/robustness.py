@@ -169,7 +169,7 @@ def clean(samples: np.ndarray, rate: int, seed: int) -> np.ndarray:
 CONDITIONS = {
     "clean": (clean, "the MP3 decoded again, unchanged"),
     "excerpt": (excerpt, f"a random {EXCERPT_SECONDS[0]:g}-{EXCERPT_SECONDS[1]:g} s crop (seeded per clip and seed)"),
-    "mp3_low": (mp3_low, f"MP3 re-encoded at a constant {MP3_KBPS} kb/s (libsndfile's LAME)"),
+    "mp3_low": (mp3_low, f"MP3 re-encoded at a constant {MP3_KBPS} kb/s by libsndfile's LAME"),
     "band_limited": (band_limited, f"low-pass at {LOW_PASS_HZ / 1000:g} kHz"),
     "quieter": (quieter, f"{QUIETER_DB:+g} dB"),
     "louder": (louder, f"{LOUDER_DB:+g} dB, clipped to [-1, 1]"),
