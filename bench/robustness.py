@@ -8,6 +8,8 @@ STORE is the 4Q audio extracted with the musicnn recipe
 (`python -m keras_music.extract ../shared/datasets/mer4q/audio --out STORE --recipe musicnn`); DIR
 (outside the repository) keeps the window embeddings of every condition between runs (delete it
 to recompute). `--conditions` picks some of `CONDITIONS` (a screen), `--folds 2` the first folds.
+`python -m bench.robustness --table RESULTS.json --readme docs/benchmarks.md` publishes a finished run's
+results (bench/results/robustness.json and .md, the block).
 
 Each fold's head is fitted as `bench.tagger_speed` fits it (`train_emotion` on the training clips'
 hop-93 window embeddings, seeds `--seeds`), then scored on the fold's held-out clips as the packaged
@@ -276,7 +278,6 @@ def bench(args) -> None:
         head_configs,
         hop_subset,
     )
-    from keras_music.config import atomic_path
     from keras_music.data.emotion import load_emotion_data
     from keras_music.reports import tagging_report
     from keras_music.training.frozen import window_embeddings
@@ -328,25 +329,34 @@ def bench(args) -> None:
                       f"{sum(len(f.test) for f in splits)} held-out clips, {os.cpu_count()} CPUs, "
                       f"{platform.processor() or platform.machine()}",
               "command": "python -m bench.robustness " + " ".join(sys.argv[1:])}
-    out = Path(args.out)
+    publish(result, Path(args.out), args.readme)
+
+
+def publish(result: dict, out: Path, readme: str | None) -> None:
+    """The results as `out` (JSON) and its Markdown table beside it; `readme`: also its block."""
+    from keras_music.config import atomic_path
+
     with atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=1))
     with atomic_path(out.with_suffix(".md")) as tmp:
         Path(tmp).write_text(markdown(result))
     print(markdown(result))
-    if args.readme:
+    if readme:
         from bench.publish import update_block
 
-        update_block(Path(args.readme), "robustness", markdown(result))
+        update_block(Path(readme), "robustness", markdown(result))
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="A feature store of the musicnn recipe.")
-    parser.add_argument("--labels", required=True)
-    parser.add_argument("--audio", required=True, help="The clips' MP3s, CLIP_ID.mp3 (never copied).")
-    parser.add_argument("--work", required=True, help="Folder for embeddings (outside the repository).")
+    parser.add_argument("--data", help="A feature store of the musicnn recipe.")
+    parser.add_argument("--labels")
+    parser.add_argument("--audio", help="The clips' MP3s, CLIP_ID.mp3 (never copied).")
+    parser.add_argument("--work", help="Folder for embeddings (outside the repository).")
+    parser.add_argument("--table", metavar="RESULTS.json",
+                        help="Only write the table of a finished run's results to --out (.json and .md), "
+                             "and --readme's block: a run made elsewhere, published.")
     parser.add_argument("--folds", type=int, default=5, choices=range(1, 6), help="The first N of the 5 folds.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
@@ -354,6 +364,11 @@ def main(argv=None) -> None:
     parser.add_argument("--readme", default=None, metavar="FILE.md",
                         help="Also fill the file's `robustness` bench block (docs/benchmarks.md).")
     args = parser.parse_args(argv)
+    if args.table:
+        publish(json.loads(Path(args.table).read_text()), Path(args.out), args.readme)
+        return
+    if not (args.data and args.labels and args.audio and args.work):
+        parser.error("--data, --labels, --audio and --work are required (or --table RESULTS.json).")
     from keras_music.tf_logging import import_tensorflow
 
     import_tensorflow()

@@ -112,3 +112,17 @@ def test_the_table_pairs_each_condition_with_clean_run_by_run():
     assert "| excerpt | excerpt | 0.600 ± 0.000 |" in table
     assert "| -0.050 ± 0.050 |" in table  # paired: mean and std of the per-run differences (-0.1, 0.0)
     assert table.count("| n/a |") == 1  # clean against itself
+
+
+def test_table_publishes_a_finished_run(tmp_path):
+    result = {"rows": [{"name": "clean", "what": "w", "per_run": [],
+                        "scores": {k: robustness.summary([0.5]) for k in robustness.SCORES}}],
+              "meta": "m", "command": "python -m bench.robustness --folds 5"}
+    source, readme = tmp_path / "run.json", tmp_path / "doc.md"
+    source.write_text(__import__("json").dumps(result))
+    readme.write_text("a\n<!-- bench:robustness:start -->\nPREVIOUS\n<!-- bench:robustness:end -->\nb\n")
+    robustness.main(["--table", str(source), "--out", str(tmp_path / "robustness.json"), "--readme", str(readme)])
+    assert "| clean | w | 0.500 ± 0.000 |" in (tmp_path / "robustness.md").read_text()
+    assert "PREVIOUS" not in readme.read_text() and "--folds 5" in readme.read_text()
+    with pytest.raises(SystemExit):
+        robustness.main(["--out", str(tmp_path / "x.json")])  # a run needs its data
