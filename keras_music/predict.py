@@ -38,12 +38,13 @@ from keras_music.errors import ParameterError
 from keras_music.tagging.inputs import InputError, check_inputs
 from keras_music.tagging.presets import DEFAULT_PRESET, preset_names
 from keras_music.tagging.streaming import check_batching
+from keras_music.tagging.tagger import check_options
 from keras_music.tagging.writers import format_of
 from keras_music.tf_logging import import_tensorflow
 
 COLLECTION_FILES = 100
 FLAGS = {"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size", "jobs": "--jobs", "model": "--model",
-         "out": "--out"}
+         "out": "--out", "top_k": "--top-k"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -83,10 +84,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="Write a PNG per file of its per-window curve (quadrant models: also arousal and "
                              "valence) into DIR.")
     args = parser.parse_args(argv)
-    if args.top_k < 1:
-        parser.error(f"--top-k {args.top_k}: must be at least 1.")
     try:
         check_batching(args.chunk_seconds, args.batch_size, args.jobs)
+        check_options(top_k=args.top_k)  # the Tagger's own check, before any model loads
     except ParameterError as error:
         parser.error(error.for_flags(FLAGS))
     args.format = format_of(args.out, args.format)

@@ -215,6 +215,7 @@ def main(argv=None) -> int:
     from keras_music.errors import ParameterError
     from keras_music.tagging.inputs import InputError, check_inputs
     from keras_music.tagging.streaming import check_batching
+    from keras_music.tagging.tagger import check_options
 
     parser = argparse.ArgumentParser(prog="python -m keras_music.beam.tag", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -233,15 +234,15 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
                         help="As predict's. Default: auto.")
     args, beam_args = parser.parse_known_args(argv)
-    if args.top_k < 1:
-        parser.error(f"--top-k {args.top_k}: must be at least 1.")
     fmt = {".jsonl": "jsonl", ".csv": "csv"}.get(Path(args.out).suffix.lower())
     if fmt is None:
         parser.error(f"--out {args.out}: give a .jsonl or .csv file.")
     try:
         check_batching(args.chunk_seconds, args.batch_size)
+        check_options(top_k=args.top_k)  # the Tagger's own check, before any model loads
     except ParameterError as error:
-        parser.error(error.for_flags({"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size"}))
+        parser.error(error.for_flags({"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size",
+                                      "top_k": "--top-k"}))
     if Path(args.out).exists():
         parser.error(f"--out {args.out} exists; the pipeline writes a new file (give another --out).")
     try:
