@@ -185,14 +185,17 @@ SEEDED = {"excerpt"}  # conditions whose output depends on the seed (others: one
 
 def condition_embeddings(condition: str, seed: int, clip_ids, front, recipe, audio: Path, work: Path) -> dict:
     """`{clip id: (windows, D)}` of the frozen front end on the packaged windows of each clip's
-    decoded, changed audio; cached in `work` (one .npz per condition and seed), computed only for
-    the clips it lacks. Also `{clip id: kb/s}` for mp3_low in a side file."""
+    decoded, changed audio; cached in `work/<front end's fingerprint>` (one .npz per condition and
+    seed), computed only for the clips it lacks. Also `{clip id: kb/s}` for mp3_low in a side file."""
     from keras_music.audio.decoding import decode_audio, resample_like
     from keras_music.audio.frontend import compute_features
     from keras_music.config import atomic_path
     from keras_music.scoring import clip_windows, inference
+    from keras_music.training.frozen import front_fingerprint
 
-    path = work / (f"embeddings-{condition}" + (f"-seed{seed}" if condition in SEEDED else "") + ".npz")
+    folder = work / front_fingerprint(front)[:16]
+    folder.mkdir(exist_ok=True)
+    path = folder / (f"embeddings-{condition}" + (f"-seed{seed}" if condition in SEEDED else "") + ".npz")
     cached = {}
     if path.is_file():
         with np.load(path) as arrays:
@@ -223,15 +226,21 @@ def condition_embeddings(condition: str, seed: int, clip_ids, front, recipe, aud
 
 
 def mean_kbps(work: Path) -> float | None:
-    side = work / "embeddings-mp3_low.kbps.json"
-    return float(np.mean(list(json.loads(side.read_text()).values()))) if side.is_file() else None
+    side = next(work.glob("*/embeddings-mp3_low.kbps.json"), None)
+    return float(np.mean(list(json.loads(side.read_text()).values()))) if side else None
 
 
 # --- the bench ------------------------------------------------------------------------------------------
 
 
+def model_name(result: dict) -> str:
+    changes = result.get("changes") or {}
+    return ("the packaged `emotion_4q` tagger's model" if not changes else
+            "`musicnn_head` (" + ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items()) + ")")
+
+
 def markdown(result: dict) -> str:
-    lines = [(f"Robustness of the packaged `emotion_4q` tagger ({result['meta']}); windows of 187 frames "
+    lines = [(f"Robustness of {model_name(result)} ({result['meta']}); windows of 187 frames "
               f"every 372, as the packaged export scores a file."), "",
              ("| condition | what changes | accuracy | macro F1 | arousal ROC-AUC | valence ROC-AUC "
               "| accuracy - clean's (paired) |"),
@@ -270,6 +279,7 @@ def bench(args) -> None:
         check_block(Path(args.readme), "robustness")  # a wrong document fails now, not after the run
 
     from bench.emotion import evaluation_splits
+    from bench.publish import parse_overrides
     from bench.tagger_speed import (
         clip_frames,
         clip_logits,
@@ -290,9 +300,10 @@ def bench(args) -> None:
     absent = [c for c in ids if not (audio / f"{c}.mp3").is_file()]
     if absent:
         raise ValueError(f"{audio}: no MP3 for {len(absent)} clips, e.g. {absent[0]}.mp3")
-    front = front_of(emotion)
+    changes = parse_overrides(args.set)
+    front = front_of(emotion, changes)
     started = time.perf_counter()
-    store_windows = window_embeddings(front, emotion, ids, head_configs(93)[1])
+    store_windows = window_embeddings(front, emotion, ids, head_configs(93, 0, changes)[1])
     print(f"store hop-93 embeddings (cached): {time.perf_counter() - started:.0f} s", flush=True)
     frames = clip_frames(emotion)
     packaged = {c: hop_subset(frames[c], PACKAGED_HOP) for c in ids}
@@ -303,7 +314,7 @@ def bench(args) -> None:
     runs = {name: [] for name, _ in rows}
     for fold in splits:
         for seed in args.seeds:
-            head, _ = fitted_head(emotion, fold, seed, 93, args)
+            head, _ = fitted_head(emotion, fold, seed, 93, args, changes)
             labels = emotion.tags.rows(fold.test)
             for name, _ in rows:
                 if name == "whole clip (store)":
@@ -325,6 +336,7 @@ def bench(args) -> None:
                             "scores": {k: summary([r["scores"][k] for r in runs[name]]) for k in SCORES},
                             "per_run": runs[name]})
     result = {"rows": result_rows, "folds": [f.fold for f in splits], "seeds": args.seeds, "mp3_kbps": kbps,
+              "changes": changes,
               "meta": f"{len(splits)} of 5 artist folds x seeds {' '.join(map(str, args.seeds))}, "
                       f"{sum(len(f.test) for f in splits)} held-out clips, {os.cpu_count()} CPUs, "
                       f"{platform.processor() or platform.machine()}",
@@ -360,6 +372,9 @@ def main(argv=None) -> None:
     parser.add_argument("--folds", type=int, default=5, choices=range(1, 6), help="The first N of the 5 folds.")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))
+    parser.add_argument("--set", nargs="+", default=None, metavar="FIELD=VALUE",
+                        help="MusicnnHeadConfig fields changed from the packaged model's, e.g. "
+                             "level_normalization=1 spectral_augment=2.")
     parser.add_argument("--out", default=str(RESULTS / "robustness.json"))
     parser.add_argument("--readme", default=None, metavar="FILE.md",
                         help="Also fill the file's `robustness` bench block (docs/benchmarks.md).")

@@ -68,24 +68,30 @@ def set_precision(precision: str) -> None:
         tf.config.optimizer.set_experimental_options(BF16_OPTION)
 
 
-def head_configs(hop: int = 93, seed: int = 0):
-    """`(model_config, sequence_config, training)` of the packaged tagger's family, as train builds them."""
+def head_configs(hop: int = 93, seed: int = 0, changes: dict | None = None):
+    """`(model_config, sequence_config, training)` of the packaged tagger's family, as train builds them;
+    `changes`: `MusicnnHeadConfig` fields changed (`--set`)."""
     from keras_music.models.registry import REGISTRY
     from keras_music.training.emotion import emotion_configs
 
     family = REGISTRY["musicnn_head"]
     model_config, sequence_config, training = emotion_configs(family, seed=seed)
-    model_config = dataclasses.replace(model_config, weights=WEIGHTS)
+    fields = {f.name for f in dataclasses.fields(model_config)}
+    unknown = sorted(set(changes or {}) - fields)
+    if unknown:
+        raise ValueError(f"--set {', '.join(unknown)}: musicnn_head has no such field (its fields: "
+                         f"{', '.join(sorted(fields))}).")
+    model_config = dataclasses.replace(model_config, **{"weights": WEIGHTS, **(changes or {})})
     return model_config, dataclasses.replace(sequence_config, window_hop=hop), training
 
 
-def front_of(emotion):
+def front_of(emotion, changes: dict | None = None):
     """The frozen front end (both networks up to `musicnn_penultimate`), as `train_emotion` builds it."""
     from keras_music.models.registry import REGISTRY
     from keras_music.training.emotion import build_tagger
     from keras_music.training.frozen import split_at
 
-    model = build_tagger(head_configs()[0], emotion, emotion.tags.clip_ids)
+    model = build_tagger(head_configs(changes=changes)[0], emotion, emotion.tags.clip_ids)
     return split_at(model, REGISTRY["musicnn_head"].frozen_output)[0]
 
 
@@ -216,7 +222,7 @@ def clip_logits(head, embeddings: dict, clip_ids, subsets: dict | None = None):
     return means.means()
 
 
-def fitted_head(emotion, fold, seed: int, hop: int, args):
+def fitted_head(emotion, fold, seed: int, hop: int, args, changes: dict | None = None):
     """The head of `musicnn_head` fitted on `fold` as bench.emotion fits it (`train_emotion`), reloaded."""
     import keras
 
@@ -224,7 +230,7 @@ def fitted_head(emotion, fold, seed: int, hop: int, args):
     from keras_music.training.emotion import train_emotion
     from keras_music.training.frozen import split_at
 
-    model_config, sequence_config, training = head_configs(hop, seed)
+    model_config, sequence_config, training = head_configs(hop, seed, changes)
     with tempfile.TemporaryDirectory() as out:
         report = train_emotion(args.data, out, model_config, sequence_config, training, labels=args.labels,
                                verbose=0, splits=(fold.train, fold.validation, fold.test))

@@ -32,12 +32,27 @@ def mel_to_hz(mel, scale: str = "slaney"):
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
 
+def band_edges(recipe: FeatureRecipe) -> np.ndarray:
+    """The `n_mels + 2` edge frequencies (Hz) of the triangular filters, equally spaced in mel."""
+    return mel_to_hz(np.linspace(hz_to_mel(recipe.fmin, recipe.mel_scale),
+                                 hz_to_mel(recipe.mel_fmax, recipe.mel_scale), recipe.n_mels + 2),
+                     recipe.mel_scale)
+
+
+def band_centres(recipe: FeatureRecipe) -> list[float]:
+    """The centre frequency (Hz) of each mel band: where its triangle peaks.
+
+    >>> from keras_music.config import RECIPES
+    >>> [round(f) for f in band_centres(RECIPES["musicnn"])[:3]], round(band_centres(RECIPES["musicnn"])[-1])
+    ([31, 62, 93], 7748)
+    """
+    return [float(f) for f in band_edges(recipe)[1:-1]]
+
+
 def mel_filterbank(recipe: FeatureRecipe) -> np.ndarray:
     """Triangular mel filters, shape `(1 + n_fft // 2, n_mels)`, as `librosa.filters.mel`."""
     fft_freqs = np.linspace(0, recipe.sample_rate / 2, 1 + recipe.n_fft // 2)
-    edges = mel_to_hz(np.linspace(hz_to_mel(recipe.fmin, recipe.mel_scale),
-                                  hz_to_mel(recipe.mel_fmax, recipe.mel_scale), recipe.n_mels + 2),
-                      recipe.mel_scale)
+    edges = band_edges(recipe)
     widths = np.diff(edges)
     ramps = edges[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]

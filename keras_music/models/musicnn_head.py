@@ -19,6 +19,8 @@ import dataclasses
 
 import keras
 
+from keras_music.audio.filterbank import band_centres
+from keras_music.config import RECIPES
 from keras_music.models.blocks import sequence_inputs
 from keras_music.models.compile import compile_tagger
 from keras_music.models.family import DROPOUT, LEARNING_RATE, ModelFamily, TagSet
@@ -34,6 +36,7 @@ from keras_music.models.musicnn import (
     tag_layer,
     tag_reading,
 )
+from keras_music.models.spectral_layers import LevelNormalization, SpectralAugment
 
 MUSICNN_SEQUENCES = {"crop_frames": PATCH_FRAMES, "window_hop": PATCH_FRAMES // 2}
 # The head trains on windows (about 20 per 30 s clip), not clips: larger batches, as many steps per epoch as
@@ -53,15 +56,27 @@ class MusicnnHeadConfig:
             (a linear probe).
         dropout: float. Dropout on the embedding and before the logits.
         learning_rate: float. Adam learning rate.
+        level_normalization: float in [0, 1]. Each window's mel power brought this share of the
+            way to one level before musicnn (`spectral_layers.LevelNormalization`), in training
+            and scoring: 1 = a gain changes nothing; 0 = off (musicnn reads the recording's level).
+        spectral_augment: int. Augmented copies of the training windows (random gain, tilt, low
+            and high cuts, noise floor: `spectral_layers.SpectralAugment`) the head also learns
+            from; 0 = off. Scoring never augments.
     """
 
     weights: str = "MSD_musicnn"
     head_units: int = 64
     dropout: float = 0.3
     learning_rate: float = 1e-3
+    level_normalization: float = 0.0
+    spectral_augment: int = 0
 
     def __post_init__(self):
         weight_names(self.weights)
+        if not 0 <= self.level_normalization <= 1:
+            raise ValueError(f"level_normalization must be in [0, 1], got {self.level_normalization!r}.")
+        if self.spectral_augment < 0:
+            raise ValueError(f"spectral_augment must be >= 0 (augmented copies), got {self.spectral_augment!r}.")
 
 
 def weight_names(weights: str) -> list[str]:
@@ -116,9 +131,15 @@ def build_musicnn_head(config: MusicnnHeadConfig, tags: list[str], inputs: dict[
     check_musicnn_inputs(inputs, "musicnn_head")
     model_inputs = sequence_inputs(inputs)
     prefixes = network_prefixes(config.weights)
+    mel, length = model_inputs["mel"], model_inputs["length"]
+    if config.spectral_augment:
+        mel = SpectralAugment(band_centres(RECIPES["musicnn"]), copies=config.spectral_augment,
+                              name="spectral_augment")([mel, length])
+    if config.level_normalization:
+        mel = LevelNormalization(strength=config.level_normalization, name="level_normalization")([mel, length])
     embeddings = []
     for prefix in prefixes.values():
-        body = musicnn_body(model_inputs["mel"], model_inputs["length"], prefix=prefix)
+        body = musicnn_body(mel, length, prefix=prefix)
         pool, _, _ = musicnn_pooling(body["midend"], body["mask"], prefix=prefix)
         embeddings.append(musicnn_backend(pool, prefix=prefix, dropout=False))  # frozen: same in training
     x = embeddings[0] if len(embeddings) == 1 else keras.layers.Concatenate(name="musicnn_penultimate")(embeddings)

@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from keras_music.data.sequences import EpochClock, make_vector_dataset
 from keras_music.models.compile import compile_tagger
+from keras_music.models.spectral_layers import SpectralAugment
 from keras_music.scoring import WindowMeans
 
 logger = logging.getLogger("keras_music.training")
@@ -40,7 +41,7 @@ def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
         keras.Model(boundary, model.output, name=f"{model.name}_head")
 
 
-def _fingerprint(front: keras.Model) -> str:
+def front_fingerprint(front: keras.Model) -> str:
     """What the front end computes: its architecture, its weights and this package's version."""
     from keras_music.version import __version__
 
@@ -101,7 +102,20 @@ def _clip_frames(emotion, clip_ids):
         yield clip["clip_id"].numpy().decode(), {name: clip[name] for name in source.feature_names}
 
 
-def window_embeddings(front: keras.Model, emotion, clip_ids, sequence_config) -> dict[str, np.ndarray]:
+def augmenter_of(front: keras.Model):
+    """The front end's `SpectralAugment` layer, or None: its `copies` augmented passes join the clean one."""
+    return next((layer for layer in front.layers if isinstance(layer, SpectralAugment)), None)
+
+
+def clip_draws(clip_id: str, copy: int) -> list[int]:
+    """A seed-generator state for augmented pass `copy` of a clip: the same draws for the same clip
+    on every machine and in every subset of clips computed together."""
+    digest = hashlib.sha1(f"{copy}:{clip_id}".encode()).digest()
+    return [int.from_bytes(digest[:4], "little") >> 1, int.from_bytes(digest[4:8], "little") >> 1]
+
+
+def window_embeddings(front: keras.Model, emotion, clip_ids, sequence_config, copy: int = 0
+                      ) -> dict[str, np.ndarray]:
     """`{clip id: (windows, D)}`: the frozen front end on every scoring window of each clip.
 
     Each clip's windows are one batch, so a clip's vectors never depend on which other clips
@@ -109,14 +123,21 @@ def window_embeddings(front: keras.Model, emotion, clip_ids, sequence_config) ->
     by (resolved data path and recipe, front end: package version, architecture and weights;
     window, hop). An entry keeps its clip's frame count; entries read from disk are checked
     against the data once per process, and a clip whose length changed is recomputed (a store
-    re-extracted in place with the same lengths is not detected: delete the cache then)."""
+    re-extracted in place with the same lengths is not detected: delete the cache then).
+
+    `copy` >= 1: the front end's augmented pass number `copy` (its `SpectralAugment` layer in
+    training mode, seeded per clip and pass by `clip_draws`; frozen batch norms stay in inference
+    mode), cached apart from the clean pass (0)."""
     from keras_music.config import config_to_dict
     from keras_music.scoring import clip_windows
 
     window, hop = sequence_config.crop_frames, sequence_config.window_hop
     recipe = config_to_dict(emotion.recipe) if emotion.recipe else None
     where = str(Path(emotion.description).resolve()) if Path(emotion.description).exists() else emotion.description
-    path = _disk_path((where, recipe, _fingerprint(front), window, hop))
+    augmenter = augmenter_of(front) if copy else None
+    if copy and augmenter is None:
+        raise ValueError(f"{front.name}: augmented pass {copy} asked, but the front end has no SpectralAugment layer.")
+    path = _disk_path((where, recipe, front_fingerprint(front), window, hop) + ((copy,) if copy else ()))
     if str(path) not in _CACHE:
         stored = _read_disk(path)
         lengths = ({c: len(next(iter(f.values()))) for c, f in _clip_frames(emotion, [c for c in emotion.tags.clip_ids
@@ -130,10 +151,21 @@ def window_embeddings(front: keras.Model, emotion, clip_ids, sequence_config) ->
                     front.name, len(missing), path.parent)
         for clip, features in _clip_frames(emotion, missing):
             windows = clip_windows(features, window, hop)
+            if augmenter is not None:
+                augmenter.seed_generator.state.assign(np.asarray(clip_draws(clip, copy), "uint32"))
             cached[clip] = (int(features[next(iter(features))].shape[0]),
-                            np.asarray(front(windows, training=False)))
+                            np.asarray(front(windows, training=bool(copy))))
         _write_disk(path, cached)
     return {c: cached[c][1] for c in clip_ids}
+
+
+def training_embeddings(front: keras.Model, emotion, clip_ids, sequence_config) -> dict[str, np.ndarray]:
+    """`{clip id: (windows, D)}` the head trains on: each clip's clean windows, then those of every
+    augmented pass of the front end's `SpectralAugment` (none without one)."""
+    augmenter = augmenter_of(front)
+    passes = [window_embeddings(front, emotion, clip_ids, sequence_config, copy)
+              for copy in range(augmenter.copies + 1 if augmenter else 1)]
+    return {c: np.concatenate([p[c] for p in passes]) for c in clip_ids}
 
 
 def _window_stream(embeddings: dict, emotion, clip_ids, batch_size: int, training: bool, seed: int, clock):
@@ -156,11 +188,12 @@ def fit_head(model, frozen_output: str, emotion, train_ids, val_ids, training, s
     if not train_ids or not val_ids:
         raise ValueError(f"{emotion.description}: the head needs training and validation clips, got "
                          f"{len(train_ids)} and {len(val_ids)}.")
-    embeddings = window_embeddings(front, emotion, train_ids + val_ids, sequence_config)
+    train = training_embeddings(front, emotion, train_ids, sequence_config)
+    validation = window_embeddings(front, emotion, val_ids, sequence_config)
     clock = clock or EpochClock()
     return head.fit(
-        _window_stream(embeddings, emotion, train_ids, sequence_config.batch_size, True, training.seed, clock),
-        validation_data=_window_stream(embeddings, emotion, val_ids, sequence_config.batch_size, False, 0, None),
+        _window_stream(train, emotion, train_ids, sequence_config.batch_size, True, training.seed, clock),
+        validation_data=_window_stream(validation, emotion, val_ids, sequence_config.batch_size, False, 0, None),
         epochs=epochs or training.epochs, shuffle=False, verbose=verbose, callbacks=[clock.callback(), *callbacks])
 
 
