@@ -256,6 +256,32 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def comparison(before: dict, after: dict) -> str:
+    """Markdown: each condition's scores of `before` (a run of the model as it was) and `after`, and
+    the accuracy change on the runs (fold, seed) both made, paired."""
+    old = {row["name"]: row for row in before["rows"]}
+    lines = [f"Before: {model_name(before)} ({before['meta']}). After: {model_name(after)} ({after['meta']}).", "",
+             "| condition | accuracy before | accuracy after | change (paired) | arousal ROC-AUC before / after "
+             "| valence ROC-AUC before / after |", "|---|---|---|---|---|---|"]
+
+    def cell(row, key):
+        score = row["scores"].get(key) if row else None
+        return f"{score['mean']:.3f} ± {score['std']:.3f}" if score else "n/a"
+
+    def short(row, key):
+        score = row["scores"].get(key) if row else None
+        return f"{score['mean']:.3f}" if score else "n/a"
+
+    for row in after["rows"]:
+        was = old.get(row["name"])
+        paired = paired_change(row, was, "accuracy") if was else None
+        change = f"{paired['mean']:+.3f} ± {paired['std']:.3f} ({paired['n']} runs)" if paired else "n/a"
+        lines.append(f"| {row['name']} | {cell(was, 'accuracy')} | {cell(row, 'accuracy')} | {change} | "
+                     f"{short(was, 'arousal_roc_auc')} / {short(row, 'arousal_roc_auc')} | "
+                     f"{short(was, 'valence_roc_auc')} / {short(row, 'valence_roc_auc')} |")
+    return "\n".join(lines + [""])
+
+
 def summary(values) -> dict | None:
     values = [v for v in values if v is not None]
     return {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)} if values else None
@@ -276,7 +302,7 @@ def bench(args) -> None:
     if args.readme:
         from bench.publish import check_block
 
-        check_block(Path(args.readme), "robustness")  # a wrong document fails now, not after the run
+        check_block(Path(args.readme), args.block)  # a wrong document fails now, not after the run
 
     from bench.emotion import evaluation_splits
     from bench.publish import parse_overrides
@@ -341,22 +367,36 @@ def bench(args) -> None:
                       f"{sum(len(f.test) for f in splits)} held-out clips, {os.cpu_count()} CPUs, "
                       f"{platform.processor() or platform.machine()}",
               "command": "python -m bench.robustness " + " ".join(sys.argv[1:])}
-    publish(result, Path(args.out), args.readme)
+    publish(result, Path(args.out), args.readme, args.block, read_baseline(args.baseline))
 
 
-def publish(result: dict, out: Path, readme: str | None) -> None:
-    """The results as `out` (JSON) and its Markdown table beside it; `readme`: also its block."""
+def read_baseline(path: str | None) -> dict | None:
+    if not path:
+        return None
+    try:
+        result = json.loads(Path(path).read_text())
+        result["rows"][0]["per_run"]
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as error:
+        raise ValueError(f"--baseline {path}: not a bench.robustness result ({error}).") from None
+    return result
+
+
+def publish(result: dict, out: Path, readme: str | None, block: str = "robustness", baseline: dict | None = None
+            ) -> None:
+    """The results as `out` (JSON) and its Markdown table beside it (after the comparison with
+    `baseline`, a run of the model before, when given); `readme`: also its `block`."""
     from keras_music.config import atomic_path
 
+    text = (comparison(baseline, result) + "\n" if baseline else "") + markdown(result)
     with atomic_path(out) as tmp:
         Path(tmp).write_text(json.dumps(result, indent=1))
     with atomic_path(out.with_suffix(".md")) as tmp:
-        Path(tmp).write_text(markdown(result))
-    print(markdown(result))
+        Path(tmp).write_text(text)
+    print(text)
     if readme:
         from bench.publish import update_block
 
-        update_block(Path(readme), "robustness", markdown(result))
+        update_block(Path(readme), block, text)
 
 
 def main(argv=None) -> None:
@@ -377,10 +417,15 @@ def main(argv=None) -> None:
                              "level_normalization=1 spectral_augment=2.")
     parser.add_argument("--out", default=str(RESULTS / "robustness.json"))
     parser.add_argument("--readme", default=None, metavar="FILE.md",
-                        help="Also fill the file's `robustness` bench block (docs/benchmarks.md).")
+                        help="Also fill the file's --block (docs/benchmarks.md).")
+    parser.add_argument("--block", default="robustness", help="The bench block of --readme to fill.")
+    parser.add_argument("--baseline", metavar="BEFORE.json",
+                        help="A finished run of the model before (e.g. without --set): its scores beside "
+                             "these, and the paired accuracy change, head the table.")
     args = parser.parse_args(argv)
     if args.table:
-        publish(json.loads(Path(args.table).read_text()), Path(args.out), args.readme)
+        publish(json.loads(Path(args.table).read_text()), Path(args.out), args.readme, args.block,
+                read_baseline(args.baseline))
         return
     if not (args.data and args.labels and args.audio and args.work):
         parser.error("--data, --labels, --audio and --work are required (or --table RESULTS.json).")

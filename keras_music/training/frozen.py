@@ -41,12 +41,36 @@ def split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model]:
         keras.Model(boundary, model.output, name=f"{model.name}_head")
 
 
+def inference_architecture(front: keras.Model) -> str:
+    """The front end's architecture as inference runs it, canonical JSON (layers by name, keys
+    sorted): `SpectralAugment` layers, the identity outside training, taken out and their outputs
+    read from their inputs. So a front end with augmentation has the clean windows (and the cache)
+    of the same front end without it."""
+    config = json.loads(front.to_json())
+    layers = config["config"]["layers"]
+    bypass = {layer["name"]: layer["inbound_nodes"][0]["args"][0][0]["config"]["keras_history"]
+              for layer in layers if layer["class_name"] == "SpectralAugment"}
+
+    def rewire(value):
+        if isinstance(value, dict):
+            history = value.get("keras_history")
+            if history and history[0] in bypass:
+                return {**value, "keras_history": bypass[history[0]]}
+            return {k: rewire(v) for k, v in value.items()}
+        return [rewire(v) for v in value] if isinstance(value, list) else value
+
+    config["config"]["layers"] = sorted((rewire(layer) for layer in layers if layer["name"] not in bypass),
+                                        key=lambda layer: layer["name"])
+    return json.dumps(config, sort_keys=True)
+
+
 def front_fingerprint(front: keras.Model) -> str:
-    """What the front end computes: its architecture, its weights and this package's version."""
+    """What the front end computes at inference: its architecture (`inference_architecture`), its
+    weights and this package's version."""
     from keras_music.version import __version__
 
     digest = hashlib.sha1(__version__.encode())
-    digest.update(front.to_json().encode())
+    digest.update(inference_architecture(front).encode())
     for weight in front.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
     return digest.hexdigest()
@@ -137,7 +161,8 @@ def window_embeddings(front: keras.Model, emotion, clip_ids, sequence_config, co
     augmenter = augmenter_of(front) if copy else None
     if copy and augmenter is None:
         raise ValueError(f"{front.name}: augmented pass {copy} asked, but the front end has no SpectralAugment layer.")
-    path = _disk_path((where, recipe, front_fingerprint(front), window, hop) + ((copy,) if copy else ()))
+    augmentation = (copy, json.dumps(augmenter.get_config(), sort_keys=True)) if copy else ()
+    path = _disk_path((where, recipe, front_fingerprint(front), window, hop) + augmentation)
     if str(path) not in _CACHE:
         stored = _read_disk(path)
         lengths = ({c: len(next(iter(f.values()))) for c, f in _clip_frames(emotion, [c for c in emotion.tags.clip_ids

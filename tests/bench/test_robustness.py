@@ -100,13 +100,14 @@ def test_every_condition_is_a_pure_function_of_the_waveform_and_seed():
         assert name == "excerpt" or len(first) == len(samples), name
 
 
-def test_the_table_pairs_each_condition_with_clean_run_by_run():
-    def row(name, accuracies):
-        runs = [{"fold": fold, "seed": 0, "scores": {k: a for k in robustness.SCORES}}
-                for fold, a in enumerate(accuracies)]
-        return {"name": name, "what": name, "per_run": runs,
-                "scores": {k: robustness.summary(accuracies) for k in robustness.SCORES}}
+def row(name, accuracies):
+    runs = [{"fold": fold, "seed": 0, "scores": {k: a for k in robustness.SCORES}}
+            for fold, a in enumerate(accuracies)]
+    return {"name": name, "what": name, "per_run": runs,
+            "scores": {k: robustness.summary(accuracies) for k in robustness.SCORES}}
 
+
+def test_the_table_pairs_each_condition_with_clean_run_by_run():
     result = {"rows": [row("clean", [0.7, 0.6]), row("excerpt", [0.6, 0.6])], "meta": "m", "command": "c"}
     table = robustness.markdown(result)
     assert "| excerpt | excerpt | 0.600 ± 0.000 |" in table
@@ -126,3 +127,20 @@ def test_table_publishes_a_finished_run(tmp_path):
     assert "PREVIOUS" not in readme.read_text() and "--folds 5" in readme.read_text()
     with pytest.raises(SystemExit):
         robustness.main(["--out", str(tmp_path / "x.json")])  # a run needs its data
+
+
+def test_a_baseline_run_heads_the_table_with_paired_changes(tmp_path):
+    before = {"rows": [row("clean", [0.7, 0.6]), row("quieter", [0.4, 0.3])], "meta": "2 folds", "command": "c"}
+    after = {"rows": [row("clean", [0.7, 0.7]), row("quieter", [0.7, 0.5]), row("phone", [0.5, 0.5])],
+             "meta": "2 folds", "command": "c", "changes": {"level_normalization": 1}}
+    source, baseline = tmp_path / "after.json", tmp_path / "before.json"
+    source.write_text(__import__("json").dumps(after))
+    baseline.write_text(__import__("json").dumps(before))
+    robustness.main(["--table", str(source), "--baseline", str(baseline), "--out", str(tmp_path / "r.json")])
+    text = (tmp_path / "r.md").read_text()
+    assert "After: `musicnn_head` (level_normalization=1)" in text
+    assert "| quieter | 0.350 ± 0.050 | 0.600 ± 0.100 | +0.250 ± 0.050 (2 runs) |" in text
+    assert "| phone | n/a | 0.500 ± 0.000 | n/a |" in text  # no run before: nothing to pair
+    baseline.write_text("{}")
+    with pytest.raises(ValueError, match="not a bench.robustness result"):
+        robustness.main(["--table", str(source), "--baseline", str(baseline), "--out", str(tmp_path / "r.json")])

@@ -104,3 +104,37 @@ def test_window_embeddings_are_cached_on_disk_and_checked(musicnn_store, tmp_pat
         assert "ignoring the embedding cache" in caplog.text and "windows of 5 clips" in caplog.text
     np.testing.assert_array_equal(third[ids[0]], first[ids[0]])  # per-clip batches: the same to the bit
     assert first[ids[0]].shape == (2, 200)  # 250 frames: windows at 0 and 63 (the last ends at the end)
+
+
+def test_augmented_passes_are_cached_apart_and_the_same_for_a_clip_in_any_subset(musicnn_store, tmp_path,
+                                                                                   monkeypatch):
+    from keras_music.training import frozen
+
+    monkeypatch.setattr(frozen, "embedding_cache_dir", lambda: tmp_path / "cache")
+    frozen._CACHE.clear()
+    emotion = load_emotion_data(str(musicnn_store / "store"), str(musicnn_store / "labels.csv"))
+    model = build_musicnn_head(MusicnnHeadConfig(spectral_augment=2), emotion.tags.tags, {"mel": 96})
+    front, _ = frozen.split_at(model, "musicnn_penultimate")
+    ids, sequence = emotion.tags.clip_ids[:4], FAMILY.sequence_config()
+    clean = frozen.window_embeddings(front, emotion, ids, sequence)
+    first = frozen.window_embeddings(front, emotion, ids, sequence, copy=1)
+    second = frozen.window_embeddings(front, emotion, ids, sequence, copy=2)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 3
+    for clip in ids:
+        assert np.abs(first[clip] - clean[clip]).mean() > 1e-3 and np.abs(second[clip] - first[clip]).mean() > 1e-3
+    frozen._CACHE.clear()
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache")
+    alone = frozen.window_embeddings(front, emotion, ids[2:3], sequence, copy=1)  # another subset, recomputed
+    np.testing.assert_allclose(alone[ids[2]], first[ids[2]], atol=1e-6)
+    trained_on = frozen.training_embeddings(front, emotion, ids[:1], sequence)
+    assert trained_on[ids[0]].shape == (3 * len(clean[ids[0]]), 200)  # the clean pass and two augmented
+    plain, _ = frozen.split_at(build_musicnn_head(MusicnnHeadConfig(), emotion.tags.tags, {"mel": 96}),
+                               "musicnn_penultimate")
+    with pytest.raises(ValueError, match="no SpectralAugment layer"):
+        frozen.window_embeddings(plain, emotion, ids, sequence, copy=1)
+    # Augmentation is the identity at inference: the clean windows are the plain front end's (one cache)
+    assert frozen.front_fingerprint(front) == frozen.front_fingerprint(plain)
+    assert frozen.inference_architecture(front) == frozen.inference_architecture(plain)
+    assert "SpectralAugment" in front.to_json() and "SpectralAugment" not in frozen.inference_architecture(front)
