@@ -44,7 +44,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results"
 WINDOW, PACKAGED_HOP = 187, 372  # the packaged export's scoring windows (tagging.presets)
-SCORES = ("accuracy", "macro_f1", "macro_roc_auc", "arousal_roc_auc", "valence_roc_auc")
+SCORES = ("accuracy", "macro_f1", "macro_roc_auc", "arousal_roc_auc", "valence_roc_auc", "ece")
 TABLE_SCORES = ("accuracy", "macro_f1", "arousal_roc_auc", "valence_roc_auc")
 
 EXCERPT_SECONDS = (3.0, 10.0)
@@ -252,7 +252,19 @@ def markdown(result: dict) -> str:
         paired = paired_change(row, clean_runs, "accuracy") if clean_runs else None
         cells.append("n/a" if paired is None or row["name"] == "clean" else f"{paired['mean']:+.3f} ± {paired['std']:.3f}")
         lines.append(f"| {row['name']} | {row['what']} | " + " | ".join(cells) + " |")
+    if result.get("reliability"):
+        lines += ["", reliability_table(result["reliability"])]
     lines += ["", f"Reproduce: `{result['command']}`", ""]
+    return "\n".join(lines)
+
+
+def reliability_table(table: dict) -> str:
+    """Markdown: the reliability diagram of the whole-clip quadrant probabilities, pooled over runs."""
+    lines = [f"Calibration of the whole-clip quadrant probabilities (every held-out clip x quadrant, all runs): "
+             f"expected calibration error {table['ece']:.3f}, Brier score {table['brier']:.3f}.", "",
+             "| probability | cells | mean probability | share that is the clip's quadrant |", "|---|---|---|---|"]
+    lines += [f"| {b['low']:.1f}-{b['high']:.1f} | {b['count']} | {b['probability']:.3f} | {b['positive_rate']:.3f} |"
+              for b in table["bins"]]
     return "\n".join(lines)
 
 
@@ -315,7 +327,7 @@ def bench(args) -> None:
         hop_subset,
     )
     from keras_music.data.emotion import load_emotion_data
-    from keras_music.reports import tagging_report
+    from keras_music.reports import reliability, tagging_report
     from keras_music.training.frozen import window_embeddings
 
     emotion = load_emotion_data(args.data, args.labels)
@@ -338,6 +350,7 @@ def bench(args) -> None:
     rows = [("whole clip (store)", "the store's features, as trained")] + [
         (name, CONDITIONS[name][1]) for name in args.conditions]
     runs = {name: [] for name, _ in rows}
+    pooled = []  # (labels, mask, probabilities) of the whole clips, every run: the reliability table
     for fold in splits:
         for seed in args.seeds:
             head, _ = fitted_head(emotion, fold, seed, 93, args, changes)
@@ -349,6 +362,8 @@ def bench(args) -> None:
                     vectors = condition_embeddings(name, seed, fold.test, front, emotion.recipe, audio, work)
                     logits = clip_logits(head, vectors, fold.test)
                 scores = tagging_report(emotion.tags.tags, labels.labels, labels.mask, logits)
+                if name == "whole clip (store)":
+                    pooled.append((labels.labels, labels.mask, 1 / (1 + np.exp(-np.asarray(logits, "float64")))))
                 runs[name].append({"fold": fold.fold, "seed": seed, "scores": {k: scores.get(k) for k in SCORES}})
             print(f"fold {fold.fold} seed {seed}: " + ", ".join(
                 f"{name} {runs[name][-1]['scores']['accuracy']:.3f}" for name, _ in rows), flush=True)
@@ -363,6 +378,7 @@ def bench(args) -> None:
                             "per_run": runs[name]})
     result = {"rows": result_rows, "folds": [f.fold for f in splits], "seeds": args.seeds, "mp3_kbps": kbps,
               "changes": changes,
+              "reliability": reliability(*(np.concatenate(parts) for parts in zip(*pooled))),
               "meta": f"{len(splits)} of 5 artist folds x seeds {' '.join(map(str, args.seeds))}, "
                       f"{sum(len(f.test) for f in splits)} held-out clips, {os.cpu_count()} CPUs, "
                       f"{platform.processor() or platform.machine()}",

@@ -86,6 +86,29 @@ def one_tag_per_clip(labels: np.ndarray, mask: np.ndarray) -> bool:
     return bool(np.all(mask > 0) and (np.asarray(labels).sum(axis=1) == 1).all())
 
 
+def reliability(labels: np.ndarray, mask: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> dict:
+    """How far the tag probabilities can be read as frequencies, pooled over every known cell:
+    `bins` equal-width bins of probability, each with its cells' count, mean probability and
+    share of positives (a reliability diagram as a table); `ece`, the expected calibration error
+    (the count-weighted mean gap between the two); `brier`, the mean squared error.
+
+    >>> r = reliability(np.array([[1, 0], [0, 1]]), np.ones((2, 2)), np.array([[0.9, 0.1], [0.2, 0.7]]), bins=2)
+    >>> [(b["count"], round(b["probability"], 2), b["positive_rate"]) for b in r["bins"]], round(r["ece"], 3)
+    ([(2, 0.15, 0.0), (2, 0.8, 1.0)], 0.175)
+    """
+    known = np.asarray(mask) > 0
+    y, p = np.asarray(labels, "float64")[known], np.asarray(probabilities, "float64")[known]
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    table, gap = [], 0.0
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            table.append({"low": b / bins, "high": (b + 1) / bins, "count": int(inside.sum()),
+                          "probability": float(p[inside].mean()), "positive_rate": float(y[inside].mean())})
+            gap += inside.sum() * abs(p[inside].mean() - y[inside].mean())
+    return {"bins": table, "ece": float(gap / max(len(p), 1)), "brier": float(np.mean((p - y) ** 2)) if len(p) else None}
+
+
 def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits: np.ndarray) -> dict:
     """Per-tag ROC-AUC, PR-AUC, accuracy and prediction spread over known cells, plus macro means.
 
@@ -93,7 +116,8 @@ def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits
     the tags as classes, as the 4Q literature reports it) only when every clip has exactly one
     positive tag (e.g. the 4Q quadrants), else None; for quadrant tags also `arousal_roc_auc` and
     `valence_roc_auc` (`quadrant_axes`). Tags whose known cells are all one class have no
-    AUC (None) and are left out of the macro AUCs.
+    AUC (None) and are left out of the macro AUCs. `ece` and `brier`: calibration of the
+    probabilities over all known cells (`reliability`).
     """
     probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype="float64")))
     per_tag, constant = {}, []
@@ -123,6 +147,7 @@ def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits
         "macro_f1": float(metrics.f1_score(truth, predicted, labels=range(len(tags)), average="macro",
                                            zero_division=0)) if single_label else None,
         **(quadrant_axes(tags, labels, probabilities) if single_label else {}),
+        **{k: v for k, v in reliability(labels, mask, probabilities).items() if k != "bins"},
         "per_tag": per_tag,
         "constant_predictions": constant,
     }

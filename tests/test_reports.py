@@ -68,3 +68,19 @@ def test_tagging_report_macro_f1_only_for_one_tag_per_clip():
     unknown = np.ones_like(labels)
     unknown[3, 0] = 0  # an unknown cell: which tag is the clip's cannot be told
     assert tagging_report(tags, labels, unknown, logits)["macro_f1"] is None
+
+
+def test_reliability_is_a_table_of_probability_against_frequency():
+    import doctest
+
+    from keras_music import reports
+
+    assert doctest.testmod(reports, optionflags=doctest.ELLIPSIS).failed == 0
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=(4000, 4))
+    calibrated = reports.reliability((rng.uniform(size=p.shape) < p).astype(int), np.ones_like(p), p)
+    overconfident = reports.reliability((rng.uniform(size=p.shape) < 0.5).astype(int), np.ones_like(p), p)
+    assert calibrated["ece"] < 0.02 < 0.2 < overconfident["ece"]
+    assert sum(b["count"] for b in calibrated["bins"]) == p.size and len(calibrated["bins"]) == 10
+    masked = reports.reliability(np.ones((2, 2)), np.array([[1, 0], [0, 0]]), np.full((2, 2), 0.25))
+    assert masked["bins"] == [{"low": 0.2, "high": 0.3, "count": 1, "probability": 0.25, "positive_rate": 1.0}]

@@ -132,7 +132,9 @@ def test_table_publishes_a_finished_run(tmp_path):
 def test_a_baseline_run_heads_the_table_with_paired_changes(tmp_path):
     before = {"rows": [row("clean", [0.7, 0.6]), row("quieter", [0.4, 0.3])], "meta": "2 folds", "command": "c"}
     after = {"rows": [row("clean", [0.7, 0.7]), row("quieter", [0.7, 0.5]), row("phone", [0.5, 0.5])],
-             "meta": "2 folds", "command": "c", "changes": {"level_normalization": 1}}
+             "meta": "2 folds", "command": "c", "changes": {"level_normalization": 1},
+             "reliability": {"bins": [{"low": 0.9, "high": 1.0, "count": 3, "probability": 0.95, "positive_rate": 1.0}],
+                             "ece": 0.05, "brier": 0.01}}
     source, baseline = tmp_path / "after.json", tmp_path / "before.json"
     source.write_text(__import__("json").dumps(after))
     baseline.write_text(__import__("json").dumps(before))
@@ -141,6 +143,7 @@ def test_a_baseline_run_heads_the_table_with_paired_changes(tmp_path):
     assert "After: `musicnn_head` (level_normalization=1)" in text
     assert "| quieter | 0.350 ± 0.050 | 0.600 ± 0.100 | +0.250 ± 0.050 (2 runs) |" in text
     assert "| phone | n/a | 0.500 ± 0.000 | n/a |" in text  # no run before: nothing to pair
+    assert "expected calibration error 0.050" in text and "| 0.9-1.0 | 3 | 0.950 | 1.000 |" in text
     baseline.write_text("{}")
     with pytest.raises(ValueError, match="not a bench.robustness result"):
         robustness.main(["--table", str(source), "--baseline", str(baseline), "--out", str(tmp_path / "r.json")])
