@@ -1,7 +1,8 @@
 """Build the emotion model that ships with the package (what `predict` uses without `--model`).
 
     python -m keras_music.default_model --audio ../shared/datasets/mer4q/audio \\
-        --labels ../shared/datasets/mer4q/labels.csv --cv bench/results/emotion-4q-5fold.json
+        --labels ../shared/datasets/mer4q/labels.csv --cv bench/results/emotion-4q-5fold.json \\
+        --robustness bench/results/robustness.json
 
 It runs the documented flow on the 4Q clips: `extract --recipe musicnn` into a work store,
 `train --model musicnn_head` with `WEIGHTS` (the frozen MSD and MTT musicnn embeddings side by
@@ -43,6 +44,17 @@ MODEL_NAME = "emotion_4q"
 # Both musicnn networks: on the 4Q artist folds (bench.emotion, 5 folds x 2 seeds) their
 # concatenated embeddings scored above the MSD embedding alone under the same head.
 WEIGHTS = "MSD_musicnn+MTT_musicnn"
+# What else the packaged model changes from musicnn_head's defaults (issue 44, bench.robustness):
+# each window brought to one loudness before musicnn, so a quieter or louder recording gets the same
+# tags, and the head also trained on a spectrally augmented copy of every training window.
+PACKAGED_FIELDS = {"weights": WEIGHTS, "level_normalization": 1.0, "spectral_augment": 1}
+
+
+def packaged_config():
+    """The `MusicnnHeadConfig` of the packaged model."""
+    from keras_music.models.musicnn_head import MusicnnHeadConfig
+
+    return MusicnnHeadConfig(**PACKAGED_FIELDS)
 
 CARD = """# {name}: music emotion (4Q quadrants) from audio
 
@@ -84,7 +96,7 @@ here ({head}). Input contract: audio mixed to mono and resampled to 16 kHz (in t
 WAV sent at another rate; `predict` resamples with soxr), musicnn's log-mel (96 bands,
 512-sample frames every 256), windows of {window} frames (3 s) every {hop} frames, a
 file's logits = the mean of its windows' logits. Embedding: `embeddings`, {width} values
-per file (the head's hidden layer).
+per file (the head's hidden layer). {robust_training}
 
 ## Training data and licence
 
@@ -110,9 +122,24 @@ instead of the 20 of every 1.5 s as trained; `emotion_4q_dense` scores every 1.5
 sparser scoring and bfloat16 cost is measured by `python -m bench.tagger_speed`
 (docs/benchmarks.md).
 
-Expect lower scores on music unlike the training previews (mostly Western popular music
-of AllMusic's catalogue), on very short excerpts, and for valence, which audio alone
-separates less well than arousal.
+## Robustness and calibration
+
+{robustness}
+
+## Limits, in plain words
+
+- **What the numbers are.** Each quadrant probability is its own sigmoid: the four need not add up
+  to 1, and a probability is a frequency only as far as the calibration table above shows.
+  Arousal and valence are derived from the four (shares of Q1 + Q2 and of Q1 + Q4), not predicted
+  on their own, and are in [0, 1] with 0.5 as "undecided", not a listener's rating scale.
+- **What it learned from.** 765 previews of 30 s from AllMusic's catalogue, mostly Western
+  popular music (rock, pop, metal, electronic, folk, jazz, soul), each labelled with one quadrant.
+  Music far from that (classical, non-Western music, soundtracks, speech, field recordings) was
+  not measured here; a later check on excerpts of ten other genres found arousal holding much
+  better than valence (issue 44).
+- **Where it is weaker.** Valence (positive or negative mood) is the harder half: audio alone
+  separates it less well than arousal, and it depends on the genre mix the model was trained on.
+  Short excerpts (a few seconds) are scored from fewer windows and are less reliable.
 
 Built {date} by `python -m keras_music.default_model`.
 """
@@ -132,9 +159,7 @@ def bench_row(config) -> str:
 def cv_summary(path: Path, model: str | None = None) -> str:
     """The row named `model` (default: the packaged config's, `bench_row`) of a `bench.emotion`
     table (mean +- std over folds x seeds), one sentence."""
-    from keras_music.models.musicnn_head import MusicnnHeadConfig
-
-    model = model or bench_row(MusicnnHeadConfig(weights=WEIGHTS))
+    model = model or bench_row(packaged_config())
     try:
         table = json.loads(path.read_text())
         rows = {row["model"]: row for row in table["rows"]}
@@ -151,6 +176,59 @@ def cv_summary(path: Path, model: str | None = None) -> str:
             f"{row['runs']} runs, from `{path.name}`): accuracy {cell('accuracy')}, macro F1 {cell('macro_f1')}, "
             f"macro ROC-AUC {cell('macro_roc_auc')}, arousal {cell('arousal_roc_auc')}, "
             f"valence {cell('valence_roc_auc')}.")
+
+
+def robust_training_text(config) -> str:
+    """The card's sentence on what the packaged config does for robustness."""
+    parts = []
+    if config.level_normalization:
+        parts.append("Before musicnn, each window's mel power is brought "
+                     + ("to one level" if config.level_normalization == 1 else
+                        f"{config.level_normalization:g} of the way to one level")
+                     + " (`level_normalization`), so a quieter or louder recording gets the same scores.")
+    if config.spectral_augment:
+        parts.append(f"The head also learned from {config.spectral_augment} spectrally augmented "
+                     f"cop{'y' if config.spectral_augment == 1 else 'ies'} of every training window (random gain, "
+                     "EQ tilt, low and high cuts, noise floor: `spectral_augment`).")
+    return " ".join(parts)
+
+
+def robustness_summary(path: Path, config) -> str:
+    """The card's robustness section from a `bench.robustness` result of the packaged config:
+    accuracy and arousal/valence ROC-AUC per condition, and the reliability table."""
+    try:
+        result = json.loads(path.read_text())
+        rows = result["rows"]
+        changes = result.get("changes") or {}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"--robustness {path}: not a bench.robustness result ({error}).") from None
+    plain = type(config)(weights=config.weights)  # bench.robustness runs both networks and --set the rest
+    wanted = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+              if getattr(config, f.name) != getattr(plain, f.name)}
+    if changes != wanted:
+        raise ValueError(f"--robustness {path}: a run of musicnn_head with {changes or 'no changes'}, not the "
+                         f"packaged config's {wanted}.")
+
+    def cell(row, key):
+        score = row["scores"].get(key)
+        return f"{score['mean']:.3f} ± {score['std']:.3f}" if score else "n/a"
+
+    lines = [f"Measured by `python -m bench.robustness` ({result['meta']}; a head trained per fold and seed as "
+             "this one was, scoring each held-out clip as `predict` does). Every row but the first decodes the "
+             "clips' MP3s and changes one thing before the features are computed:", "",
+             "| condition | what changes | accuracy | arousal ROC-AUC | valence ROC-AUC |", "|---|---|---|---|---|"]
+    lines += [f"| {row['name']} | {row['what']} | {cell(row, 'accuracy')} | {cell(row, 'arousal_roc_auc')} | "
+              f"{cell(row, 'valence_roc_auc')} |" for row in rows]
+    table = result.get("reliability")
+    if table:
+        lines += ["", f"Calibration of the whole-clip quadrant probabilities (every held-out clip x quadrant of those "
+                      f"runs): expected calibration error {table['ece']:.3f}, Brier score {table['brier']:.3f}. "
+                      "Reliability (how often a quadrant is the clip's when the model gives it a probability in "
+                      "the bin):", "",
+                  "| probability | cells | mean probability | share that is the clip's quadrant |", "|---|---|---|---|"]
+        lines += [f"| {b['low']:.1f}-{b['high']:.1f} | {b['count']} | {b['probability']:.3f} | "
+                  f"{b['positive_rate']:.3f} |" for b in table["bins"]]
+    return "\n".join(lines)
 
 
 def package(run: Path, export: Path, out: Path) -> None:
@@ -176,19 +254,19 @@ def package(run: Path, export: Path, out: Path) -> None:
 
 
 def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: Path | None = None,
-          store: Path | None = None) -> Path:
+          store: Path | None = None, robustness: Path | None = None) -> Path:
     """Extract, train, export, package the run and write the model card; returns the
     packaged folder, checked by building the model from it as first use will."""
     from keras_music.config import EMOTION_TRAINING, RECIPES
     from keras_music.data.extraction import extract_folder
     from keras_music.export import export_run
-    from keras_music.models.musicnn_head import FAMILY, MusicnnHeadConfig
+    from keras_music.models.musicnn_head import FAMILY
     from keras_music.training import train_emotion
 
     store = store or work / "store"
     summary = extract_folder(audio, store, RECIPES["musicnn"])
     print(f"store: {store} ({summary})")
-    config = MusicnnHeadConfig(weights=WEIGHTS)
+    config = packaged_config()
     training = dataclasses.replace(EMOTION_TRAINING, seed=seed)
     report = train_emotion(str(store), work / "run", config, FAMILY.sequence_config(), training, labels=str(labels))
     staging = work / "export"
@@ -212,6 +290,9 @@ def build(audio: Path, labels: Path, out: Path, work: Path, seed: int = 0, cv: P
         accuracy=score("accuracy"), macro_roc_auc=score("macro_roc_auc"), arousal=score("arousal_roc_auc"),
         valence=score("valence_roc_auc"), macro_f1=score("macro_f1"),
         cv=cv_summary(cv, bench_row(config)) if cv else "No cross-validation table was given (`--cv`).",
+        robust_training=robust_training_text(config),
+        robustness=robustness_summary(robustness, config) if robustness else
+        "No robustness table was given (`--robustness`).",
         date=datetime.date.today().isoformat())
     shipped = work / "package"
     shutil.rmtree(shipped, ignore_errors=True)
@@ -289,6 +370,8 @@ def main(argv=None) -> int:
                         help="Their labels CSV, with metadata.csv (artists) beside it.")
     parser.add_argument("--cv", type=Path, default=None,
                         help="A bench.emotion JSON with the packaged config's musicnn_head row (its scores go on the card).")
+    parser.add_argument("--robustness", type=Path, default=None,
+                        help="A bench.robustness JSON of the packaged config (its table and calibration go on the card).")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL_DIR, help=f"Default: {DEFAULT_MODEL_DIR}")
     parser.add_argument("--work", type=Path, default=None, help="Work folder (store, run). Default: a temporary one.")
     parser.add_argument("--store", type=Path, default=None,
@@ -298,7 +381,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import_tensorflow()  # after parsing: --help and usage errors answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    for path in (args.audio, args.labels, *([args.cv] if args.cv else [])):
+    for path in (args.audio, args.labels, *[p for p in (args.cv, args.robustness) if p]):
         if not path.exists():
             print(f"error: {path} does not exist.", file=sys.stderr)
             return 1
@@ -308,8 +391,15 @@ def main(argv=None) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+    if args.robustness:
+        try:
+            robustness_summary(args.robustness, packaged_config())
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     with tempfile.TemporaryDirectory() as tmp:
-        shipped = build(args.audio, args.labels, args.out, args.work or Path(tmp), args.seed, args.cv, args.store)
+        shipped = build(args.audio, args.labels, args.out, args.work or Path(tmp), args.seed, args.cv, args.store,
+                        args.robustness)
     print(f"default model: {shipped} (model card: {shipped / 'MODEL_CARD.md'}); first use builds the "
           "SavedModel from it.")
     return 0

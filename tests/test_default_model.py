@@ -7,14 +7,23 @@ import json
 
 import pytest
 
-from keras_music.default_model import WEIGHTS, bench_row, cv_summary, install
+from keras_music.default_model import (
+    WEIGHTS,
+    bench_row,
+    cv_summary,
+    install,
+    packaged_config,
+    robust_training_text,
+    robustness_summary,
+)
 from keras_music.models.musicnn_head import MusicnnHeadConfig
 
 
 def test_cv_summary_reads_the_packaged_configs_row_of_a_bench_table(tmp_path):
     both = 'musicnn_head (default, weights="MSD_musicnn+MTT_musicnn")'
     assert bench_row(MusicnnHeadConfig()) == "musicnn_head (default)"
-    assert bench_row(MusicnnHeadConfig(weights=WEIGHTS)) == both  # the packaged model's row
+    assert bench_row(MusicnnHeadConfig(weights=WEIGHTS)) == both
+    assert bench_row(packaged_config()).startswith(both[:-1] + ", ")  # the packaged model's row: more fields
     table = {"setup": {"folds": 5, "seeds": [0, 1]}, "rows": [
         {"model": "prior (constant)", "key": "prior", "runs": 5, "accuracy": 0.25},
         {"model": "musicnn_head (default)", "key": "musicnn_head", "runs": 10, "accuracy": 0.7},
@@ -22,15 +31,40 @@ def test_cv_summary_reads_the_packaged_configs_row_of_a_bench_table(tmp_path):
          "accuracy_std": 0.031, "macro_f1": 0.74, "macro_roc_auc": 0.91, "arousal_roc_auc": None}]}
     path = tmp_path / "cv.json"
     path.write_text(json.dumps(table))
-    line = cv_summary(path)
+    line = cv_summary(path, both)
     assert both in line and "accuracy 0.741 ± 0.031" in line and "10 runs" in line
     assert "arousal n/a" in line
     assert "accuracy 0.700 ± 0.000" in cv_summary(path, "musicnn_head (default)")
     with pytest.raises(ValueError, match="no row 'cnn_lstm \\(default\\)'"):
         cv_summary(path, "cnn_lstm (default)")
+    with pytest.raises(ValueError, match="no row 'musicnn_head \\(default, weights="):
+        cv_summary(path)  # the packaged config's row is not in this table
     path.write_text("not json")
     with pytest.raises(ValueError, match="not a bench.emotion result"):
         cv_summary(path)
+
+
+def test_the_card_states_the_robustness_run_of_the_packaged_config_and_refuses_another(tmp_path):
+    config = packaged_config()
+    changes = {f: getattr(config, f) for f in ("level_normalization", "spectral_augment")}
+    score = {"mean": 0.7, "std": 0.01, "n": 10}
+    result = {"meta": "5 of 5 artist folds x seeds 0 1", "changes": changes,
+              "rows": [{"name": "quieter", "what": "-20 dB", "scores": {"accuracy": score, "arousal_roc_auc": score,
+                                                                      "valence_roc_auc": None}}],
+              "reliability": {"ece": 0.04, "brier": 0.12, "bins": [
+                  {"low": 0.0, "high": 0.1, "count": 900, "probability": 0.03, "positive_rate": 0.05}]}}
+    path = tmp_path / "robustness.json"
+    path.write_text(json.dumps(result))
+    text = robustness_summary(path, config)
+    assert "| quieter | -20 dB | 0.700 ± 0.010 | 0.700 ± 0.010 | n/a |" in text
+    assert "expected calibration error 0.040" in text and "| 0.0-0.1 | 900 | 0.030 | 0.050 |" in text
+    assert "one level" in robust_training_text(config) and robust_training_text(MusicnnHeadConfig()) == ""
+    path.write_text(json.dumps({**result, "changes": {}}))
+    with pytest.raises(ValueError, match="a run of musicnn_head with no changes, not the packaged config's"):
+        robustness_summary(path, config)
+    path.write_text("[]")
+    with pytest.raises(ValueError, match="not a bench.robustness result"):
+        robustness_summary(path, config)
 
 
 def test_install_swaps_in_a_whole_folder(tmp_path):
