@@ -260,11 +260,11 @@ def markdown(result: dict) -> str:
 
 def reliability_table(table: dict) -> str:
     """Markdown: the reliability diagram of the whole-clip quadrant probabilities, pooled over runs."""
-    lines = [f"Calibration of the whole-clip quadrant probabilities (every held-out clip x quadrant, all runs): "
-             f"expected calibration error {table['ece']:.3f}, Brier score {table['brier']:.3f}.", "",
-             "| probability | cells | mean probability | share that is the clip's quadrant |", "|---|---|---|---|"]
-    lines += [f"| {b['low']:.1f}-{b['high']:.1f} | {b['count']} | {b['probability']:.3f} | {b['positive_rate']:.3f} |"
-              for b in table["bins"]]
+    from keras_music.reports import reliability_markdown
+
+    lines = [f"Calibration of the whole-clip quadrant probabilities (every held-out clip x quadrant, all runs; "
+             f"positive: the quadrant is the clip's): expected calibration error {table['ece']:.3f}, Brier score "
+             f"{table['brier']:.3f}.", "", reliability_markdown(table)]
     return "\n".join(lines)
 
 

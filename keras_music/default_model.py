@@ -201,6 +201,8 @@ def robust_training_text(config) -> str:
 def robustness_summary(path: Path, config) -> str:
     """The card's robustness section from a `bench.robustness` result of the packaged config:
     accuracy and arousal/valence ROC-AUC per condition, and the reliability table."""
+    from keras_music.reports import reliability_markdown
+
     try:
         result = json.loads(path.read_text())
         rows = result["rows"]
@@ -228,11 +230,8 @@ def robustness_summary(path: Path, config) -> str:
     if table:
         lines += ["", f"Calibration of the whole-clip quadrant probabilities (every held-out clip x quadrant of those "
                       f"runs): expected calibration error {table['ece']:.3f}, Brier score {table['brier']:.3f}. "
-                      "Reliability (how often a quadrant is the clip's when the model gives it a probability in "
-                      "the bin):", "",
-                  "| probability | cells | mean probability | share that is the clip's quadrant |", "|---|---|---|---|"]
-        lines += [f"| {b['low']:.1f}-{b['high']:.1f} | {b['count']} | {b['probability']:.3f} | "
-                  f"{b['positive_rate']:.3f} |" for b in table["bins"]]
+                      "Reliability (how often a quadrant is the clip's, positive, when the model gives it a "
+                      "probability in the bin):", "", reliability_markdown(table)]
     return "\n".join(lines)
 
 

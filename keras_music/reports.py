@@ -109,6 +109,14 @@ def reliability(labels: np.ndarray, mask: np.ndarray, probabilities: np.ndarray,
     return {"bins": table, "ece": float(gap / max(len(p), 1)), "brier": float(np.mean((p - y) ** 2)) if len(p) else None}
 
 
+def reliability_markdown(table: dict) -> str:
+    """A `reliability` result as a Markdown table (a reliability diagram a person reads in a model card)."""
+    lines = ["| probability | cells | mean probability | share that is positive |", "|---|---|---|---|"]
+    lines += [f"| {b['low']:.1f}-{b['high']:.1f} | {b['count']} | {b['probability']:.3f} | {b['positive_rate']:.3f} |"
+              for b in table["bins"]]
+    return "\n".join(lines)
+
+
 def tagging_report(tags: list[str], labels: np.ndarray, mask: np.ndarray, logits: np.ndarray) -> dict:
     """Per-tag ROC-AUC, PR-AUC, accuracy and prediction spread over known cells, plus macro means.
 
