@@ -1,8 +1,14 @@
-"""How the packaged default tagger (`emotion_4q`: musicnn_head on MSD + MTT musicnn) holds up on
-short excerpts and degraded audio, on the artist-grouped folds of `bench.emotion` (issue 44).
+"""How a musicnn_head tagger (MSD + MTT musicnn, as the packaged `emotion_4q`) holds up on short
+excerpts and degraded audio, on the artist-grouped folds of `bench.emotion` (issue 44).
 
     python -m bench.robustness --data STORE --labels ../shared/datasets/mer4q/labels.csv \
-        --audio ../shared/datasets/mer4q/audio --work DIR --folds 5 --seeds 0 1 --readme docs/benchmarks.md
+        --audio ../shared/datasets/mer4q/audio --work DIR --folds 5 --seeds 0 1 \
+        --out bench/results/robustness-before.json                      # musicnn_head's defaults
+    python -m bench.robustness ... --set level_normalization=1 spectral_augment=1 \
+        --baseline bench/results/robustness-before.json --readme docs/benchmarks.md   # the packaged config
+
+`--set` changes `MusicnnHeadConfig` fields (the packaged config: `default_model.PACKAGED_FIELDS`);
+`--baseline` puts a finished run of another config beside this one, paired run by run.
 
 STORE is the 4Q audio extracted with the musicnn recipe
 (`python -m keras_music.extract ../shared/datasets/mer4q/audio --out STORE --recipe musicnn`); DIR
