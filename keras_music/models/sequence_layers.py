@@ -12,6 +12,12 @@ import keras
 from keras import ops
 
 
+def length_mask(frames, length):
+    """Boolean `(batch, T)`: True on each example's first `length` frames of `frames` `(batch, T, ...)`."""
+    steps = ops.arange(ops.shape(frames)[1])
+    return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(length, steps.dtype), 1)
+
+
 @keras.saving.register_keras_serializable(package="keras_music")
 class LengthMask(keras.layers.Layer):
     """`[frames (batch, T, ...), length (batch,)]` -> boolean mask `(batch, T)`, True on real frames.
@@ -21,9 +27,7 @@ class LengthMask(keras.layers.Layer):
     """
 
     def call(self, inputs):
-        frames, length = inputs
-        steps = ops.arange(ops.shape(frames)[1])
-        return ops.expand_dims(steps, 0) < ops.expand_dims(ops.cast(length, steps.dtype), 1)
+        return length_mask(*inputs)
 
     def compute_output_spec(self, inputs):
         return keras.KerasTensor(inputs[0].shape[:2], dtype="bool")

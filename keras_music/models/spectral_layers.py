@@ -20,6 +20,8 @@ import math
 import keras
 from keras import ops
 
+from keras_music.models.sequence_layers import length_mask
+
 MUSICNN_SCALE = 10000.0  # musicnn's compression: log10(MUSICNN_SCALE * P + 1)
 # The median level (10 log10 of the mean mel power) of the 3 s windows of the 765 4Q clips
 # (musicnn recipe; 1% / 50% / 99% of windows: -20.7 / -5.3 / +2.6 dB): commercial previews, the
@@ -39,9 +41,8 @@ def compressed(power):
 
 
 def frame_mask(mel, length):
-    """`(batch, T, 1)` float: 1 on each example's first `length` frames."""
-    steps = ops.arange(ops.shape(mel)[1])
-    return ops.expand_dims(ops.cast(steps[None, :] < ops.cast(length, "int32")[:, None], mel.dtype), 2)
+    """`(batch, T, 1)` float: 1 on each example's first `length` frames (`sequence_layers.length_mask`)."""
+    return ops.expand_dims(ops.cast(length_mask(mel, length), mel.dtype), 2)
 
 
 def level_db(power, mask):
