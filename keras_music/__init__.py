@@ -26,16 +26,22 @@ _PUBLIC = {
     "TrainedRun": "keras_music.api",
     "fit_tagger": "keras_music.api",
     "ParameterError": "keras_music.errors",
+    "build_report": "keras_music.collection_report",
+    "read_collection": "keras_music.tagging.records",
+    "SimilarityIndex": "keras_music.similarity",
 }
 
 if typing.TYPE_CHECKING:
     from keras_music.api import FeatureStore, TrainedRun, fit_tagger
+    from keras_music.collection_report import build_report
     from keras_music.errors import ParameterError
+    from keras_music.similarity import SimilarityIndex
+    from keras_music.tagging.records import read_collection
     from keras_music.tagging.results import TagResult, Window
     from keras_music.tagging.tagger import Tagger
 
-__all__ = ["FeatureStore", "ParameterError", "TagResult", "Tagger", "TrainedRun", "Window", "__version__",
-           "fit_tagger"]
+__all__ = ["FeatureStore", "ParameterError", "SimilarityIndex", "TagResult", "Tagger", "TrainedRun", "Window", "__version__",
+           "build_report", "fit_tagger", "read_collection"]
 
 
 def __getattr__(name: str):

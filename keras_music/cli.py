@@ -13,6 +13,8 @@ import sys
 # command -> (module whose main(argv) runs it, one line for `keras-music --help`)
 COMMANDS = {
     "predict": ("keras_music.predict", "Tag audio files and folders with an export (default: the packaged 4Q model)."),
+    "report": ("keras_music.collection_report", "Write an interactive HTML page of a tagged collection (moods, curves, similar)."),
+    "similar": ("keras_music.similar", "Find the tracks most like a file or song, by the embeddings of a tagging run."),
     "extract": ("keras_music.extract", "Decode a folder of audio into a feature store (resumable; Beam for scale)."),
     "train": ("keras_music.train", "Train a genre or emotion model on a store, a dataset or the demo; export it."),
     "evaluate": ("keras_music.evaluate", "Score a trained run on labelled data (tagging or classification report)."),

@@ -25,10 +25,11 @@ LAYERS = {
     "keras_music.models": 2, "keras_music.scoring": 2,
     "keras_music.hparams": 3, "keras_music.training": 3, "keras_music.resume": 3, "keras_music.multiworker": 3,
     "keras_music.thresholds": 3,
-    "keras_music.export": 4, "keras_music.serving": 4, "keras_music.tagging": 4,
+    "keras_music.export": 4, "keras_music.serving": 4, "keras_music.tagging": 4, "keras_music.similarity": 4,
     "keras_music.train": 5, "keras_music.evaluate": 5, "keras_music.predict": 5, "keras_music.extract": 5,
     "keras_music.doctor": 5, "keras_music.default_model": 5, "keras_music.musicnn_weights": 5,
-    "keras_music.beam": 5, "keras_music.api": 5, "keras_music.cli": 5,
+    "keras_music.beam": 5, "keras_music.api": 5, "keras_music.cli": 5, "keras_music.similar": 5,
+    "keras_music.collection_report": 5,
     # The package root: the public API (keras_music/__init__.py loads api and tagging names lazily).
     "keras_music": 5,
     "tuning": 6,
@@ -117,7 +118,7 @@ def test_package_never_imports_tuning_or_bench(module):
 # start it with `tf_logging.import_tensorflow` once the arguments are good). `train` is not
 # among them: its `--model` choices come from the registry, whose builders import Keras.
 LIGHT_CLIS = ("evaluate", "export", "predict", "extract", "doctor", "default_model", "musicnn_weights", "cli",
-              "tagging")
+              "tagging", "similar", "collection_report")
 
 
 def test_light_clis_import_without_tensorflow():
