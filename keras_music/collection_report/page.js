@@ -141,8 +141,8 @@
       data: {name: "points"},
       mark: {type: "circle", size: 45, opacity: 0.75, cursor: "pointer"},
       encoding: {
-        x: {field: "x", type: "quantitative", title: xName, scale: {domain: [0, 1]}},
-        y: {field: "y", type: "quantitative", title: yName, scale: {domain: [0, 1]}},
+        x: {field: "x", type: "quantitative", title: xName, scale: {domain: [0, 1]}, axis: {tickCount: 10, format: ".1f"}},
+        y: {field: "y", type: "quantitative", title: yName, scale: {domain: [0, 1]}, axis: {tickCount: 10, format: ".1f"}},
         color: {field: "colour", type: "nominal", title: data.quadrants ? "quadrant" : "top tag",
                 scale: {domain: labelNames, range: labelNames.map((_, c) => colourOf(c))}},
         tooltip: [{field: "file", title: "file"}, {field: "colour", title: "top"}, {field: "x", title: xName, format: ".3f"},
