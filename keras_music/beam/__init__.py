@@ -7,7 +7,7 @@ store, `tag` writes the same rows as `predict`. Beam does the scheduling, retrie
 scaling (DirectRunner here; Dataflow, Flink or Spark with their pipeline options).
 
     python -m keras_music.extract music/ --out stores/music --runner DirectRunner --direct_num_workers 2
-    python -m keras_music.beam.tag music/ --model saved_models/emotion_4q --out tags.jsonl --runner DirectRunner
+    python -m keras_music.beam.tag music/ --model saved_models/emotion_4q --out tags/ --runner DirectRunner
 """
 
 import logging
@@ -63,11 +63,11 @@ def work_list(pipeline, path, items: list, label: str = "Files"):
     """
     import json
 
-    from keras_music.config import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(item) + "\n" for item in items))
     beam = require_beam()
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.create(str(path)) as handle:  # a local path or object storage (gs://...)
+        handle.write("".join(json.dumps(item) + "\n" for item in items).encode("utf-8"))
     return (pipeline
             | f"{label}List" >> beam.io.ReadFromText(str(path))
             | label >> beam.Map(lambda line: (lambda v: tuple(v) if isinstance(v, list) else v)(json.loads(line))))

@@ -113,33 +113,50 @@ def record_lines(path: Path) -> list[tuple[int, str]]:
     return lines
 
 
-def read_collection(path: str | Path) -> Collection:
-    """The records of `path` (.jsonl lines or one .json list, as `predict` writes them), checked.
+SHARDS = "part-*.jsonl"  # a folder of records: the Beam tagger's shards (keras_music.beam.shards), in order
 
-    Raises `RecordsError` (a `ParameterError`) naming the file and line for an empty file, a
-    line that is not JSON, a record that is not ours, or records of two models.
-    """
-    path = Path(path)
+
+def records_files(path: Path) -> list[Path]:
+    """The records files `path` names: itself, or the JSON-lines shards of a folder (the Beam tagger's
+    `--out`), oldest first, so that a file's newest record wins."""
+    if path.is_dir():
+        shards = sorted(path.glob(SHARDS))
+        if not shards:
+            raise RecordsError(path, None, f"a folder without record shards ({SHARDS}, as `python -m "
+                               "keras_music.beam.tag --out FOLDER` writes them).")
+        return shards
     if not path.is_file():
         raise MissingPathError("records", path, "no such file (expected the output of `keras-music predict --out "
                                "FILE.jsonl`).")
     if path.suffix.lower() == ".csv":
         raise RecordsError(path, None, "a CSV file; this reads JSON records: tag with `--out FILE.jsonl` (add "
                            "`--per-window --embeddings` for curves and similar tracks).")
+    return [path]
+
+
+def read_collection(path: str | Path) -> Collection:
+    """The records of `path`, checked: .jsonl lines or one .json list, as `predict` writes them, or a
+    folder of the Beam tagger's shards.
+
+    Raises `RecordsError` (a `ParameterError`) naming the file and line for an empty file, a
+    line that is not JSON, a record that is not ours, or records of two models.
+    """
+    path = Path(path)
     results: dict[str, TagResult] = {}
     failures: dict[str, str] = {}
     model = first_line = None
-    for number, record in record_lines(path):
+    lines = [(file, number, record) for file in records_files(path) for number, record in record_lines(file)]
+    for file, number, record in lines:
         if not isinstance(record, dict) or "file" not in record or not (
                 "error" in record or all(key in record for key in RECORD_KEYS)):
             keys = sorted(record)[:6] if isinstance(record, dict) else type(record).__name__
-            raise RecordsError(path, number, f"not a keras_music record (has {keys}; expected the keys file, "
+            raise RecordsError(file, number, f"not a keras_music record (has {keys}; expected the keys file, "
                                "probabilities, tags... that `keras-music predict` writes).")
         if record.get("model") is not None:
             if model is None:
-                model, first_line = record["model"], number
+                model, first_line = record["model"], f"line {number}" if file == path else f"{file.name} line {number}"
             elif record["model"] != model:
-                raise RecordsError(path, number, f"written by model {record['model']}, but line {first_line} by "
+                raise RecordsError(file, number, f"written by model {record['model']}, but {first_line} by "
                                    f"{model}: records of two models cannot be compared; tag into separate files.")
         name = str(record["file"])
         try:
@@ -150,7 +167,7 @@ def read_collection(path: str | Path) -> Collection:
                 results[name] = TagResult.from_record(record)
                 failures.pop(name, None)
         except (KeyError, TypeError, ValueError) as error:
-            raise RecordsError(path, number, f"a malformed record ({type(error).__name__}: {error}).") from None
+            raise RecordsError(file, number, f"a malformed record ({type(error).__name__}: {error}).") from None
     widths = {len(r.embedding) for r in results.values() if r.embedding is not None}
     if len(widths) > 1 or (widths and any(r.embedding is None for r in results.values())):
         raise RecordsError(path, None, f"records with and without embeddings or of several widths ({sorted(widths)}): "

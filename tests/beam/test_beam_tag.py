@@ -46,6 +46,15 @@ def jsonl(path: Path) -> dict[str, dict]:
     return {r["file"]: r for r in map(json.loads, path.read_text().splitlines())}
 
 
+def shard_records(folder: Path) -> dict[str, dict]:
+    """Every record of the Beam tagger's shards in `folder`, by file; a file recorded twice fails the test."""
+    records = [json.loads(line) for shard in sorted(folder.glob("part-*.jsonl"))
+               for line in shard.read_text().splitlines()]
+    by_file = {r["file"]: r for r in records}
+    assert len(by_file) == len(records), "a file was recorded twice"
+    return by_file
+
+
 @pytest.fixture(scope="module")
 def predicted(export, catalog, tmp_path_factory) -> dict[str, dict]:
     """`predict --embeddings --out X.jsonl` over the catalog: the records to match."""
@@ -57,11 +66,11 @@ def predicted(export, catalog, tmp_path_factory) -> dict[str, dict]:
 
 @pytest.mark.slow
 def test_runinference_rows_equal_predict_rows(export, catalog, predicted, tmp_path):
-    beam = beam_tag(catalog, "--model", export, "--embeddings", "--out", tmp_path / "beam.jsonl")
+    beam = beam_tag(catalog, "--model", export, "--embeddings", "--out", tmp_path / "beam")
     assert beam.returncode == 1, beam.stderr
     assert "Tagged 8 file(s)" in beam.stderr and "2 skipped" in beam.stderr
 
-    got = jsonl(tmp_path / "beam.jsonl")
+    got = shard_records(tmp_path / "beam")
     assert set(got) == set(predicted) and len(got) == 10
     for name, record in predicted.items():
         assert got[name].keys() == record.keys(), name
@@ -80,13 +89,15 @@ def test_runinference_rows_equal_predict_rows(export, catalog, predicted, tmp_pa
 def test_runinference_csv_has_predicts_columns_and_values(export, catalog, predicted, tmp_path):
     from keras_music.tagging import Tagger
 
-    beam = beam_tag(catalog, "--model", export, "--out", tmp_path / "beam.csv")
+    beam = beam_tag(catalog, "--model", export, "--format", "csv", "--out", tmp_path / "beam")
     assert beam.returncode == 1, beam.stderr
-    header, *rows = csv.reader((tmp_path / "beam.csv").open(newline=""))
     tagger = Tagger(export, load=False)
     labels = tagger.labels
-    assert header == tagger.layout().header(collection=True)  # predict --out X.csv's columns
-    rows = {row[0]: dict(zip(header, row)) for row in rows}
+    rows = {}
+    for shard in sorted((tmp_path / "beam").glob("part-*.csv")):
+        header, *lines = csv.reader(shard.open(newline=""))
+        assert header == tagger.layout().header(collection=True)  # predict --out X.csv's columns, in every shard
+        rows.update({row[0]: dict(zip(header, row)) for row in lines})
     assert rows.keys() == predicted.keys()
     for name, record in predicted.items():
         row = rows[name]
@@ -98,13 +109,64 @@ def test_runinference_csv_has_predicts_columns_and_values(export, catalog, predi
             assert row[label] == f"{record['probabilities'][label]:.4f}", (name, label)
 
 
-def test_runner_refuses_an_existing_output(tmp_path):
+def test_out_is_a_folder_of_shards(tmp_path):
     from keras_music.beam.tag import main
 
-    (tmp_path / "tags.jsonl").write_text("")
     with pytest.raises(SystemExit) as stopped:
         main([str(tmp_path), "--out", str(tmp_path / "tags.jsonl")])
     assert stopped.value.code == 2
+
+
+def test_shards_commit_whole_and_read_back_newest_last(tmp_path):
+    from keras_music.beam.shards import TEMPORARY_PREFIX, commit_shard, read_shards
+
+    out = str(tmp_path / "tags")
+    line = lambda name, **more: json.dumps({"file": name, "model": "m/1:abc", **more})  # noqa: E731
+    commit_shard(out, "jsonl", [line("a.mp3", tags=[]), line("b.mp3", error="b.mp3: not audio")])
+    commit_shard(out, "jsonl", [line("b.mp3", tags=["x"])])  # a retried file: its newest record wins
+    (tmp_path / "tags" / f"{TEMPORARY_PREFIX}part-9.jsonl").write_text("{torn")  # a killed commit: ignored
+    found = read_shards(out, "jsonl")
+    assert found.shards == 2 and sorted(found.done) == ["a.mp3", "b.mp3"] and not found.failed
+    assert found.model == "m/1:abc" and found.repeated == 1
+    commit_shard(out, "jsonl", [json.dumps({"file": "c.mp3", "model": "other/1:def", "tags": []})])
+    with pytest.raises(ValueError, match="written with model other/1:def"):
+        read_shards(out, "jsonl")
+
+
+@pytest.mark.slow
+def test_a_killed_catalog_run_resumes_without_losing_or_repeating_a_file(export, audio_dir, tmp_path):
+    """Shards are committed as the run goes (--shard-records 1); the run is killed (SIGKILL, whole
+    process group) once some exist; the same command then tags only the rest: each file once."""
+    import os
+    import signal
+    import time
+
+    folder = copy_shared_audio(audio_dir, tmp_path / "catalog")
+    clips = [p for p in folder.iterdir() if p.is_file()]
+    for copy in range(8):  # 7 clips x 9 = 63 files, and the corrupt one
+        (folder / f"copy{copy}").mkdir()
+        for clip in clips:
+            (folder / f"copy{copy}" / clip.name).write_bytes(clip.read_bytes())
+    files = len(clips) * 9 + 1
+    out = tmp_path / "tags"
+    command = [sys.executable, "-m", "keras_music.beam.tag", str(folder), "--model", str(export), "--out", str(out),
+               "--batch-size", "1", "--shard-records", "1", *DIRECT]
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while len(list(out.glob("part-*.jsonl"))) < 5 and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.communicate()
+    before = shard_records(out)  # whole shards only: each parses, no file twice
+    assert 0 < len(before) < files, f"the run was not killed mid-catalog ({len(before)} of {files} files)"
+
+    again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 1, again.stderr[-2000:]  # the corrupt file
+    assert f"Resuming {out}: {len(before)} of {files} file(s) already there" in again.stderr
+    after = shard_records(out)
+    assert len(after) == files and all(after[name] == record for name, record in before.items())
+    assert sum(1 for r in after.values() if r.get("error")) == 1
+    assert f"Tagged {files - 1} file(s)" in again.stderr
 
 
 @pytest.mark.slow
@@ -114,9 +176,9 @@ def test_the_packaged_model_gives_beam_its_quadrant_names_and_musicnn_tags(audio
     files = [audio_dir / "mozart_k545_bright_22k_mono_16bit.wav", audio_dir / "bach_chorale_bwv269_calm_22k_mono_64k.mp3"]
     local = predict(*files, "--top-k", "2", "--out", tmp_path / "local.jsonl")
     assert local.returncode == 0, local.stderr
-    beam = beam_tag(*files, "--top-k", "2", "--out", tmp_path / "beam.jsonl")
+    beam = beam_tag(*files, "--top-k", "2", "--out", tmp_path / "beam")
     assert beam.returncode == 0, beam.stderr
-    expected, got = jsonl(tmp_path / "local.jsonl"), jsonl(tmp_path / "beam.jsonl")
+    expected, got = jsonl(tmp_path / "local.jsonl"), shard_records(tmp_path / "beam")
     assert got.keys() == expected.keys() == {str(f) for f in files}
     for name, record in expected.items():
         assert got[name].keys() == record.keys()
