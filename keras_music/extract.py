@@ -123,7 +123,7 @@ def main(argv=None) -> int:
         if args.dry_run:
             if files is None:  # a remote folder: listed by Beam's filesystems, as the pipeline will
                 from keras_music.beam import pipeline_options
-                from keras_music.beam.extract import list_audio
+                from keras_music.beam.files import list_audio
 
                 files = list_audio(args.audio_dir, pipeline_options(args.beam_args))
             done = {e["source"] for e in FeatureStore(args.out).manifest()} if not args.force else set()

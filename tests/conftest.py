@@ -246,3 +246,64 @@ def estimated_length_mp3s(audio_dir, tmp_path_factory) -> dict[str, Path]:
     files["cut"].write_bytes(cbr[: len(cbr) // 2])
     files["crumbs"].write_bytes(cbr[:5000])
     return files
+
+
+@pytest.fixture(scope="session")
+def gcs_bucket(tmp_path_factory):
+    """A Google Cloud Storage bucket `gs://music` on 127.0.0.1: `gcp-storage-emulator` (the GCS JSON
+    API, in memory) started for the session. `STORAGE_EMULATOR_HOST` points the client library,
+    hence Beam's `gs://` filesystem, in this process and the commands it starts, at it.
+
+    Application default credentials are a user file whose access token never expires (the
+    emulator ignores it): without any, Beam retries its credential lookup for ~25 s in every
+    process before it goes on anonymously.
+
+    Yields the bucket (a google.cloud.storage Bucket) to upload to and list."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    emulator = shutil.which("gcp-storage-emulator", path=os.path.dirname(sys.executable)) or shutil.which(
+        "gcp-storage-emulator")
+    if emulator is None:
+        pytest.skip("gcp-storage-emulator is not installed (pip install -e '.[test]')")
+    storage = pytest.importorskip("google.cloud.storage", reason="Beam's gcs filesystem needs apache-beam[gcp]: "
+                                  "pip install -e '.[beam]'")
+    from google.auth.credentials import AnonymousCredentials
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([emulator, "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory",
+                               "--default-bucket", "music", "--quiet"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"gcp-storage-emulator did not start on 127.0.0.1:{port}")
+            time.sleep(0.1)
+    credentials = tmp_path_factory.mktemp("gcs") / "application_default_credentials.json"
+    credentials.write_text(json.dumps({"type": "authorized_user", "client_id": "test", "client_secret": "test",
+                                       "refresh_token": "test", "token": "emulator",
+                                       "expiry": "2999-01-01T00:00:00Z"}))
+    settings = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}", "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
+                "GOOGLE_CLOUD_PROJECT": "test"}
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield storage.Client(project="test", credentials=AnonymousCredentials()).bucket("music")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -25,19 +25,17 @@ the launcher mount (NFS, GCS FUSE). Writing a store straight to `gs://` is not s
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import shutil
-import tempfile
 import uuid
 import zlib
 from pathlib import Path
 
 from keras_music.beam import pipeline_options, require_beam, work_list
+from keras_music.beam.files import list_audio, local_copy
 from keras_music.config import FeatureRecipe, atomic_path, config_to_dict
-from keras_music.data.extraction import (AUDIO_EXTENSIONS, ExtractionSummary, extract_clip, find_audio, has_scheme,
+from keras_music.data.extraction import (ExtractionSummary, extract_clip, has_scheme,
                                          plan_extraction)
 from keras_music.data.store import PENDING_SUFFIX, SHARD_DIR, FeatureStore, write_records
 
@@ -48,46 +46,6 @@ logger = logging.getLogger("keras_music.beam")
 FAILED = "failed"
 FAILURES_FILE = "beam-failures.jsonl"  # (file, reason) of the last Beam run, written by its commit step
 TODO_FILE = "beam-todo.jsonl"  # the run's (source, clip_id) list, read by the pipeline; removed after it
-
-
-def list_audio(audio_dir: str, options=None) -> list[str]:
-    """Audio files below `audio_dir`, sorted: `find_audio` for a local folder (what the local
-    extractor lists), Beam's `FileSystems.match` for a remote one, with the pipeline's `options`
-    (credentials, `--hdfs_host`...) applied to the listing as to the pipeline."""
-    if not has_scheme(audio_dir):
-        return [str(path) for path in find_audio(Path(audio_dir))]
-    from apache_beam.io.filesystem import BeamIOError
-    from apache_beam.io.filesystems import FileSystems
-
-    if options is not None:
-        FileSystems.set_options(options)
-    try:  # an unknown scheme, a missing client library, no credentials, no such bucket: Beam's reason
-        matches = FileSystems.match([FileSystems.join(audio_dir.rstrip("/"), "**")])
-    except BeamIOError as error:
-        raise ValueError(f"{audio_dir}: Beam could not list this folder ({error}).") from error
-    files = sorted(m.path for result in matches for m in result.metadata_list
-                   if os.path.splitext(m.path)[1].lower() in AUDIO_EXTENSIONS)
-    if not files:
-        raise FileNotFoundError(f"No audio files in {audio_dir!r} or below (looked for {', '.join(AUDIO_EXTENSIONS)}).")
-    return files
-
-
-@contextlib.contextmanager
-def local_copy(source: str):
-    """A local path of `source`: itself, or a temporary copy of a remote file (same extension)."""
-    if not has_scheme(source):
-        yield Path(source)
-        return
-    from apache_beam.io.filesystems import FileSystems
-
-    folder = tempfile.mkdtemp(prefix="keras_music-")
-    try:
-        path = Path(folder) / f"clip{os.path.splitext(source)[1]}"
-        with FileSystems.open(source) as remote, open(path, "wb") as local:
-            shutil.copyfileobj(remote, local)
-        yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 class ExtractClips(beam.DoFn):

@@ -114,13 +114,19 @@ class ReadFile(beam.DoFn):
         self._tagger = Tagger(self.model, decoder=self.decoder, load=False)  # recipe, window, rate
 
     def process(self, path: str):
+        from keras_music.beam.files import local_copy
         from keras_music.tagging.streaming import read_chunks
 
-        items = []
-        read_chunks(self._tagger, 0, Path(path), self.chunk_seconds, items.append)
+        items, local = [], path
+        try:
+            with local_copy(path) as copy:  # a remote file (gs://...) is decoded from a temporary copy
+                local = str(copy)
+                read_chunks(self._tagger, 0, copy, self.chunk_seconds, items.append)
+        except Exception as error:  # the copy failed: the file is gone, or the filesystem refused
+            items.append(("error", 0, f"{path}: could not be read ({error})"))
         kind, _, value = items[-1]
         if kind == "error":
-            yield beam.pvalue.TaggedOutput(FAILED, (path, value))
+            yield beam.pvalue.TaggedOutput(FAILED, (path, value.replace(local, path)))  # name the file, not its copy
             return
         yield {"file": path, "num_samples": value,
                "chunks": [{"wav": c.wav, "samples": c.samples, "positions": c.positions, "starts": c.starts}
@@ -229,6 +235,7 @@ def main(argv=None) -> int:
     import sys
 
     from keras_music.errors import ParameterError
+    from keras_music.tagging.exports import resolve_export
     from keras_music.tagging.inputs import InputError, check_inputs
     from keras_music.tagging.streaming import check_batching
     from keras_music.tagging.tagger import check_options
@@ -268,17 +275,35 @@ def main(argv=None) -> int:
     except ParameterError as error:
         parser.error(error.for_flags({"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size",
                                       "top_k": "--top-k"}))
+    from keras_music.data.extraction import has_scheme
+
+    local_paths = [p for p in args.paths if not has_scheme(p)]
+    remote_paths = [p for p in args.paths if has_scheme(p)]
+    files, failed = [], []
     try:
-        files, failed = check_inputs(args.paths, args.model)
+        if local_paths:
+            files, failed = check_inputs(local_paths, args.model)
+        elif args.model is not None:
+            resolve_export(args.model, parameter="model")
     except InputError as error:
         print(error, file=sys.stderr)
         return 1
+    except ParameterError as error:
+        print(f"error: {error.for_flags({'model': '--model'})}", file=sys.stderr)
+        return 1
     import_tensorflow()  # after the checks above: --help, usage errors and typos answer without TensorFlow
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from apache_beam.io.filesystems import FileSystems
+
+    from keras_music.beam.files import list_audio
     from keras_music.beam.shards import read_shards
     from keras_music.tagging import Tagger
 
     try:
+        options = pipeline_options(["--runner", args.runner, *beam_args])
+        FileSystems.set_options(options)  # credentials and the like, for listing and reading the output here
+        for remote in remote_paths:  # gs://bucket/music/ and other Beam filesystems: listed through Beam
+            files += list_audio(remote, options)
         if args.model is None:
             from keras_music.tagging.presets import installed
 
@@ -288,7 +313,7 @@ def main(argv=None) -> int:
         if earlier.model is not None and earlier.model != identity:
             raise ValueError(f"--out {args.out} holds records of model {earlier.model}, this run uses {identity}; "
                              "give another --out.")
-        names = [str(f) for f in files]
+        names = list(dict.fromkeys(str(f) for f in files))
         todo = [n for n in names if n not in earlier.done and (args.retry_failed or n not in earlier.failed)]
         if earlier.shards:
             print(f"Resuming {args.out}: {len(names) - len(todo)} of {len(names)} file(s) already there "

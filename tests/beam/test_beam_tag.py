@@ -189,3 +189,35 @@ def test_the_packaged_model_gives_beam_its_quadrant_names_and_musicnn_tags(audio
             np.testing.assert_allclose(list(got[name]["tag_probabilities"][tag_set].values()),
                                        list(record["tag_probabilities"][tag_set].values()), atol=1e-6)
     assert expected[str(files[0])]["quadrant"] == "Q1 happy/excited"  # Mozart's bright sonata
+
+
+@pytest.mark.slow
+def test_catalog_on_object_storage_reads_audio_and_writes_shards_in_a_bucket(export, audio_dir, gcs_bucket,
+                                                                            predicted, catalog, tmp_path):
+    """Audio in gs://music/catalog/, shards to gs://music/tags/ (the GCS emulator on 127.0.0.1, through
+    Beam's gs:// filesystem): the same records as predict on local copies, and a rerun resumes."""
+    for path in sorted(catalog.rglob("*")):
+        if path.is_file() and path.name != "long.flac":  # the 130 s file is covered locally
+            gcs_bucket.blob(f"catalog/{path.relative_to(catalog).as_posix()}").upload_from_filename(str(path))
+    command = ["gs://music/catalog", "--model", export, "--embeddings", "--out", "gs://music/tags"]
+    first = beam_tag(*command)
+    assert first.returncode == 1, first.stderr[-3000:]  # the corrupt and the empty file
+    assert "Tagged 7 file(s)" in first.stderr and "2 skipped" in first.stderr
+    assert "skipped gs://music/catalog/bad/corrupt.mp3: gs://music/catalog/bad/corrupt.mp3" in first.stderr
+    shards = [b for b in gcs_bucket.client.list_blobs("music", prefix="tags/") if "/part-" in b.name]
+    records = [json.loads(line) for blob in shards for line in blob.download_as_text().splitlines()]
+    got = {r["file"].removeprefix("gs://music/catalog/"): r for r in records}
+    assert len(got) == len(records) == 9
+    expected = {str(Path(name).relative_to(catalog)): r for name, r in predicted.items() if "long.flac" not in name}
+    assert got.keys() == expected.keys()
+    for name, record in expected.items():
+        assert got[name].keys() == record.keys() and got[name]["model"] == record["model"], name
+        if "error" in record:
+            continue
+        np.testing.assert_allclose(list(got[name]["probabilities"].values()),
+                                   list(record["probabilities"].values()), atol=1e-6)
+        np.testing.assert_allclose(got[name]["embedding"], record["embedding"], atol=1e-6)
+    again = beam_tag(*command)
+    assert "Resuming gs://music/tags: 9 of 9 file(s) already there" in again.stderr, again.stderr[-3000:]
+    assert len([b for b in gcs_bucket.client.list_blobs("music", prefix="tags/") if "/part-" in b.name]) == len(shards)
+
