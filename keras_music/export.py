@@ -50,6 +50,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from keras_music.remote import has_scheme, remote_files, upload
 from keras_music.version import __version__
 from keras_music.serving import EXPORT_FORMAT, ExportError
 from keras_music.serving.signatures import (
@@ -71,13 +72,14 @@ REPORT_SKIPPED = ("epochs_run", "resumed_after_epoch")  # report.json numbers th
 
 def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Path = SERVING_DIR,
                version: int | None = None, data: str | None = None,
-               thresholds: tuple[list[float], str] | None = None, window_hop: int | None = None) -> Path:
-    """Write `base_dir/name/version/` from a run folder of `keras_music.train`; returns its path.
+               thresholds: tuple[list[float], str] | None = None, window_hop: int | None = None) -> Path | str:
+    """Write `base_dir/name/version/` from a run folder of `keras_music.train`; returns its path (a
+    `gs://...` URL when `base_dir` is on object storage: written here, then uploaded).
 
     Args:
         run_dir: the run folder (model.keras + config.json + report.json).
         name: TF Serving model name; default `<task>_<model>` (`genre_mlp`, `emotion_cnn_lstm`).
-        base_dir: the model base folder of TF Serving. Default `saved_models`.
+        base_dir: the model base folder of TF Serving, local or `gs://...`. Default `saved_models`.
         version: a specific version (error if it exists); default the next free one.
         data: where the validation clips are, for threshold tuning; default the run's data.
         thresholds: emotion: `(per-tag thresholds, where they came from)` tuned before, instead
@@ -90,6 +92,8 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
         keras_music.serving.ExportError: the name or version cannot be used, or the run's
             feature recipe disagrees with its model.
     """
+    if has_scheme(base_dir):
+        return export_to_object_storage(run_dir, name, str(base_dir), version, data, thresholds, window_hop)
     run_dir = Path(run_dir)
     model, config = load_run(run_dir)
     if window_hop is not None:
@@ -106,6 +110,23 @@ def export_run(run_dir: str | Path, name: str | None = None, base_dir: str | Pat
     metadata.update(details)
     write_version(target, archive, metadata, model, config)
     return target
+
+
+def export_to_object_storage(run_dir, name, base_dir: str, version, data, thresholds, window_hop) -> str:
+    """`export_run` into `gs://...` (any Beam filesystem): the version is written to a local folder, then
+    uploaded file by file with `saved_model.pb` last, so TF Serving polling the bucket finds the graph
+    only once its variables and assets are there (object storage has no atomic folder rename)."""
+    import tempfile
+
+    name = name or default_name(load_run(Path(run_dir))[1])
+    root = f"{base_dir.rstrip('/')}/{name}"
+    taken = {int(key.split("/", 1)[0]) for key in remote_files(root, "base_dir") if key.split("/", 1)[0].isdigit()}
+    if version is not None and version in taken:
+        raise ExportError(f"{root}/{version} exists; give another version (or none: the next free one).")
+    version = version or max(taken, default=0) + 1
+    with tempfile.TemporaryDirectory(prefix="keras_music-export-") as folder:
+        local = export_run(run_dir, name, folder, version, data, thresholds, window_hop)
+        return upload(local, f"{root}/{version}", last="saved_model.pb")
 
 
 def scored_every(config: dict, window_hop: int) -> dict:
@@ -220,7 +241,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--model", required=True, help="Run folder written by python -m keras_music.train.")
     parser.add_argument("--name", default=None, help="Model name (folder and TF Serving name). "
                         "Default: <task>_<model>.")
-    parser.add_argument("--base-dir", default=str(SERVING_DIR), help="Default: saved_models.")
+    parser.add_argument("--base-dir", default=str(SERVING_DIR), help="TF Serving's model base folder, local or on "
+                        "object storage (gs://bucket/models: written here, then uploaded with saved_model.pb "
+                        "last; needs keras_music[beam]). Default: saved_models.")
     parser.add_argument("--version", type=int, default=None, help="Default: the next free version.")
     parser.add_argument("--data", default=None, help="Emotion: data holding the run's validation clips, for "
                         "threshold tuning. Default: the run's --data.")

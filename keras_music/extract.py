@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 from keras_music.config import RECIPES, FeatureRecipe
-from keras_music.data.extraction import extract_folder, find_audio, has_scheme
+from keras_music.data.extraction import extract_folder, find_audio
+from keras_music.remote import has_scheme
 from keras_music.progress import ProgressCallback
 from keras_music.tf_logging import import_tensorflow
 

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 # or lower ones; a new module must be given a layer here (and in ARCHITECTURE.md).
 LAYERS = {
     "keras_music.config": 0, "keras_music.progress": 0, "keras_music.tf_logging": 0,
-    "keras_music.version": 0, "keras_music.errors": 0, "keras_music.precision": 0,
+    "keras_music.version": 0, "keras_music.errors": 0, "keras_music.precision": 0, "keras_music.remote": 0,
     "keras_music.data": 1, "keras_music.audio": 1, "keras_music.features": 1,
     "keras_music.losses": 1, "keras_music.metrics": 1, "keras_music.reports": 1, "keras_music.quadrants": 0,
     "keras_music.models": 2, "keras_music.scoring": 2,

@@ -35,9 +35,9 @@ from pathlib import Path
 from keras_music.beam import pipeline_options, require_beam, work_list
 from keras_music.beam.files import list_audio, local_copy
 from keras_music.config import FeatureRecipe, atomic_path, config_to_dict
-from keras_music.data.extraction import (ExtractionSummary, extract_clip, has_scheme,
-                                         plan_extraction)
+from keras_music.data.extraction import ExtractionSummary, extract_clip, plan_extraction
 from keras_music.data.store import PENDING_SUFFIX, SHARD_DIR, FeatureStore, write_records
+from keras_music.remote import has_scheme
 
 beam = require_beam()
 

@@ -14,7 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from keras_music.data.extraction import AUDIO_EXTENSIONS, find_audio, has_scheme
+from keras_music.data.extraction import AUDIO_EXTENSIONS, find_audio
+from keras_music.remote import has_scheme
 
 
 def list_audio(audio_dir: str, options=None) -> list[str]:

@@ -275,7 +275,7 @@ def main(argv=None) -> int:
     except ParameterError as error:
         parser.error(error.for_flags({"chunk_seconds": "--chunk-seconds", "batch_size": "--batch-size",
                                       "top_k": "--top-k"}))
-    from keras_music.data.extraction import has_scheme
+    from keras_music.remote import has_scheme
 
     local_paths = [p for p in args.paths if not has_scheme(p)]
     remote_paths = [p for p in args.paths if has_scheme(p)]

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from keras_music.config import RECIPES, FeatureRecipe
+from keras_music.remote import has_scheme
 
 # What a folder walk picks up (by suffix, case-insensitive): the formats libsndfile decodes.
 # Beside the folder walk that uses it (the CLIs check a folder with it before TensorFlow starts).
@@ -89,11 +90,6 @@ class ExtractionSummary:
     skipped: int = 0  # already in the store
     written: int = 0
     failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, reason)
-
-
-def has_scheme(path) -> bool:
-    """`gs://bucket/x` and other Beam filesystems, as opposed to a local path."""
-    return "://" in str(path)
 
 
 def clip_id_of(source: str) -> str:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from keras_music.errors import MissingPathError, ParameterError
+from keras_music.remote import has_scheme, mirror
 from keras_music.serving.versions import existing_versions
 
 
@@ -21,6 +22,8 @@ def resolve_export(path: str | Path, parameter: str = "path") -> tuple[Path, dic
     Only emotion exports with a `serve_audio` signature (sequence taggers) tag audio files.
     """
     given = path
+    if has_scheme(path):  # an export on object storage: loaded from a local mirror (keras_music.remote)
+        path = mirror(str(path), parameter=parameter)
     path = Path(path)
     if not (path / "saved_model.pb").is_file():
         versions = existing_versions(path)
