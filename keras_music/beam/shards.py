@@ -28,6 +28,7 @@ import time
 import uuid
 
 from keras_music.beam import require_beam
+from keras_music.tagging.writers import keep_newest
 
 beam = require_beam()
 
@@ -105,15 +106,9 @@ def read_shards(folder: str, fmt: str) -> ShardedRecords:
             elif model != found.model:
                 raise ValueError(f"{path}: written with model {model}, other shards of {folder} with {found.model}; "
                                  "one output folder holds one model's records.")
-            name = record["file"]
-            if name in found.done or name in found.failed:
+            if record["file"] in found.done or record["file"] in found.failed:
                 found.repeated += 1
-            if record.get("error"):
-                found.failed[name] = record["error"]
-                found.done.pop(name, None)
-            else:
-                found.done[name] = record
-                found.failed.pop(name, None)
+            keep_newest(record, found.done, found.failed, record)
     return found
 
 

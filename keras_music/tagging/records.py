@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_music.errors import MissingPathError, ParameterError
 from keras_music.tagging.results import TagResult
+from keras_music.tagging.writers import keep_newest
 
 RECORD_KEYS = ("file", "probabilities")  # what every tagged file's record has (failed ones: file, error)
 
@@ -158,14 +159,9 @@ def read_collection(path: str | Path) -> Collection:
             elif record["model"] != model:
                 raise RecordsError(file, number, f"written by model {record['model']}, but {first_line} by "
                                    f"{model}: records of two models cannot be compared; tag into separate files.")
-        name = str(record["file"])
         try:
-            if record.get("error"):
-                failures[name] = str(record["error"])
-                results.pop(name, None)
-            else:
-                results[name] = TagResult.from_record(record)
-                failures.pop(name, None)
+            keep_newest({**record, "file": str(record["file"])}, results, failures,
+                        None if record.get("error") else TagResult.from_record(record))
         except (KeyError, TypeError, ValueError) as error:
             raise RecordsError(file, number, f"a malformed record ({type(error).__name__}: {error}).") from None
     widths = {len(r.embedding) for r in results.values() if r.embedding is not None}

@@ -107,6 +107,18 @@ def format_of(out: str | Path | None, fmt: str | None = None) -> str:
     return {".jsonl": "jsonl", ".json": "json"}.get(suffix, "csv")
 
 
+def keep_newest(record: dict, done: dict, failed: dict, value) -> None:
+    """Count one record of a collection in reading order: a file's newest record wins, in `done`
+    (`{file: value}`) when it was tagged, in `failed` (`{file: reason}`) when it failed."""
+    name = record["file"]
+    if record.get("error"):
+        failed[name] = record["error"]
+        done.pop(name, None)
+    else:
+        done[name] = value
+        failed.pop(name, None)
+
+
 class ResultLog:
     """An output file that grows by one record per finished file (CSV rows or JSON lines), and resumes.
 
@@ -164,13 +176,7 @@ class ResultLog:
         for record in records:
             if record.get("model") != self.model:
                 raise self._mismatch(f"written with model {record.get('model')}, this run uses {self.model}")
-            name = record["file"]
-            if record.get("error"):
-                self.failed[name] = record["error"]
-                self.done.pop(name, None)
-            else:
-                self.done[name] = True
-                self.failed.pop(name, None)
+            keep_newest(record, self.done, self.failed, True)
 
     def todo(self, files: list, retry_failed: bool = False) -> list:
         """The files not in this log yet (failed ones too, with `retry_failed`)."""
