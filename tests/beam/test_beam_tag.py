@@ -16,7 +16,7 @@ pytest.importorskip("apache_beam", reason='the Beam pipelines need apache-beam: 
 import soundfile  # noqa: E402
 
 from keras_music.audio.decoding import decode_audio  # noqa: E402
-from tests.beam.test_beam_extract import DIRECT  # noqa: E402
+from tests.beam.test_beam_extract import DIRECT, DIRECT_PROCESSES  # noqa: E402
 from tests.conftest import copy_shared_audio  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -199,8 +199,9 @@ def test_catalog_on_object_storage_reads_audio_and_writes_shards_in_a_bucket(exp
     for path in sorted(catalog.rglob("*")):
         if path.is_file() and path.name != "long.flac":  # the 130 s file is covered locally
             gcs_bucket.blob(f"catalog/{path.relative_to(catalog).as_posix()}").upload_from_filename(str(path))
-    command = ["gs://music/catalog", "--model", export, "--embeddings", "--out", "gs://music/tags"]
-    first = beam_tag(*command)
+    # two worker processes, each with its own client to the bucket
+    command = ["gs://music/catalog", "--model", export, "--embeddings", "--out", "gs://music/tags", *DIRECT_PROCESSES]
+    first = predict(*command, module="keras_music.beam.tag")
     assert first.returncode == 1, first.stderr[-3000:]  # the corrupt and the empty file
     assert "Tagged 7 file(s)" in first.stderr and "2 skipped" in first.stderr
     assert "skipped gs://music/catalog/bad/corrupt.mp3: gs://music/catalog/bad/corrupt.mp3" in first.stderr
@@ -217,7 +218,7 @@ def test_catalog_on_object_storage_reads_audio_and_writes_shards_in_a_bucket(exp
         np.testing.assert_allclose(list(got[name]["probabilities"].values()),
                                    list(record["probabilities"].values()), atol=1e-6)
         np.testing.assert_allclose(got[name]["embedding"], record["embedding"], atol=1e-6)
-    again = beam_tag(*command)
+    again = predict(*command, module="keras_music.beam.tag")
     assert "Resuming gs://music/tags: 9 of 9 file(s) already there" in again.stderr, again.stderr[-3000:]
     assert len([b for b in gcs_bucket.client.list_blobs("music", prefix="tags/") if "/part-" in b.name]) == len(shards)
 
