@@ -307,3 +307,18 @@ def gcs_bucket(tmp_path_factory):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def packaged_records(audio_dir, tmp_path_factory) -> Path:
+    """`predict --per-window --embeddings --out tags.jsonl` with the packaged model over a copy of the
+    shared clips and a corrupt MP3 (`bad/corrupt.mp3`): the records `report` and `similar` start from."""
+    import subprocess
+    import sys
+
+    folder = copy_shared_audio(audio_dir, tmp_path_factory.mktemp("packaged") / "music")
+    records = folder.parent / "tags.jsonl"
+    done = subprocess.run([sys.executable, "-m", "keras_music.predict", str(folder), "--per-window", "--embeddings",
+                           "--out", str(records)], capture_output=True, text=True, cwd=folder.parent, timeout=600)
+    assert done.returncode == 1 and "corrupt.mp3" in done.stderr, done.stderr[-2000:]  # 1: the corrupt file
+    return records
