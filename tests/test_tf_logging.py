@@ -153,7 +153,7 @@ def test_mistyped_paths_answer_before_tensorflow_starts(tmp_path):
          f"error: --model {str(typo)!r}: no saved_model.pb there and no version folders"),
     ]
     if importlib.util.find_spec("apache_beam"):  # the `beam` extra; CI installs it
-        cases.append(("beam.tag", [str(typo), "--out", str(tmp_path / "tags.jsonl")],
+        cases.append(("beam.tag", [str(typo), "--out", str(tmp_path / "tags")],
                       f"error: no such file or folder: {typo}"))
     for cli, argv, expected in cases:
         code = (f"import sys\nfrom keras_music.{cli} import main\nrc = main({argv!r})\n"
