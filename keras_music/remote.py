@@ -42,7 +42,10 @@ def filesystems():
 
 def remote_files(url: str, parameter: str = "path") -> dict[str, int]:
     """`{path relative to url: size}` of every file below the remote folder `url`."""
-    file_systems = filesystems()
+    try:
+        file_systems = filesystems()
+    except ImportError:
+        raise ParameterError(parameter, url, f"{BEAM_HINT}.") from None
     root = url.rstrip("/")
     try:
         matched = file_systems.match([file_systems.join(root, "**")])[0].metadata_list
