@@ -284,7 +284,9 @@
   const failures = document.getElementById("failures");
   document.getElementById("failures-title").textContent = `Failed files (${data.failures.length.toLocaleString()})`;
   if (!data.failures.length) failures.append(el("li", {text: "none"}));
-  for (const [file, reason] of data.failures) failures.append(el("li", {text: `${file}: ${reason}`}));
+  for (const [file, reason] of data.failures) {  // decoding errors start with the file's name already
+    failures.append(el("li", {text: reason.startsWith(`${file}: `) ? reason : `${file}: ${reason}`}));
+  }
 
   function refresh() {
     const shown = visible();
