@@ -1,7 +1,7 @@
 """Folders on object storage (`gs://bucket/...`), used from one machine: a local mirror, and uploads.
 
 A feature store built on a cluster, or an export kept in a bucket, is read here through a
-local mirror (`mirror`): the folder's files are copied once into the cache
+local mirror (`mirror`; a single file such as a labels CSV: `fetch`): the folder's files are copied once into the cache
 (`$KERAS_MUSIC_CACHE/remote/`) and copied again only when their size changes, so `train
 --data gs://...` and `predict --model gs://...` read local files after the first use. `upload`
 copies a local folder (an export) to object storage, each file whole.
@@ -66,18 +66,35 @@ def mirror(url: str, parameter: str = "path", root: Path | None = None) -> Path:
     digest = hashlib.sha256(url.rstrip("/").encode()).hexdigest()[:16]
     # the folder keeps its name and its parent's (an export's NAME/VERSION: what its identity reads)
     local = (root or cache_dir() / "remote") / digest / Path(*url.rstrip("/").split("://", 1)[1].split("/")[-2:])
-    file_systems = filesystems()
     for relative, size in sorted(files.items()):
         target = local / relative
-        if target.is_file() and target.stat().st_size == size:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.partial")
-        with file_systems.open(file_systems.join(url.rstrip("/"), relative)) as source, open(partial, "wb") as out:
-            while block := source.read(1 << 22):
-                out.write(block)
-        os.replace(partial, target)
+        if not (target.is_file() and target.stat().st_size == size):
+            copy_file(f"{url.rstrip('/')}/{relative}", target)
     return local
+
+
+def fetch(url: str, parameter: str = "path", root: Path | None = None) -> Path:
+    """A local copy of the remote file `url` (a labels CSV), in the cache, copied again when its size changes."""
+    folder, _, name = url.rstrip("/").rpartition("/")
+    files = remote_files(folder, parameter)
+    if name not in files:
+        raise MissingPathError(parameter, url, "no such file.")
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    target = (root or cache_dir() / "remote") / digest / name
+    if not (target.is_file() and target.stat().st_size == files[name]):
+        copy_file(url, target)
+    return target
+
+
+def copy_file(url: str, target: Path) -> None:
+    """Copy the remote file `url` to `target` under a temporary name, renamed when complete."""
+    file_systems = filesystems()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.partial")
+    with file_systems.open(url) as source, open(partial, "wb") as out:
+        while block := source.read(1 << 22):
+            out.write(block)
+    os.replace(partial, target)
 
 
 def upload(folder: Path, url: str, last: str | None = None) -> str:

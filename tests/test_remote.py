@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keras_music.errors import MissingPathError
-from keras_music.remote import mirror, upload
+from keras_music.remote import fetch, mirror, upload
 
 pytest.importorskip("apache_beam", reason='object storage goes through Beam\'s filesystems: pip install "keras_music[beam]"')
 
@@ -34,6 +34,10 @@ def test_upload_then_mirror_round_trips_and_refreshes_changed_files(gcs_bucket, 
     assert (local / "variables" / "variables.index").read_bytes() == b"a new index"
     with pytest.raises(MissingPathError, match="no files there"):
         mirror("gs://music/nothing-here", root=tmp_path / "cache")
+    copied = fetch("gs://music/mirror-test/tagger/3/saved_model.pb", root=tmp_path / "files")
+    assert copied.name == "saved_model.pb" and copied.read_bytes() == b"graph" * 1000
+    with pytest.raises(MissingPathError, match="no such file"):
+        fetch("gs://music/mirror-test/tagger/3/labels.csv", root=tmp_path / "files")
 
 
 def run(module: str, *args, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -50,8 +54,10 @@ def test_train_from_a_store_in_a_bucket_and_predict_with_an_export_in_one(gcs_bu
     --base-dir gs://...` numbers versions in the bucket, and predict takes its newest."""
     monkeypatch.setenv("KERAS_MUSIC_CACHE", str(tmp_path / "cache"))  # the commands' mirrors land here
     upload(small_emotion_store, "gs://music/stores/small")
+    gcs_bucket.blob("labels/small.csv").upload_from_filename(str(small_emotion_store / "labels.csv"))
     trained = run("keras_music.train", "--task", "emotion", "--model", "cnn_lstm", "--data", "gs://music/stores/small",
-                  "--epochs", "1", "--seed", "0", "--out", tmp_path / "run", "--no-export")
+                  "--labels", "gs://music/labels/small.csv", "--epochs", "1", "--seed", "0", "--out", tmp_path / "run",
+                  "--no-export")
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "epoch 1/1" in trained.stderr and (tmp_path / "run" / "config.json").is_file()
 

@@ -28,7 +28,7 @@ from keras_music.data.sequences import ClipSource
 from keras_music.data.store import SHARD_DIR
 from keras_music.data.tags import TagTable, join_ids
 from keras_music.errors import MissingPathError, ParameterError
-from keras_music.remote import has_scheme, mirror
+from keras_music.remote import fetch, has_scheme, mirror
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +184,8 @@ def load_emotion_data(data: str | Path, labels: str | Path | None = None) -> Emo
         return dataclasses.replace(_read_store(store_path, str(labels_path)), description="demo")
     if has_scheme(data):  # a store on object storage (built on a cluster): read from a local mirror
         data = str(mirror(data, parameter="data"))
+    if labels is not None and has_scheme(labels):
+        labels = str(fetch(labels, parameter="labels"))
     aliases = dataset_aliases()
     if data in DATASET_NAMES and data not in aliases and not Path(data).exists():
         raise MissingPathError("data", data, f"a dataset name is looked up in ${DATASETS_ENV} (a folder holding "
