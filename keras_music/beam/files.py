@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from keras_music.data.extraction import AUDIO_EXTENSIONS, find_audio
-from keras_music.remote import has_scheme
+from keras_music.remote import copy_file, has_scheme
 
 
 def list_audio(audio_dir: str, options=None) -> list[str]:
@@ -46,13 +46,10 @@ def local_copy(source: str):
     if not has_scheme(source):
         yield Path(source)
         return
-    from apache_beam.io.filesystems import FileSystems
-
     folder = tempfile.mkdtemp(prefix="keras_music-")
     try:
         path = Path(folder) / f"clip{os.path.splitext(source)[1]}"
-        with FileSystems.open(source) as remote, open(path, "wb") as local:
-            shutil.copyfileobj(remote, local)
+        copy_file(source, path)
         yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -226,8 +226,9 @@ def tag_with_beam(files: list[str], model: str, out: str | Path, pipeline_args: 
             build_pipeline(pipeline, files, str(tagger.path), str(out), fmt, per_window, embeddings, chunk_seconds,
                            batch_size, decoder, top_k, precision, shard_records, shard_seconds)
     finally:
-        if FileSystems.exists(todo_path(str(out))):
-            FileSystems.delete([todo_path(str(out))])
+        todo = todo_path(str(out))
+        if FileSystems.exists(todo):
+            FileSystems.delete([todo])
 
 
 def main(argv=None) -> int:
