@@ -77,7 +77,7 @@ def similar_tracks(collection: Collection, k: int):
     from keras_music.similarity import SimilarityIndex
 
     index = SimilarityIndex(collection.embeddings(), collection.files, model=collection.model)
-    return index.all_neighbours(min(k, len(collection) - 1))
+    return index.all_neighbours(k)  # at most files - 1 each
 
 
 def build_report(records: str | Path, out: str | Path, audio_root: str | Path | None = None,

@@ -244,7 +244,9 @@
     if (!data.similar) return [];
     if (!similar) similar = {indices: decode(data.similar.indices, Uint32Array), scores: decode(data.similar.scores, Float32Array)};
     const k = data.similar.k, list = [];
-    for (let r = 0; r < k; r++) list.push([similar.indices[i * k + r], similar.scores[i * k + r]]);
+    for (let r = 0; r < k; r++) {  // approximate search (over 20,000 files) may find fewer: index -1 as uint32
+      if (similar.indices[i * k + r] < n) list.push([similar.indices[i * k + r], similar.scores[i * k + r]]);
+    }
     return list;
   }
   function openPanel(i) {
